@@ -1,0 +1,335 @@
+#include "common/config.h"
+
+#include <algorithm>
+
+#include "common/duration.h"
+#include "common/files.h"
+#include "common/json.h"
+#include "common/strings.h"
+
+namespace swg {
+namespace {
+
+constexpr std::string_view kRootFields[] = {"local", "remotes"};
+constexpr std::string_view kLocalFields[] = {"name", "kubeConfigPath"};
+constexpr std::string_view kRemoteFields[] = {"name",          "remoteAPIURL", "remoteCAURL",
+                                              "remoteSATokenPath", "kubeConfigPath", "podSubnet",
+                                              "wgDeviceMTU",   "wgListenPort", "resyncPeriod"};
+
+std::string Shown(const json_t* v) {
+  std::string s = JsonDump(v);
+  if (s.size() > 80) s = s.substr(0, 77) + "...";
+  return s;
+}
+
+class Parser {
+ public:
+  ConfigParse result;
+
+  void Error(const std::string& path, const std::string& message) {
+    result.errors.push_back(path + ": " + message);
+  }
+
+  // Reports members of `obj` that are not in `known`, suggesting the closest known name.
+  template <size_t N>
+  void CheckUnknown(const json_t* obj, const std::string& prefix, const std::string_view (&known)[N]) {
+    const char* key;
+    json_t* value;
+    std::vector<std::string_view> names(std::begin(known), std::end(known));
+    json_object_foreach(const_cast<json_t*>(obj), key, value) {
+      if (std::find(names.begin(), names.end(), std::string_view(key)) != names.end()) continue;
+      std::string msg = "unknown field";
+      std::string guess = ClosestMatch(key, names);
+      if (!guess.empty()) msg += ", did you mean " + Quote(guess) + "?";
+      Error(prefix + key, msg);
+    }
+  }
+
+  // A string member: absent, null or "" leave `out` empty. Wrong types are reported.
+  void String(const json_t* obj, const std::string& prefix, const char* key, std::string* out) {
+    const json_t* v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return;
+    if (!json_is_string(v)) {
+      Error(prefix + key, "expected a string, got " + std::string(JsonTypeName(v)) + " " + Shown(v));
+      return;
+    }
+    *out = std::string(json_string_value(v), json_string_length(v));
+  }
+
+  // A whole-number member within [lo, hi]; absent or null keep the default.
+  template <typename T>
+  void Number(const json_t* obj, const std::string& prefix, const char* key, int64_t lo, int64_t hi, T* out) {
+    const json_t* v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return;
+    if (!json_is_integer(v)) {
+      Error(prefix + key, "expected a whole number, got " + std::string(JsonTypeName(v)) + " " + Shown(v));
+      return;
+    }
+    json_int_t n = json_integer_value(v);
+    if (n < lo || n > hi) {
+      Error(prefix + key,
+            std::to_string(n) + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+      return;
+    }
+    *out = static_cast<T>(n);
+  }
+
+  void ClusterName(const std::string& path, const std::string& name) {
+    if (name.empty()) {
+      Error(path, "required");
+      return;
+    }
+    if (!IsDnsLabel(name)) {
+      Error(path, Quote(name) + " must be a lower-case DNS label (a-z, 0-9 and '-', starting and ending with a "
+                                "letter or digit): it becomes part of annotation keys");
+      return;
+    }
+    if (name.size() > kMaxClusterName) {
+      Error(path, Quote(name) + " is longer than 5 characters: the interface name \"" +
+                      std::string(kInterfacePrefix) + name +
+                      "\" would exceed Linux's 15-character limit (the original's README allows 6, which the "
+                      "kernel rejects)");
+    }
+  }
+
+  void HttpsUrl(const std::string& path, const std::string& url) {
+    if (url.empty()) return;
+    std::string_view rest = url;
+    bool https = StartsWith(rest, "https://");
+    if (https) rest.remove_prefix(8);
+    std::string_view host = rest.substr(0, rest.find_first_of("/?#"));
+    bool bad_chars = std::any_of(url.begin(), url.end(), [](char c) {
+      return static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) == 0x7f;
+    });
+    if (!https) {
+      Error(path, Quote(url) + " must be an https:// URL");
+    } else if (host.empty() || host.front() == ':' || bad_chars) {
+      Error(path, Quote(url) + " is not a valid URL");
+    }
+  }
+
+  void Local(const json_t* local) {
+    if (!local || json_is_null(local)) {
+      Error("local", "required");
+      return;
+    }
+    if (!json_is_object(local)) {
+      Error("local", "expected an object, got " + std::string(JsonTypeName(local)) + " " + Shown(local));
+      return;
+    }
+    CheckUnknown(local, "local.", kLocalFields);
+    LocalConfig& c = result.config.local;
+    String(local, "local.", "name", &c.name);
+    String(local, "local.", "kubeConfigPath", &c.kube_config_path);
+    const json_t* name = json_object_get(local, "name");
+    if (!name || json_is_null(name) || json_is_string(name)) ClusterName("local.name", c.name);
+  }
+
+  void Resync(const json_t* obj, const std::string& prefix, RemoteConfig* r) {
+    const json_t* v = json_object_get(obj, "resyncPeriod");
+    if (!v || json_is_null(v)) return;
+    if (json_is_string(v)) {
+      std::string s = json_string_value(v);
+      auto d = ParseDuration(s);
+      if (!d) {
+        Error(prefix + "resyncPeriod",
+              Quote(s) + " is not a valid duration (use a non-negative duration such as \"30s\" or \"1m30s\")");
+        return;
+      }
+      r->resync_period = *d;
+    } else if (json_is_integer(v) && json_integer_value(v) >= 0) {
+      r->resync_period = std::chrono::nanoseconds(json_integer_value(v));
+    } else {
+      Error(prefix + "resyncPeriod", "expected a duration such as \"30s\" or a non-negative number of "
+                                     "nanoseconds, got " + std::string(JsonTypeName(v)) + " " + Shown(v));
+    }
+  }
+
+  void Remote(const json_t* obj, size_t index) {
+    std::string path = "remotes[" + std::to_string(index) + "]";
+    std::string prefix = path + ".";
+    if (!json_is_object(obj)) {
+      Error(path, "expected an object, got " + std::string(JsonTypeName(obj)) + " " + Shown(obj));
+      return;
+    }
+    CheckUnknown(obj, prefix, kRemoteFields);
+    RemoteConfig r;
+    String(obj, prefix, "name", &r.name);
+    String(obj, prefix, "remoteAPIURL", &r.remote_api_url);
+    String(obj, prefix, "remoteCAURL", &r.remote_ca_url);
+    String(obj, prefix, "remoteSATokenPath", &r.remote_sa_token_path);
+    String(obj, prefix, "kubeConfigPath", &r.kube_config_path);
+    Number(obj, prefix, "wgDeviceMTU", 576, 65535, &r.wg_device_mtu);
+    size_t errors_before = result.errors.size();
+    Number(obj, prefix, "wgListenPort", 1, 65535, &r.wg_listen_port);
+    bool port_ok = result.errors.size() == errors_before;
+    Resync(obj, prefix, &r);
+
+    const json_t* name = json_object_get(obj, "name");
+    if (!name || json_is_null(name) || json_is_string(name)) ClusterName(prefix + "name", r.name);
+
+    if (r.kube_config_path.empty()) {
+      std::vector<std::string> missing;
+      if (r.remote_api_url.empty()) missing.push_back("remoteAPIURL");
+      if (r.remote_ca_url.empty()) missing.push_back("remoteCAURL");
+      if (r.remote_sa_token_path.empty()) missing.push_back("remoteSATokenPath");
+      if (!missing.empty()) {
+        std::string list;
+        for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+        Error(path, "no credentials: set kubeConfigPath, or all of remoteAPIURL, remoteCAURL and "
+                    "remoteSATokenPath (missing: " + list + ")");
+      }
+      HttpsUrl(prefix + "remoteAPIURL", r.remote_api_url);
+      HttpsUrl(prefix + "remoteCAURL", r.remote_ca_url);
+    } else if (!r.remote_api_url.empty() || !r.remote_ca_url.empty() || !r.remote_sa_token_path.empty()) {
+      result.warnings.push_back(path + ": kubeConfigPath is set, so remoteAPIURL, remoteCAURL and "
+                                       "remoteSATokenPath are ignored");
+    }
+
+    const json_t* subnet = json_object_get(obj, "podSubnet");
+    if (!subnet || json_is_null(subnet) || (json_is_string(subnet) && json_string_length(subnet) == 0)) {
+      Error(prefix + "podSubnet", "required");
+    } else if (json_is_string(subnet)) {
+      std::string s = json_string_value(subnet);
+      auto cidr = Cidr::Parse(s);
+      if (!cidr) {
+        Error(prefix + "podSubnet", Quote(s) + " is not a valid CIDR");
+      } else if (cidr->HasHostBits()) {
+        Error(prefix + "podSubnet", Quote(s) + " has host bits set; did you mean " +
+                                        Quote(cidr->Normalized().ToString()) + "?");
+      } else if (cidr->prefix == 0) {
+        Error(prefix + "podSubnet", Quote(s) + " covers every address; a pod subnet must be a specific range");
+      } else {
+        r.pod_subnet = *cidr;
+      }
+    } else {
+      Error(prefix + "podSubnet", "expected a string, got " + std::string(JsonTypeName(subnet)) + " " +
+                                      Shown(subnet));
+    }
+    result.config.remotes.push_back(r);
+    indexes_.push_back(index);
+    subnet_ok_.push_back(subnet && json_is_string(subnet) && r.pod_subnet.prefix != 0);
+    port_ok_.push_back(port_ok);
+  }
+
+  // Rules across remotes: unique names, names differ from the local one, distinct ports, disjoint subnets.
+  void CrossChecks() {
+    const auto& rs = result.config.remotes;
+    auto at = [&](size_t i) { return "remotes[" + std::to_string(indexes_[i]) + "]"; };
+    for (size_t i = 0; i < rs.size(); ++i) {
+      if (!rs[i].name.empty() && rs[i].name == result.config.local.name) {
+        Error(at(i) + ".name", Quote(rs[i].name) + " is the local cluster's name; a remote must differ");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (!rs[i].name.empty() && rs[i].name == rs[j].name) {
+          Error(at(i) + ".name", Quote(rs[i].name) + " is already used by " + at(j));
+        }
+        if (port_ok_[i] && port_ok_[j] && rs[i].wg_listen_port == rs[j].wg_listen_port) {
+          bool dflt = rs[i].wg_listen_port == kDefaultListenPort;
+          Error(at(i) + ".wgListenPort",
+                std::to_string(rs[i].wg_listen_port) + (dflt ? " (the default)" : "") + " is already used by " +
+                    at(j) + "; each remote's interface needs its own UDP port");
+        }
+        if (subnet_ok_[i] && subnet_ok_[j] && rs[i].pod_subnet.Overlaps(rs[j].pod_subnet)) {
+          Error(at(i) + ".podSubnet", Quote(rs[i].pod_subnet.ToString()) + " overlaps " + at(j) +
+                                          ".podSubnet " + Quote(rs[j].pod_subnet.ToString()));
+        }
+      }
+    }
+  }
+
+  void Root(const json_t* root) {
+    if (!json_is_object(root)) {
+      Error("(top level)", "expected an object, got " + std::string(JsonTypeName(root)));
+      return;
+    }
+    CheckUnknown(root, "", kRootFields);
+    Local(json_object_get(root, "local"));
+    const json_t* remotes = json_object_get(root, "remotes");
+    if (!remotes || json_is_null(remotes) || (json_is_array(remotes) && json_array_size(remotes) == 0)) {
+      Error("remotes", "at least one remote cluster is required");
+    } else if (!json_is_array(remotes)) {
+      Error("remotes", "expected an array, got " + std::string(JsonTypeName(remotes)) + " " + Shown(remotes));
+    } else {
+      for (size_t i = 0; i < json_array_size(remotes); ++i) Remote(json_array_get(remotes, i), i);
+      CrossChecks();
+    }
+  }
+
+ private:
+  std::vector<size_t> indexes_;
+  std::vector<bool> subnet_ok_;
+  std::vector<bool> port_ok_;
+};
+
+}  // namespace
+
+ConfigParse ParseConfig(std::string_view text) {
+  Parser p;
+  json_error_t err;
+  JsonPtr root(json_loadb(text.data(), text.size(), JSON_REJECT_DUPLICATES, &err));
+  if (!root) {
+    p.result.errors.push_back("JSON syntax error at line " + std::to_string(err.line) + ", column " +
+                              std::to_string(err.column) + ": " + err.text);
+    return p.result;
+  }
+  p.Root(root.get());
+  return p.result;
+}
+
+ConfigParse LoadConfigFile(const std::string& path) {
+  if (path.empty()) {
+    ConfigParse r;
+    r.errors.push_back("no clusters config: set -clusters-config (or SWG_CLUSTERS_CONFIG)");
+    return r;
+  }
+  auto text = ReadFile(path, 4u << 20);
+  if (!text.ok()) {
+    ConfigParse r;
+    r.errors.push_back(text.error().message);
+    return r;
+  }
+  return ParseConfig(*text);
+}
+
+std::string ConfigToJson(const Config& c) {
+  JsonPtr root(json_object());
+  json_t* local = json_object();
+  json_object_set_new(local, "name", json_string(c.local.name.c_str()));
+  if (!c.local.kube_config_path.empty()) {
+    json_object_set_new(local, "kubeConfigPath", json_string(c.local.kube_config_path.c_str()));
+  }
+  json_object_set_new(root.get(), "local", local);
+  json_t* remotes = json_array();
+  for (const auto& r : c.remotes) {
+    json_t* o = json_object();
+    json_object_set_new(o, "name", json_string(r.name.c_str()));
+    auto opt = [&](const char* key, const std::string& v) {
+      if (!v.empty()) json_object_set_new(o, key, json_string(v.c_str()));
+    };
+    if (r.kube_config_path.empty()) {
+      opt("remoteAPIURL", r.remote_api_url);
+      opt("remoteCAURL", r.remote_ca_url);
+      opt("remoteSATokenPath", r.remote_sa_token_path);
+    } else {
+      opt("kubeConfigPath", r.kube_config_path);
+    }
+    json_object_set_new(o, "podSubnet", json_string(r.pod_subnet.ToString().c_str()));
+    json_object_set_new(o, "wgDeviceMTU", json_integer(r.wg_device_mtu));
+    json_object_set_new(o, "wgListenPort", json_integer(r.wg_listen_port));
+    json_object_set_new(o, "resyncPeriod", json_string(FormatDuration(r.resync_period).c_str()));
+    json_array_append_new(remotes, o);
+  }
+  json_object_set_new(root.get(), "remotes", remotes);
+  return JsonDump(root.get(), true);
+}
+
+std::string PubKeyAnnotation(std::string_view cluster) {
+  return std::string(cluster) + std::string(kAnnotationDomain) + "/pubKey";
+}
+
+std::string EndpointAnnotation(std::string_view cluster) {
+  return std::string(cluster) + std::string(kAnnotationDomain) + "/endpoint";
+}
+
+}  // namespace swg

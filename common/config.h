@@ -1,0 +1,64 @@
+#pragma once
+// The clusters configuration file, compatible with the original's JSON: the local cluster and the remote
+// clusters to pair with. Parsing reports every problem at once, each naming the field path and the value.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ip.h"
+#include "common/result.h"
+
+namespace swg {
+
+inline constexpr uint32_t kDefaultMtu = 1420;
+inline constexpr uint16_t kDefaultListenPort = 51820;
+inline constexpr size_t kMaxClusterName = 5;  // "wireguard." + name must fit IFNAMSIZ-1 = 15
+inline constexpr std::string_view kInterfacePrefix = "wireguard.";
+inline constexpr std::string_view kAnnotationDomain = ".wireguard.semaphore.uw.io";
+
+struct LocalConfig {
+  std::string name;
+  std::string kube_config_path;  // empty: in-cluster credentials
+};
+
+struct RemoteConfig {
+  std::string name;
+  std::string remote_api_url;
+  std::string remote_ca_url;
+  std::string remote_sa_token_path;
+  std::string kube_config_path;  // when set, it is used and the three fields above are ignored
+  Cidr pod_subnet;
+  uint32_t wg_device_mtu = kDefaultMtu;
+  uint16_t wg_listen_port = kDefaultListenPort;
+  std::chrono::nanoseconds resync_period{0};  // 0 disables
+
+  std::string InterfaceName() const { return std::string(kInterfacePrefix) + name; }
+};
+
+struct Config {
+  LocalConfig local;
+  std::vector<RemoteConfig> remotes;
+};
+
+struct ConfigParse {
+  Config config;
+  std::vector<std::string> errors;    // empty when the file is valid
+  std::vector<std::string> warnings;  // valid but probably not what was meant
+};
+
+ConfigParse ParseConfig(std::string_view json_text);
+
+// Reads and parses a file; a read failure is reported as one error naming the path.
+ConfigParse LoadConfigFile(const std::string& path);
+
+// The resolved configuration (defaults filled in) as pretty JSON with the original's field names.
+std::string ConfigToJson(const Config& config);
+
+// Annotation keys: "<cluster>.wireguard.semaphore.uw.io/pubKey" and ".../endpoint".
+std::string PubKeyAnnotation(std::string_view cluster);
+std::string EndpointAnnotation(std::string_view cluster);
+
+}  // namespace swg

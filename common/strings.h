@@ -1,0 +1,31 @@
+#pragma once
+// Small string helpers shared by the parsers.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace swg {
+
+std::string_view Trim(std::string_view s);
+std::vector<std::string_view> Split(std::string_view s, char sep);
+bool StartsWith(std::string_view s, std::string_view prefix);
+
+// Parses a whole decimal unsigned number; nullopt on anything else (sign, spaces, overflow, empty).
+std::optional<uint64_t> ParseUint(std::string_view s, uint64_t max = UINT64_MAX);
+
+// Levenshtein distance, for "did you mean" suggestions.
+size_t EditDistance(std::string_view a, std::string_view b);
+
+// The candidate closest to `word` when it is close enough to be a plausible typo, else "".
+std::string ClosestMatch(std::string_view word, const std::vector<std::string_view>& candidates);
+
+// `value` quoted as a JSON string (with escapes), for error messages that show the offending value.
+std::string Quote(std::string_view value);
+
+// Lower-case RFC 1123 DNS label: [a-z0-9]([-a-z0-9]*[a-z0-9])?
+bool IsDnsLabel(std::string_view s);
+
+}  // namespace swg

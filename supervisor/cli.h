@@ -1,0 +1,42 @@
+#pragma once
+// The command line: the daemon's flags (the original's, plus new ones), and the subcommands
+// `check-config`, `status` and the hidden `worker` mode.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "common/result.h"
+
+namespace swg {
+
+// Exit codes. kExitConfig tells the supervisor (and systemd's RestartPreventExitStatus) not to restart.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitConfig = 78;  // EX_CONFIG
+
+struct Options {
+  std::string clusters_config;
+  std::string listen_address = ":7773";
+  std::string node_name;
+  std::string wg_key_path = "/var/lib/semaphore-wireguard";
+  std::string control_socket = "/run/semaphore-wireguard/control.sock";
+  std::string wg_backend = "auto";
+  log::Level log_level = log::Level::kInfo;
+  log::Format log_format = log::Format::kAuto;
+};
+
+using GetEnv = std::function<const char*(const char*)>;
+
+// Parses the daemon's flags. On error the message is one line naming the problem; code 0 means -h was asked
+// for (the caller prints usage), 2 a usage error. `positional` receives arguments after the flags.
+Result<Options> ParseDaemonFlags(const std::vector<std::string>& args, const GetEnv& getenv,
+                                 std::vector<std::string>* positional);
+std::string DaemonUsage(const std::string& program);
+
+// Entry point for the executable.
+int Main(int argc, char** argv);
+
+}  // namespace swg

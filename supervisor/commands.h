@@ -1,0 +1,16 @@
+#pragma once
+// Subcommands, each returning the process exit code.
+
+#include <string>
+#include <vector>
+
+#include "supervisor/cli.h"
+
+namespace swg {
+
+int RunCheckConfig(const std::vector<std::string>& args, const GetEnv& getenv);
+int RunStatus(const std::vector<std::string>& args, const GetEnv& getenv);
+int RunWorkerCommand(const std::vector<std::string>& args, const GetEnv& getenv);
+int RunDaemon(const Options& options);
+
+}  // namespace swg

@@ -1,0 +1,3 @@
+#include "supervisor/cli.h"
+
+int main(int argc, char** argv) { return swg::Main(argc, argv); }

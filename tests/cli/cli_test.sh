@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The command line as a user meets it: exit codes, one-line usage errors, check-config output.
+set -uo pipefail
+BIN="$1"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+
+# An empty pattern means the stream must be empty; otherwise an extended regex over the whole stream.
+matches() {
+  if [[ -z "$1" ]]; then [[ ! -s "$2" ]]; else grep -Eqz -- "$1" "$2"; fi
+}
+
+# expect NAME WANT_CODE WANT_STDOUT_REGEX WANT_STDERR_REGEX -- command...
+expect() {
+  local name="$1" want_code="$2" want_out="$3" want_err="$4"
+  shift 5
+  "$@" >"$TMP/out" 2>"$TMP/err"
+  local code=$?
+  local ok=1
+  [[ $code == "$want_code" ]] || ok=0
+  matches "$want_out" "$TMP/out" || ok=0
+  matches "$want_err" "$TMP/err" || ok=0
+  if ((ok)); then
+    echo "ok   $name"
+  else
+    echo "FAIL $name: exit $code (want $want_code)"
+    sed 's/^/     stdout: /' "$TMP/out"
+    sed 's/^/     stderr: /' "$TMP/err"
+    failures=$((failures + 1))
+  fi
+}
+
+cat >"$TMP/good.json" <<'JSON'
+{"local": {"name": "c1"},
+ "remotes": [{"name": "c2", "kubeConfigPath": "/etc/k", "podSubnet": "10.4.0.0/16"}]}
+JSON
+cat >"$TMP/bad.json" <<'JSON'
+{"local": {"name": "c1"},
+ "remotes": [{"name": "c2", "kubeConfigPath": "/etc/k", "podSubNet": "10.4.0.0/16"},
+             {"name": "c3", "kubeConfigPath": "/etc/k", "podSubnet": "10.4.0.0/33", "wgListenPort": 51821}]}
+JSON
+printf '{"local": {"name": "c1"},\n  "remotes": [\n' >"$TMP/syntax.json"
+
+expect "-h prints usage" 0 'Usage of semaphore-wireguard:.*-clusters-config string.*-wg-key-path string' '' -- "$BIN" -h
+expect "--help prints usage" 0 'Usage of' '' -- "$BIN" --help
+expect "-version" 0 '^semaphore-wireguard [0-9]+\.[0-9]+\.[0-9]+' '' -- "$BIN" -version
+expect "unknown flag" 2 '' $'^semaphore-wireguard: flag provided but not defined: -bogus \\(see -h\\)\n$' -- "$BIN" -bogus
+expect "missing node name" 2 '' '-node-name is required' -- "$BIN" -clusters-config "$TMP/good.json"
+expect "missing config" 2 '' '-clusters-config is required' -- "$BIN" -node-name n1
+expect "bad env value names the variable" 2 '' 'invalid value "loud" for SWG_LOG_LEVEL' \
+  -- env SWG_LOG_LEVEL=loud "$BIN" -node-name n1
+expect "unknown command" 2 '' 'unknown command "frobnicate"' -- "$BIN" frobnicate
+
+expect "check-config prints the resolved config" 0 '"wgDeviceMTU": 1420,.*"wgListenPort": 51820,.*"resyncPeriod": "0s"' \
+  '' -- "$BIN" check-config -clusters-config "$TMP/good.json"
+expect "check-config reads SWG_CLUSTERS_CONFIG" 0 '"name": "c2"' '' \
+  -- env SWG_CLUSTERS_CONFIG="$TMP/good.json" "$BIN" check-config
+expect "check-config lists every error" 2 '' \
+  $'bad.json: remotes\\[0\\].podSubNet: unknown field, did you mean "podSubnet"\\?\n.*bad.json: remotes\\[0\\].podSubnet: required\n.*bad.json: remotes\\[1\\].podSubnet: "10.4.0.0/33" is not a valid CIDR\n.*bad.json: 3 errors\n$' \
+  -- "$BIN" check-config -clusters-config "$TMP/bad.json"
+expect "check-config syntax error has line and column" 2 '' 'syntax.json: JSON syntax error at line 3, column [0-9]+' \
+  -- "$BIN" check-config -clusters-config "$TMP/syntax.json"
+expect "check-config missing file names it" 2 '' "cannot open $TMP/nope.json: No such file or directory" \
+  -- "$BIN" check-config -clusters-config "$TMP/nope.json"
+expect "check-config without a file" 2 '' 'check-config: -clusters-config FILE is required' -- "$BIN" check-config
+
+if ((failures)); then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "all passed"

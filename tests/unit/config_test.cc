@@ -1,0 +1,209 @@
+#include "common/config.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using swg::ParseConfig;
+
+namespace {
+
+// A valid two-remote config; tests replace parts of it.
+const char* kValid = R"({
+  "local": {"name": "c1"},
+  "remotes": [
+    {"name": "c2", "remoteAPIURL": "https://lb.c2.example", "remoteCAURL": "https://ca.c2.example",
+     "remoteSATokenPath": "/etc/swg/tokens/c2/token", "podSubnet": "10.4.0.0/16", "wgDeviceMTU": 1380,
+     "wgListenPort": 51821},
+    {"name": "c3", "kubeConfigPath": "/etc/swg/c3.kubeconfig", "podSubnet": "10.6.0.0/16",
+     "resyncPeriod": "1m30s"}
+  ]
+})";
+
+std::vector<std::string> Errors(const std::string& text) { return ParseConfig(text).errors; }
+
+std::string Remote(const std::string& fields) {
+  return R"({"local":{"name":"c1"},"remotes":[{"name":"c2","kubeConfigPath":"/k","podSubnet":"10.4.0.0/16")" +
+         fields + "}]}";
+}
+
+}  // namespace
+
+TEST_CASE("a valid config resolves with defaults") {
+  auto p = ParseConfig(kValid);
+  REQUIRE(p.errors.empty());
+  CHECK(p.warnings.empty());
+  const auto& c = p.config;
+  CHECK(c.local.name == "c1");
+  REQUIRE(c.remotes.size() == 2);
+  CHECK(c.remotes[0].InterfaceName() == "wireguard.c2");
+  CHECK(c.remotes[0].wg_device_mtu == 1380);
+  CHECK(c.remotes[0].wg_listen_port == 51821);
+  CHECK(c.remotes[0].resync_period.count() == 0);
+  CHECK(c.remotes[1].wg_device_mtu == 1420);
+  CHECK(c.remotes[1].wg_listen_port == 51820);
+  CHECK(c.remotes[1].resync_period == std::chrono::seconds(90));
+  CHECK(c.remotes[1].pod_subnet.ToString() == "10.6.0.0/16");
+  CHECK(swg::ConfigToJson(c) == R"({
+  "local": {
+    "name": "c1"
+  },
+  "remotes": [
+    {
+      "name": "c2",
+      "remoteAPIURL": "https://lb.c2.example",
+      "remoteCAURL": "https://ca.c2.example",
+      "remoteSATokenPath": "/etc/swg/tokens/c2/token",
+      "podSubnet": "10.4.0.0/16",
+      "wgDeviceMTU": 1380,
+      "wgListenPort": 51821,
+      "resyncPeriod": "0s"
+    },
+    {
+      "name": "c3",
+      "kubeConfigPath": "/etc/swg/c3.kubeconfig",
+      "podSubnet": "10.6.0.0/16",
+      "wgDeviceMTU": 1420,
+      "wgListenPort": 51820,
+      "resyncPeriod": "1m30s"
+    }
+  ]
+})");
+  // The printed config is itself valid and means the same.
+  CHECK(swg::ConfigToJson(ParseConfig(swg::ConfigToJson(c)).config) == swg::ConfigToJson(c));
+}
+
+TEST_CASE("resyncPeriod: duration strings or nanoseconds as the original accepts") {
+  CHECK(ParseConfig(Remote(R"(,"resyncPeriod":30000000000)")).config.remotes[0].resync_period ==
+        std::chrono::seconds(30));
+  CHECK(ParseConfig(Remote(R"(,"resyncPeriod":"0")")).config.remotes[0].resync_period.count() == 0);
+  CHECK(Errors(Remote(R"(,"resyncPeriod":"5 minutes")")) ==
+        std::vector<std::string>{"remotes[0].resyncPeriod: \"5 minutes\" is not a valid duration (use a "
+                                 "non-negative duration such as \"30s\" or \"1m30s\")"});
+  CHECK(Errors(Remote(R"(,"resyncPeriod":-1)")) ==
+        std::vector<std::string>{"remotes[0].resyncPeriod: expected a duration such as \"30s\" or a non-negative "
+                                 "number of nanoseconds, got integer -1"});
+}
+
+TEST_CASE("JSON syntax errors give line and column") {
+  auto e = Errors("{\n  \"local\": {\"name\": \"c1\"},\n  \"remotes\": [,]\n}");
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].rfind("JSON syntax error at line 3, column ", 0) == 0);
+  CHECK(Errors("").at(0).rfind("JSON syntax error at line 1", 0) == 0);
+  CHECK(Errors(R"({"local":{"name":"c1"},"local":{"name":"c1"}})").at(0).find("duplicate object key") !=
+        std::string::npos);
+}
+
+TEST_CASE("every error is reported at once, each naming the field and value") {
+  auto e = Errors(R"({
+    "local": {"name": "cluster1", "kubeconfigPath": "/x"},
+    "extra": 1,
+    "remotes": [
+      {"name": "c2", "podSubNet": "10.4.0.0/16", "podSubnet": "10.4.0.0/33", "wgListenPort": "51820"},
+      {"name": "C3", "remoteAPIURL": "http://c3", "remoteCAURL": "https://ca", "remoteSATokenPath": "/t",
+       "podSubnet": "10.4.0.1/16", "wgDeviceMTU": 100, "wgListenPort": 70000},
+      {"name": "c2", "kubeConfigPath": "/k", "podSubnet": "10.0.0.0/8"},
+      {"name": "c1", "kubeConfigPath": "/k", "podSubnet": "0.0.0.0/0", "wgListenPort": 51821}
+    ]})");
+  std::vector<std::string> want = {
+      "extra: unknown field",
+      "local.kubeconfigPath: unknown field, did you mean \"kubeConfigPath\"?",
+      "local.name: \"cluster1\" is longer than 5 characters: the interface name \"wireguard.cluster1\" would exceed "
+      "Linux's 15-character limit (the original's README allows 6, which the kernel rejects)",
+      "remotes[0].podSubNet: unknown field, did you mean \"podSubnet\"?",
+      "remotes[0].wgListenPort: expected a whole number, got string \"51820\"",
+      "remotes[0]: no credentials: set kubeConfigPath, or all of remoteAPIURL, remoteCAURL and remoteSATokenPath "
+      "(missing: remoteAPIURL, remoteCAURL, remoteSATokenPath)",
+      "remotes[0].podSubnet: \"10.4.0.0/33\" is not a valid CIDR",
+      "remotes[1].wgDeviceMTU: 100 is out of range 576..65535",
+      "remotes[1].wgListenPort: 70000 is out of range 1..65535",
+      "remotes[1].name: \"C3\" must be a lower-case DNS label (a-z, 0-9 and '-', starting and ending with a letter "
+      "or digit): it becomes part of annotation keys",
+      "remotes[1].remoteAPIURL: \"http://c3\" must be an https:// URL",
+      "remotes[1].podSubnet: \"10.4.0.1/16\" has host bits set; did you mean \"10.4.0.0/16\"?",
+      "remotes[3].podSubnet: \"0.0.0.0/0\" covers every address; a pod subnet must be a specific range",
+      "remotes[2].name: \"c2\" is already used by remotes[0]",
+  };
+  CHECK(e == want);
+}
+
+TEST_CASE("names differ from each other and from the local one; ports are distinct") {
+  auto e = Errors(R"({"local":{"name":"c1"},"remotes":[
+      {"name":"c2","kubeConfigPath":"/k","podSubnet":"10.4.0.0/16"},
+      {"name":"c1","kubeConfigPath":"/k","podSubnet":"10.6.0.0/16","wgListenPort":51821},
+      {"name":"c3","kubeConfigPath":"/k","podSubnet":"10.8.0.0/16","wgListenPort":51821}]})");
+  CHECK(e == std::vector<std::string>{
+                 "remotes[1].name: \"c1\" is the local cluster's name; a remote must differ",
+                 "remotes[2].wgListenPort: 51821 is already used by remotes[1]; each remote's interface needs its "
+                 "own UDP port"});
+  CHECK(Errors(R"({"local":{"name":"c1"},"remotes":[
+      {"name":"c2","kubeConfigPath":"/k","podSubnet":"10.4.0.0/16"},
+      {"name":"c3","kubeConfigPath":"/k","podSubnet":"10.6.0.0/16"}]})") ==
+        std::vector<std::string>{"remotes[1].wgListenPort: 51820 (the default) is already used by remotes[0]; "
+                                 "each remote's interface needs its own UDP port"});
+}
+
+TEST_CASE("the original README's 6-character names are refused with the reason") {
+  auto e = Errors(R"({"local":{"name":"c1"},"remotes":[{"name":"aws-eu","kubeConfigPath":"/k",)"
+                  R"("podSubnet":"10.4.0.0/16"}]})");
+  CHECK(e == std::vector<std::string>{
+                 "remotes[0].name: \"aws-eu\" is longer than 5 characters: the interface name "
+                 "\"wireguard.aws-eu\" would exceed Linux's 15-character limit (the original's README allows 6, "
+                 "which the kernel rejects)"});
+}
+
+TEST_CASE("required parts") {
+  CHECK(Errors("{}") ==
+        std::vector<std::string>{"local: required", "remotes: at least one remote cluster is required"});
+  CHECK(Errors(R"({"local":{},"remotes":[]})") ==
+        std::vector<std::string>{"local.name: required", "remotes: at least one remote cluster is required"});
+  CHECK(Errors(R"([1])") == std::vector<std::string>{"(top level): expected an object, got array"});
+  CHECK(Errors(R"({"local":{"name":"c1"},"remotes":[{"kubeConfigPath":"/k"}]})") ==
+        std::vector<std::string>{"remotes[0].name: required", "remotes[0].podSubnet: required"});
+  CHECK(Errors(R"({"local":{"name":"c1"},"remotes":{"name":"c2"}})") ==
+        std::vector<std::string>{"remotes: expected an array, got object {\"name\":\"c2\"}"});
+  CHECK(Errors(R"({"local":{"name":"c1"},"remotes":["c2"]})") ==
+        std::vector<std::string>{"remotes[0]: expected an object, got string \"c2\""});
+}
+
+TEST_CASE("credentials: partial token mode names what is missing; kubeconfig wins with a warning") {
+  CHECK(Errors(R"({"local":{"name":"c1"},"remotes":[{"name":"c2","remoteAPIURL":"https://a",)"
+               R"("podSubnet":"10.4.0.0/16"}]})") ==
+        std::vector<std::string>{"remotes[0]: no credentials: set kubeConfigPath, or all of remoteAPIURL, "
+                                 "remoteCAURL and remoteSATokenPath (missing: remoteCAURL, remoteSATokenPath)"});
+  auto p = ParseConfig(Remote(R"(,"remoteAPIURL":"https://a")"));
+  CHECK(p.errors.empty());
+  CHECK(p.warnings == std::vector<std::string>{"remotes[0]: kubeConfigPath is set, so remoteAPIURL, remoteCAURL "
+                                               "and remoteSATokenPath are ignored"});
+  CHECK(Errors(R"({"local":{"name":"c1"},"remotes":[{"name":"c2","remoteAPIURL":"https://","remoteCAURL":)"
+               R"("https://ca x","remoteSATokenPath":"/t","podSubnet":"10.4.0.0/16"}]})") ==
+        std::vector<std::string>{"remotes[0].remoteAPIURL: \"https://\" is not a valid URL",
+                                 "remotes[0].remoteCAURL: \"https://ca x\" is not a valid URL"});
+}
+
+TEST_CASE("pod subnets: IPv6 accepted, overlaps across families are not overlaps") {
+  auto p = ParseConfig(R"({"local":{"name":"c1"},"remotes":[
+      {"name":"c2","kubeConfigPath":"/k","podSubnet":"fd00:4::/48","wgListenPort":1},
+      {"name":"c3","kubeConfigPath":"/k","podSubnet":"10.0.0.0/8","wgListenPort":2},
+      {"name":"c4","kubeConfigPath":"/k","podSubnet":"10.200.0.0/16","wgListenPort":3}]})");
+  CHECK(p.errors == std::vector<std::string>{
+                        "remotes[2].podSubnet: \"10.200.0.0/16\" overlaps remotes[1].podSubnet \"10.0.0.0/8\""});
+}
+
+TEST_CASE("wrong types name the type and the value") {
+  CHECK(Errors(Remote(R"(,"wgDeviceMTU":1380.5)")) ==
+        std::vector<std::string>{"remotes[0].wgDeviceMTU: expected a whole number, got number 1380.5"});
+  CHECK(Errors(R"({"local":{"name":7},"remotes":[{"name":"c2","kubeConfigPath":true,"podSubnet":1}]})") ==
+        std::vector<std::string>{"local.name: expected a string, got integer 7",
+                                 "remotes[0].kubeConfigPath: expected a string, got boolean true",
+                                 "remotes[0]: no credentials: set kubeConfigPath, or all of remoteAPIURL, "
+                                 "remoteCAURL and remoteSATokenPath (missing: remoteAPIURL, remoteCAURL, "
+                                 "remoteSATokenPath)",
+                                 "remotes[0].podSubnet: expected a string, got integer 1"});
+}
+
+TEST_CASE("annotation names match the original") {
+  CHECK(swg::PubKeyAnnotation("c1") == "c1.wireguard.semaphore.uw.io/pubKey");
+  CHECK(swg::EndpointAnnotation("c1") == "c1.wireguard.semaphore.uw.io/endpoint");
+}

@@ -1,0 +1,127 @@
+#include "common/keys.h"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "common/files.h"
+#include "tests/unit/testutil.h"
+
+using swg::Key;
+
+TEST_CASE("RFC 7748 X25519 test vector") {
+  auto priv = Key::FromHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+  REQUIRE(priv);
+  auto pub = swg::PublicKeyOf(*priv);
+  REQUIRE(pub.ok());
+  CHECK(pub->ToHex() == "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+}
+
+TEST_CASE("base64 round trip and canonical form") {
+  auto k = Key::FromHex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+  REQUIRE(k);
+  std::string b64 = k->ToBase64();
+  CHECK(b64 == "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");
+  CHECK(Key::FromBase64(b64) == k);
+  // Same bytes, last digit with non-zero unused bits: decoders that accept it would alias keys.
+  CHECK_FALSE(Key::FromBase64("hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmp="));
+  CHECK_FALSE(Key::FromBase64("hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo"));
+  CHECK_FALSE(Key::FromBase64("hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTm=="));
+  CHECK_FALSE(Key::FromBase64("hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo="));
+  CHECK(swg::PeerKeyProblem(b64).empty());
+  CHECK(swg::PeerKeyProblem("") == "public key is empty");
+  CHECK(swg::PeerKeyProblem("abc") == "public key \"abc\" is not 44 base64 characters");
+  CHECK(swg::PeerKeyProblem("hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmp=") ==
+        "public key \"hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmp=\" is not canonical base64 of 32 bytes");
+  CHECK(swg::PeerKeyProblem("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=") == "public key is all zeros");
+}
+
+TEST_CASE("generated keys are clamped and unique") {
+  auto a = swg::GeneratePrivateKey();
+  auto b = swg::GeneratePrivateKey();
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK_FALSE(*a == *b);
+  CHECK((a->bytes()[0] & 7) == 0);
+  CHECK((a->bytes()[31] & 0xc0) == 0x40);
+}
+
+TEST_CASE("keys agree with wg genkey and wg pubkey") {
+  swg::test::TempDir dir;
+  for (int i = 0; i < 3; ++i) {
+    std::string path = dir.path() + "/wireguard.c" + std::to_string(i) + ".key";
+    std::string wg_private = swg::test::Shell("umask 077; wg genkey | tee " + path);
+    std::string wg_public = swg::test::Shell("wg pubkey < " + path);
+    auto loaded = swg::LoadKeyFile(path);
+    REQUIRE(loaded.ok());
+    CHECK(loaded->ToBase64() + "\n" == wg_private);
+    CHECK(swg::PublicKeyOf(*loaded)->ToBase64() + "\n" == wg_public);
+  }
+  // A key written here gives wg pubkey's public key.
+  std::string path = swg::KeyFilePath(dir.path() + "/", "c9");
+  CHECK(path == dir.path() + "/wireguard.c9.key");
+  bool created = false;
+  auto key = swg::LoadOrCreateKeyFile(path, &created);
+  REQUIRE(key.ok());
+  CHECK(created);
+  CHECK(swg::PublicKeyOf(*key)->ToBase64() + "\n" == swg::test::Shell("wg pubkey < " + path));
+}
+
+TEST_CASE("key file: 0600, directory 0700, atomic, reloaded unchanged") {
+  swg::test::TempDir dir;
+  std::string keydir = dir.path() + "/state/keys";
+  std::string path = swg::KeyFilePath(keydir, "c2");
+  bool created = false;
+  auto first = swg::LoadOrCreateKeyFile(path, &created);
+  REQUIRE(first.ok());
+  CHECK(created);
+  struct stat st;
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(stat(keydir.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  auto text = swg::ReadFile(path);
+  REQUIRE(text.ok());
+  CHECK(text->size() == 45);
+  CHECK(text->back() == '\n');
+  CHECK(swg::test::Shell("ls -a " + keydir) == ".\n..\nwireguard.c2.key\n");  // no temporary left behind
+
+  auto second = swg::LoadOrCreateKeyFile(path, &created);
+  REQUIRE(second.ok());
+  CHECK_FALSE(created);
+  CHECK(*second == *first);
+}
+
+TEST_CASE("a corrupt or unreadable key file is an error naming the path and is kept") {
+  swg::test::TempDir dir;
+  std::string path = dir.path() + "/wireguard.c2.key";
+  REQUIRE(swg::WriteFileAtomic(path, "not a key\n", 0600).ok());
+  bool created = true;
+  auto r = swg::LoadOrCreateKeyFile(path, &created);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find(path) != std::string::npos);
+  CHECK(r.error().message.find("corrupt") != std::string::npos);
+  CHECK_FALSE(created);
+  CHECK(*swg::ReadFile(path) == "not a key\n");
+
+  REQUIRE(swg::WriteFileAtomic(path, "", 0600).ok());
+  CHECK_FALSE(swg::LoadKeyFile(path).ok());
+
+  std::string dirpath = dir.path() + "/wireguard.c3.key";
+  REQUIRE(mkdir(dirpath.c_str(), 0700) == 0);
+  auto d = swg::LoadKeyFile(dirpath);
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.error().message.find(dirpath) != std::string::npos);
+}
+
+TEST_CASE("a key without a trailing newline (as the original may write it) loads") {
+  swg::test::TempDir dir;
+  std::string path = dir.path() + "/k";
+  REQUIRE(swg::WriteFileAtomic(path, "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=", 0600).ok());
+  auto k = swg::LoadKeyFile(path);
+  REQUIRE(k.ok());
+  CHECK(k->ToBase64() == "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");
+}

@@ -1,0 +1,87 @@
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include "common/backoff.h"
+#include "common/duration.h"
+#include "common/files.h"
+#include "common/strings.h"
+#include "tests/unit/testutil.h"
+
+using namespace std::chrono_literals;
+
+TEST_CASE("durations as Go parses and prints them") {
+  CHECK(swg::ParseDuration("30s") == 30s);
+  CHECK(swg::ParseDuration("1m30s") == 90s);
+  CHECK(swg::ParseDuration("1.5h") == 90min);
+  CHECK(swg::ParseDuration("250ms") == 250ms);
+  CHECK(swg::ParseDuration("10us") == 10us);
+  CHECK(swg::ParseDuration("10\u00b5s") == 10us);
+  CHECK(swg::ParseDuration("7ns") == 7ns);
+  CHECK(swg::ParseDuration("0") == 0ns);
+  CHECK(swg::ParseDuration("1h2m3.5s") == 3723500ms);
+  for (const char* bad : {"", "s", "30", "-1s", "1d", "1.s.", "99999999999999999999h", "1h 2m", ".s"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(swg::ParseDuration(bad));
+  }
+  CHECK(swg::FormatDuration(0s) == "0s");
+  CHECK(swg::FormatDuration(90s) == "1m30s");
+  CHECK(swg::FormatDuration(1h) == "1h0m0s");
+  CHECK(swg::FormatDuration(1500ms) == "1.5s");
+  CHECK(swg::FormatDuration(250ms) == "250ms");
+  CHECK(swg::FormatDuration(7ns) == "7ns");
+}
+
+TEST_CASE("backoff grows to the cap with jitter and resets after a healthy period") {
+  swg::Backoff::Options o;
+  o.initial = 800ms;
+  o.cap = 30s;
+  o.jitter = 0.5;
+  swg::Backoff b(o, 42);
+  auto t = swg::Backoff::Clock::time_point{} + 1h;
+  std::chrono::milliseconds base = 800ms;
+  for (int i = 0; i < 12; ++i) {
+    auto d = b.Next(t);
+    CHECK(d <= base);
+    CHECK(d >= base / 2);
+    base = std::min<std::chrono::milliseconds>(base * 2, 30s);
+    t += 1s;
+  }
+  CHECK(b.Next(t) >= 15s);
+  auto d = b.Next(t + 3min);  // healthy for longer than reset_after: back to the start
+  CHECK(d <= 800ms);
+  swg::Backoff none({.initial = 100ms, .factor = 2, .cap = 1s, .jitter = 0, .reset_after = 1min}, 1);
+  CHECK(none.Next(t) == 100ms);
+  CHECK(none.Next(t) == 200ms);
+  none.Reset();
+  CHECK(none.Next(t) == 100ms);
+}
+
+TEST_CASE("strings: suggestions, quoting, DNS labels") {
+  CHECK(swg::ClosestMatch("podSubNet", {"name", "podSubnet", "wgListenPort"}) == "podSubnet");
+  CHECK(swg::ClosestMatch("wgListenPorts", {"name", "podSubnet", "wgListenPort"}) == "wgListenPort");
+  CHECK(swg::ClosestMatch("zzz", {"name", "podSubnet"}).empty());
+  CHECK(swg::Quote("a\"b\n") == "\"a\\\"b\\n\"");
+  CHECK(swg::IsDnsLabel("c-1"));
+  CHECK_FALSE(swg::IsDnsLabel("-c"));
+  CHECK_FALSE(swg::IsDnsLabel("c."));
+  CHECK_FALSE(swg::IsDnsLabel("C"));
+  CHECK(swg::ParseUint("65535", 65535) == 65535u);
+  CHECK_FALSE(swg::ParseUint("65536", 65535));
+  CHECK_FALSE(swg::ParseUint("+1"));
+}
+
+TEST_CASE("atomic write replaces a file with the requested mode") {
+  swg::test::TempDir dir;
+  std::string path = dir.path() + "/f";
+  REQUIRE(swg::WriteFileAtomic(path, "one", 0644).ok());
+  REQUIRE(swg::WriteFileAtomic(path, "two", 0600).ok());
+  CHECK(*swg::ReadFile(path) == "two");
+  struct stat st;
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto r = swg::WriteFileAtomic(dir.path() + "/missing/f", "x", 0600);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find(dir.path() + "/missing") != std::string::npos);
+  CHECK(swg::ReadFile(dir.path() + "/nope").error().message ==
+        "cannot open " + dir.path() + "/nope: No such file or directory");
+}

@@ -1,0 +1,23 @@
+#pragma once
+// Helpers for unit tests: a temporary directory removed afterwards, and running a shell command.
+
+#include <string>
+
+namespace swg::test {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Runs `command` with /bin/sh, returns its stdout; a non-zero exit fails the current test.
+std::string Shell(const std::string& command);
+
+}  // namespace swg::test
