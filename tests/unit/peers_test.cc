@@ -1,0 +1,156 @@
+#include "worker/peers.h"
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <ostream>
+
+using swg::worker::ComputePeers;
+using swg::worker::PeerContext;
+using swg::worker::Rejection;
+
+namespace {
+
+std::string KeyB64(int seed) {
+  uint8_t raw[32] = {};
+  raw[0] = static_cast<uint8_t>(seed);
+  raw[31] = 0x40;
+  return swg::Key(raw).ToBase64();
+}
+
+swg::k8s::NodeInfo Node(const std::string& name, int64_t created, const std::string& key, const std::string& ep,
+                        std::vector<std::string> cidrs) {
+  swg::k8s::NodeInfo n;
+  n.name = name;
+  n.creation_timestamp = created;
+  if (!key.empty()) n.annotations["c1.wireguard.semaphore.uw.io/pubKey"] = key;
+  if (!ep.empty()) n.annotations["c1.wireguard.semaphore.uw.io/endpoint"] = ep;
+  n.pod_cidrs = std::move(cidrs);
+  return n;
+}
+
+PeerContext Ctx() {
+  PeerContext c;
+  c.local_cluster = "c1";
+  c.pod_subnet = *swg::Cidr::Parse("10.4.0.0/16");
+  c.own_public_key = *swg::Key::FromBase64(KeyB64(99));
+  return c;
+}
+
+std::map<std::string, swg::k8s::NodeInfo> Nodes(std::vector<swg::k8s::NodeInfo> list) {
+  std::map<std::string, swg::k8s::NodeInfo> m;
+  for (auto& n : list) m[n.name] = n;
+  return m;
+}
+
+}  // namespace
+
+namespace swg::worker {
+std::ostream& operator<<(std::ostream& os, const Rejection& r) {
+  return os << "{" << r.node << ", " << r.code << ", " << r.message << "}";
+}
+}  // namespace swg::worker
+
+TEST_CASE("valid nodes become peers with their pod CIDRs and keepalive 25") {
+  auto set = ComputePeers(Nodes({Node("b", 2, KeyB64(2), "192.168.1.2:51820", {"10.4.2.0/24"}),
+                                 Node("a", 1, KeyB64(1), "[fd00::1]:51821", {"10.4.1.0/24", "fd00:4:1::/64"}),
+                                 Node("plain", 1, "", "", {"10.4.3.0/24"})}),
+                          [] {
+                            auto c = Ctx();
+                            c.pod_subnet = *swg::Cidr::Parse("10.4.0.0/16");
+                            return c;
+                          }());
+  // fd00:4:1::/64 lies outside an IPv4-only subnet: node a is rejected as a whole.
+  REQUIRE(set.peers.size() == 1);
+  CHECK(set.peers[0].node == "b");
+  CHECK(set.peers[0].peer.persistent_keepalive == 25);
+  CHECK(set.peers[0].peer.endpoint->ToString() == "192.168.1.2:51820");
+  CHECK(set.peers[0].peer.allowed_ips.at(0).ToString() == "10.4.2.0/24");
+  CHECK(set.rejected == std::vector<Rejection>{{"a", "outside_subnet",
+                                                "pod CIDR fd00:4:1::/64 is outside the remote pod subnet 10.4.0.0/16"}});
+}
+
+TEST_CASE("every kind of bad node is rejected with a reason, and the others still become peers") {
+  auto set = ComputePeers(
+      Nodes({Node("good", 1, KeyB64(1), "10.0.0.1:51820", {"10.4.1.0/24"}),
+             Node("badkey", 1, "not-a-key", "10.0.0.2:51820", {"10.4.2.0/24"}),
+             Node("zero", 1, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "10.0.0.3:51820", {"10.4.3.0/24"}),
+             Node("own", 1, KeyB64(99), "10.0.0.4:51820", {"10.4.4.0/24"}),
+             Node("noport", 1, KeyB64(5), "10.0.0.5", {"10.4.5.0/24"}),
+             Node("hostname", 1, KeyB64(6), "node6.example:51820", {"10.4.6.0/24"}),
+             Node("nocidr", 1, KeyB64(7), "10.0.0.7:51820", {}),
+             Node("outside", 1, KeyB64(8), "10.0.0.8:51820", {"10.2.0.0/24"}),
+             Node("everything", 1, KeyB64(9), "10.0.0.9:51820", {"0.0.0.0/0"}),
+             Node("garbage", 1, KeyB64(10), "10.0.0.10:51820", {"10.4.10.0/33"}),
+             Node("hostbits", 1, KeyB64(11), "10.0.0.11:51820", {"10.4.11.1/24"}),
+             Node("halfkey", 1, KeyB64(12), "", {"10.4.12.0/24"}),
+             Node("halfep", 1, "", "10.0.0.13:51820", {"10.4.13.0/24"})}),
+      Ctx());
+  REQUIRE(set.peers.size() == 1);
+  CHECK(set.peers[0].node == "good");
+  std::vector<Rejection> want = {
+      {"badkey", "bad_key", "public key \"not-a-key\" is not 44 base64 characters"},
+      {"everything", "outside_subnet", "pod CIDR 0.0.0.0/0 is outside the remote pod subnet 10.4.0.0/16"},
+      {"garbage", "bad_pod_cidr", "pod CIDR \"10.4.10.0/33\" is not a valid CIDR"},
+      {"halfep", "missing_annotation",
+       "has c1.wireguard.semaphore.uw.io/endpoint but no c1.wireguard.semaphore.uw.io/pubKey"},
+      {"halfkey", "missing_annotation",
+       "has c1.wireguard.semaphore.uw.io/pubKey but no c1.wireguard.semaphore.uw.io/endpoint"},
+      {"hostbits", "bad_pod_cidr", "pod CIDR \"10.4.11.1/24\" has host bits set"},
+      {"hostname", "bad_endpoint",
+       "endpoint \"node6.example:51820\" is not a numeric IPv4:port or [IPv6]:port with a port in 1-65535"},
+      {"nocidr", "no_pod_cidr", "node has no pod CIDR (spec.podCIDRs is empty)"},
+      {"noport", "bad_endpoint",
+       "endpoint \"10.0.0.5\" is not a numeric IPv4:port or [IPv6]:port with a port in 1-65535"},
+      {"outside", "outside_subnet", "pod CIDR 10.2.0.0/24 is outside the remote pod subnet 10.4.0.0/16"},
+      {"own", "own_key", "public key is this node's own key"},
+      {"zero", "bad_key", "public key is all zeros"},
+  };
+  CHECK(set.rejected == want);
+}
+
+TEST_CASE("conflicts over a CIDR or a key: the oldest node wins, then the smaller name") {
+  auto set = ComputePeers(Nodes({Node("young", 50, KeyB64(1), "10.0.0.1:1", {"10.4.1.0/24"}),
+                                 Node("old", 10, KeyB64(2), "10.0.0.2:1", {"10.4.1.0/24"}),
+                                 Node("wide", 60, KeyB64(3), "10.0.0.3:1", {"10.4.0.0/16"}),
+                                 Node("copycat", 70, KeyB64(2), "10.0.0.4:1", {"10.4.9.0/24"}),
+                                 Node("twin-b", 5, KeyB64(4), "10.0.0.5:1", {"10.4.5.0/24"}),
+                                 Node("twin-a", 5, KeyB64(5), "10.0.0.6:1", {"10.4.5.0/24"})}),
+                          Ctx());
+  std::vector<std::string> names;
+  for (const auto& p : set.peers) names.push_back(p.node);
+  CHECK(names == std::vector<std::string>{"old", "twin-a"});
+  std::vector<Rejection> want = {
+      {"copycat", "key_conflict", "public key is also claimed by node old, which keeps it (older)"},
+      {"twin-b", "cidr_conflict",
+       "pod CIDR 10.4.5.0/24 overlaps 10.4.5.0/24 of node twin-a, which keeps it (same age, smaller name)"},
+      {"wide", "cidr_conflict", "pod CIDR 10.4.0.0/16 overlaps 10.4.1.0/24 of node old, which keeps it (older)"},
+      {"young", "cidr_conflict", "pod CIDR 10.4.1.0/24 overlaps 10.4.1.0/24 of node old, which keeps it (older)"},
+  };
+  CHECK(set.rejected == want);
+  // A wide claim made first blocks the narrower ones after it.
+  auto first = ComputePeers(Nodes({Node("wide", 1, KeyB64(3), "10.0.0.3:1", {"10.4.0.0/16"}),
+                                   Node("n", 2, KeyB64(1), "10.0.0.1:1", {"10.4.1.0/24"})}),
+                            Ctx());
+  REQUIRE(first.peers.size() == 1);
+  CHECK(first.peers[0].node == "wide");
+  CHECK(first.rejected.at(0).message ==
+        "pod CIDR 10.4.1.0/24 overlaps 10.4.0.0/16 of node wide, which keeps it (older)");
+}
+
+TEST_CASE("5,000 nodes resolve without conflicts") {
+  std::map<std::string, swg::k8s::NodeInfo> nodes;
+  for (int i = 0; i < 5000; ++i) {
+    uint8_t raw[32] = {};
+    raw[0] = static_cast<uint8_t>(i & 0xff);
+    raw[1] = static_cast<uint8_t>(i >> 8);
+    raw[2] = 1;  // never the context's own key
+    raw[31] = 0x40;
+    std::string cidr = "10.4." + std::to_string(i / 64) + "." + std::to_string((i % 64) * 4) + "/30";
+    auto n = Node("n" + std::to_string(i), i, swg::Key(raw).ToBase64(), "192.168.0.1:51820", {cidr});
+    nodes[n.name] = n;
+  }
+  auto set = ComputePeers(nodes, Ctx());
+  CHECK(set.peers.size() == 5000);
+  CHECK(set.rejected.empty());
+}

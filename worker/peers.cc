@@ -1,0 +1,142 @@
+#include "worker/peers.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "common/config.h"
+#include "common/strings.h"
+
+namespace swg::worker {
+namespace {
+
+struct Candidate {
+  const k8s::NodeInfo* node;
+  wg::Peer peer;
+};
+
+// Validates one node on its own. Returns false with *rejection filled when it cannot be a peer; returns false
+// with an empty code when the node simply does not take part (no annotations for us).
+bool Validate(const k8s::NodeInfo& n, const PeerContext& ctx, Candidate* out, Rejection* rejection) {
+  const std::string key_ann = PubKeyAnnotation(ctx.local_cluster);
+  const std::string ep_ann = EndpointAnnotation(ctx.local_cluster);
+  auto key_it = n.annotations.find(key_ann);
+  auto ep_it = n.annotations.find(ep_ann);
+  auto reject = [&](const char* code, std::string message) {
+    *rejection = Rejection{n.name, code, std::move(message)};
+    return false;
+  };
+  if (key_it == n.annotations.end() && ep_it == n.annotations.end()) return false;
+  if (key_it == n.annotations.end()) return reject("missing_annotation", "has " + ep_ann + " but no " + key_ann);
+  if (ep_it == n.annotations.end()) return reject("missing_annotation", "has " + key_ann + " but no " + ep_ann);
+
+  if (std::string problem = PeerKeyProblem(key_it->second); !problem.empty()) return reject("bad_key", problem);
+  Key key = *Key::FromBase64(key_it->second);
+  if (key == ctx.own_public_key) return reject("own_key", "public key is this node's own key");
+
+  auto endpoint = Endpoint::Parse(ep_it->second);
+  if (!endpoint) {
+    return reject("bad_endpoint", "endpoint " + Quote(ep_it->second) +
+                                      " is not a numeric IPv4:port or [IPv6]:port with a port in 1-65535");
+  }
+  if (n.pod_cidrs.empty()) return reject("no_pod_cidr", "node has no pod CIDR (spec.podCIDRs is empty)");
+  std::vector<Cidr> cidrs;
+  for (const auto& text : n.pod_cidrs) {
+    auto c = Cidr::Parse(text);
+    if (!c) return reject("bad_pod_cidr", "pod CIDR " + Quote(text) + " is not a valid CIDR");
+    if (c->HasHostBits()) return reject("bad_pod_cidr", "pod CIDR " + Quote(text) + " has host bits set");
+    if (!ctx.pod_subnet.Contains(*c)) {
+      return reject("outside_subnet", "pod CIDR " + c->ToString() + " is outside the remote pod subnet " +
+                                          ctx.pod_subnet.ToString());
+    }
+    if (std::find(cidrs.begin(), cidrs.end(), *c) == cidrs.end()) cidrs.push_back(*c);
+  }
+  out->node = &n;
+  out->peer.public_key = key;
+  out->peer.endpoint = *endpoint;
+  out->peer.allowed_ips = std::move(cidrs);
+  out->peer.persistent_keepalive = kPersistentKeepalive;
+  return true;
+}
+
+// An accepted CIDR overlapping `c`: either one containing it (same address masked to a shorter or equal
+// prefix) or one inside it (the first entry at or after c's start, if it lies within c's range).
+template <typename Map>
+typename Map::const_iterator FindOverlap(const Map& claimed, const Cidr& c) {
+  for (unsigned len = 0; len <= c.prefix; ++len) {
+    Cidr outer = Cidr{c.addr, static_cast<uint8_t>(len)}.Normalized();
+    if (auto it = claimed.find(outer); it != claimed.end()) return it;
+  }
+  auto it = claimed.lower_bound(c);
+  if (it != claimed.end() && c.Contains(it->first)) return it;
+  return claimed.end();
+}
+
+std::string WinnerText(const k8s::NodeInfo& winner, const k8s::NodeInfo& loser) {
+  return winner.creation_timestamp < loser.creation_timestamp ? "older" : "same age, smaller name";
+}
+
+}  // namespace
+
+std::vector<wg::Peer> PeerSet::AsPeers() const {
+  std::vector<wg::Peer> out;
+  out.reserve(peers.size());
+  for (const auto& p : peers) out.push_back(p.peer);
+  return out;
+}
+
+std::vector<std::string> PeerAnnotationKeys(const std::string& local_cluster) {
+  return {PubKeyAnnotation(local_cluster), EndpointAnnotation(local_cluster)};
+}
+
+PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const PeerContext& ctx) {
+  PeerSet out;
+  std::vector<Candidate> candidates;
+  for (const auto& [name, node] : nodes) {
+    Candidate c;
+    Rejection r;
+    if (Validate(node, ctx, &c, &r)) {
+      candidates.push_back(std::move(c));
+    } else if (!r.code.empty()) {
+      out.rejected.push_back(std::move(r));
+    }
+  }
+  // Oldest first, then by name: the first claimant of a CIDR or key keeps it.
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.node->creation_timestamp, a.node->name) < std::tie(b.node->creation_timestamp, b.node->name);
+  });
+  std::vector<const Candidate*> accepted;
+  std::map<Key, const Candidate*> keys;
+  std::map<Cidr, const Candidate*> claimed;  // ordered by (family, address, prefix)
+  for (const auto& c : candidates) {
+    std::string conflict_code, conflict;
+    if (auto it = keys.find(c.peer.public_key); it != keys.end()) {
+      conflict_code = "key_conflict";
+      conflict = "public key is also claimed by node " + it->second->node->name + ", which keeps it (" +
+                 WinnerText(*it->second->node, *c.node) + ")";
+    }
+    for (const auto& mine : c.peer.allowed_ips) {
+      if (!conflict.empty()) break;
+      if (auto hit = FindOverlap(claimed, mine); hit != claimed.end()) {
+        conflict_code = "cidr_conflict";
+        conflict = "pod CIDR " + mine.ToString() + " overlaps " + hit->first.ToString() + " of node " +
+                   hit->second->node->name + ", which keeps it (" + WinnerText(*hit->second->node, *c.node) + ")";
+      }
+    }
+    if (!conflict.empty()) {
+      out.rejected.push_back(Rejection{c.node->name, conflict_code, conflict});
+      continue;
+    }
+    accepted.push_back(&c);
+    keys[c.peer.public_key] = &c;
+    for (const auto& mine : c.peer.allowed_ips) claimed[mine] = &c;
+  }
+  for (const Candidate* a : accepted) out.peers.push_back(DesiredPeer{a->node->name, a->peer});
+  std::sort(out.peers.begin(), out.peers.end(),
+            [](const DesiredPeer& a, const DesiredPeer& b) { return a.node < b.node; });
+  std::sort(out.rejected.begin(), out.rejected.end(),
+            [](const Rejection& a, const Rejection& b) { return a.node < b.node; });
+  return out;
+}
+
+}  // namespace swg::worker

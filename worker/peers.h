@@ -1,0 +1,54 @@
+#pragma once
+// Turns the remote cluster's nodes into the peers this node should have. Remote data is untrusted: every node
+// is validated, a bad one is rejected with a reason and never blocks the others, and conflicts over a pod CIDR
+// or a public key go to one deterministic winner (the oldest node, then the smaller name).
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/ip.h"
+#include "common/keys.h"
+#include "k8s/node.h"
+#include "worker/wg/device.h"
+
+namespace swg::worker {
+
+inline constexpr uint16_t kPersistentKeepalive = 25;
+
+struct PeerContext {
+  std::string local_cluster;  // remote nodes advertise to us under "<local_cluster>.wireguard.semaphore.uw.io/"
+  Cidr pod_subnet;            // the remote cluster's pod subnet from the config
+  Key own_public_key;         // this interface's key: a remote node claiming it is rejected
+};
+
+struct Rejection {
+  std::string node;
+  std::string code;     // short, for the metric label: bad_key, own_key, bad_endpoint, ...
+  std::string message;  // for logs and status
+  bool operator==(const Rejection&) const = default;
+};
+
+struct DesiredPeer {
+  std::string node;
+  wg::Peer peer;
+};
+
+struct PeerSet {
+  std::vector<DesiredPeer> peers;    // sorted by node name
+  std::vector<Rejection> rejected;   // sorted by node name
+  std::vector<wg::Peer> AsPeers() const;
+};
+
+// Reason codes, also the values of the `reason` label of the rejected-peers metric.
+inline constexpr const char* kReasonCodes[] = {"missing_annotation", "bad_key",      "own_key",
+                                               "bad_endpoint",       "no_pod_cidr",  "bad_pod_cidr",
+                                               "outside_subnet",     "cidr_conflict", "key_conflict"};
+
+PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const PeerContext& context);
+
+// The annotation keys the informer must keep for this pairing.
+std::vector<std::string> PeerAnnotationKeys(const std::string& local_cluster);
+
+}  // namespace swg::worker
