@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/duration.h"
 #include "common/flags.h"
 #include "common/ip.h"
 #include "common/strings.h"
@@ -32,6 +33,10 @@ FlagSet DaemonFlagSet() {
   fs.String("control-socket", "SWG_CONTROL_SOCKET", "/run/semaphore-wireguard/control.sock",
             "Unix socket for `semaphore-wireguard status`");
   fs.Bool("version", "Print the version and exit");
+  fs.String("worker-binary", "", "", "(testing) program to run as the worker");
+  fs.Hidden("worker-binary");
+  fs.String("worker-heartbeat-timeout", "", "10s", "(testing) a worker silent for this long is killed");
+  fs.Hidden("worker-heartbeat-timeout");
   return fs;
 }
 
@@ -88,7 +93,15 @@ Result<Options> ParseDaemonFlags(const std::vector<std::string>& args, const Get
   o.wg_key_path = fs.Get("wg-key-path");
   o.wg_backend = fs.Get("wg-backend");
   o.control_socket = fs.Get("control-socket");
+  o.worker_binary = fs.Get("worker-binary");
   if (fs.GetBool("version")) return Error{"version", -1};
+  auto hb = ParseDuration(fs.Get("worker-heartbeat-timeout"));
+  if (!hb || *hb < std::chrono::seconds(1)) {
+    return Error{"invalid value " + Quote(fs.Get("worker-heartbeat-timeout")) +
+                     " for -worker-heartbeat-timeout: a duration of at least 1s",
+                 kExitUsage};
+  }
+  o.worker_heartbeat_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*hb);
   auto level = log::ParseLevel(fs.Get("log-level"));
   if (!level) {
     return Error{"invalid value " + Quote(fs.Get("log-level")) + " for " + Named(fs, "log-level", "SWG_LOG_LEVEL") +

@@ -2,6 +2,7 @@
 // The command line: the daemon's flags (the original's, plus new ones), and the subcommands
 // `check-config`, `status` and the hidden `worker` mode.
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct Options {
   std::string wg_backend = "auto";
   log::Level log_level = log::Level::kInfo;
   log::Format log_format = log::Format::kAuto;
+  // Hidden, for tests: what to exec as a worker, and how long a silent worker may live.
+  std::string worker_binary;
+  std::chrono::milliseconds worker_heartbeat_timeout{10000};
 };
 
 using GetEnv = std::function<const char*(const char*)>;

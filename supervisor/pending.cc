@@ -10,8 +10,6 @@ static int NotYet(const char* what) {
   return kExitFailure;
 }
 
-int RunStatus(const std::vector<std::string>&, const GetEnv&) { return NotYet("status"); }
 int RunWorkerCommand(const std::vector<std::string>&, const GetEnv&) { return NotYet("worker mode"); }
-int RunDaemon(const Options&) { return NotYet("the agent"); }
 
 }  // namespace swg

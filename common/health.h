@@ -1,0 +1,89 @@
+#pragma once
+// The supervisor <-> worker protocol, one compact JSON object per line over a socketpair (common/channel.h):
+//   supervisor -> worker: {"type":"start","config":{...},"options":{...}}   (first message)
+//                         {"type":"detail_request","id":N}  {"type":"metrics_request","id":N}
+//   worker -> supervisor: {"type":"status","status":{...}}   (heartbeat, every second and on change)
+//                         {"type":"detail","id":N,"status":{...with peer and rejected lists...}}
+//                         {"type":"metrics","id":N,"families":[...]}
+// The same WorkerStatus, gathered by the supervisor, is what `status`, the D-Bus object and /healthz show.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/metrics.h"
+
+namespace swg {
+
+struct PeerStatus {
+  std::string node;
+  std::string public_key;
+  std::string endpoint;
+  std::vector<std::string> allowed_ips;
+  int64_t last_handshake = 0;  // unix seconds, 0 = never
+  uint64_t rx_bytes = 0;
+  uint64_t tx_bytes = 0;
+  bool operator==(const PeerStatus&) const = default;
+};
+
+struct RejectedStatus {
+  std::string node;
+  std::string reason;   // metric reason code
+  std::string message;  // human text
+  bool operator==(const RejectedStatus&) const = default;
+};
+
+// Worker states: "starting" (before the interface is set up), "syncing" (set up, waiting for the first full
+// list of remote nodes), "ready" (in sync), "degraded" (running, but something is wrong: see reason).
+struct WorkerStatus {
+  std::string remote;
+  std::string state = "starting";
+  std::string reason;
+  std::string interface;
+  std::string backend;
+  std::string public_key;
+  uint16_t listen_port = 0;
+  uint64_t peers = 0;
+  uint64_t rejected = 0;
+  int64_t newest_handshake = 0;  // unix seconds among peers with a handshake; 0 = none
+  int64_t oldest_handshake = 0;
+  uint64_t peers_without_handshake = 0;
+  std::string watch;  // the remote informer's state: listing, watching, backoff ...
+  std::string last_error;
+  bool initialised = false;  // interface, route and annotations are in place
+  bool synced = false;       // the first full reconcile after a complete list is done
+  int64_t pid = 0;
+  std::vector<PeerStatus> peer_list;          // detail replies only
+  std::vector<RejectedStatus> rejected_list;  // detail replies only
+  bool operator==(const WorkerStatus&) const = default;
+};
+
+// The whole node as the supervisor sees it.
+struct RemoteView {
+  WorkerStatus status;      // the last status the worker reported (remote is always set)
+  bool worker_up = false;   // a live worker process that reports heartbeats
+  bool failed = false;      // exited with the configuration-error code: not restarted
+  uint64_t restarts = 0;
+  std::string worker_note;  // e.g. "restarting in 2.1s after exit code 1"
+  bool operator==(const RemoteView&) const = default;
+};
+
+struct NodeView {
+  std::string node;
+  std::string local_cluster;
+  std::string version;
+  std::vector<RemoteView> remotes;
+  bool Healthy() const;  // every worker alive and initialised
+  bool Ready() const;    // every worker synced
+  // Names and reasons of the remotes that are not healthy, e.g. "c2 (worker restarting: killed by signal 9)".
+  std::vector<std::string> Unhealthy() const;
+  std::vector<std::string> Unready() const;
+};
+
+std::string StatusToJson(const WorkerStatus& status);  // compact JSON object
+bool StatusFromJson(std::string_view json, WorkerStatus* out, std::string* error);
+std::string NodeViewToJson(const NodeView& view, bool pretty);
+bool NodeViewFromJson(std::string_view json, NodeView* out, std::string* error);
+
+}  // namespace swg

@@ -1,0 +1,213 @@
+// The supervisor process: validates the configuration, runs one worker per remote cluster, and serves
+// health, metrics, status (control socket, D-Bus) and systemd notifications.
+#include <signal.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <climits>
+#include <cstring>
+#include <memory>
+
+#include "common/config.h"
+#include "common/duration.h"
+#include "common/health.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "supervisor/commands.h"
+#include "supervisor/control.h"
+#include "supervisor/executor.h"
+#include "supervisor/http_server.h"
+#include "supervisor/workers.h"
+#include "systemd/bus.h"
+#include "systemd/journal.h"
+#include "systemd/notify.h"
+
+namespace swg {
+namespace {
+
+std::string SelfExe() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "semaphore-wireguard";
+  buf[n] = '\0';
+  return buf;
+}
+
+class Signals {
+ public:
+  Signals(Loop& loop, std::function<void(int)> on_signal) : on_signal_(std::move(on_signal)) {
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+      auto* h = new uv_signal_t;
+      uv_signal_init(loop.uv(), h);
+      h->data = this;
+      uv_signal_start(h, [](uv_signal_t* s, int signum) { static_cast<Signals*>(s->data)->on_signal_(signum); }, sig);
+      handles_.push_back(h);
+    }
+  }
+  ~Signals() {
+    for (auto* h : handles_) {
+      uv_signal_stop(h);
+      uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
+    }
+  }
+
+ private:
+  std::function<void(int)> on_signal_;
+  std::vector<uv_signal_t*> handles_;
+};
+
+// A one-line summary for systemd's STATUS= and the logs.
+std::string Summary(const NodeView& v) {
+  size_t ready = 0;
+  std::string parts;
+  for (const auto& r : v.remotes) {
+    if (r.worker_up && r.status.synced) ready++;
+    std::string state = r.failed ? "failed" : (r.worker_up ? r.status.state : "down");
+    parts += (parts.empty() ? "" : ", ") + r.status.remote + " " + state + " (" + std::to_string(r.status.peers) +
+             " peers)";
+  }
+  return std::to_string(ready) + "/" + std::to_string(v.remotes.size()) + " remotes in sync: " + parts;
+}
+
+}  // namespace
+
+int RunDaemon(const Options& o) {
+  systemd::ConfigureLogging(o.log_level, o.log_format, "semaphore-wireguard");
+  ConfigParse parsed = LoadConfigFile(o.clusters_config);
+  for (const auto& w : parsed.warnings) log::Warn("configuration: " + w, {{"path", o.clusters_config}});
+  if (!parsed.errors.empty()) {
+    for (const auto& e : parsed.errors) log::Error("configuration: " + e, {{"path", o.clusters_config}});
+    log::Error("invalid configuration; not starting", {{"path", o.clusters_config},
+                                                      {"errors", std::to_string(parsed.errors.size())}});
+    return kExitUsage;
+  }
+  const Config& config = parsed.config;
+  std::string remotes;
+  for (const auto& r : config.remotes) remotes += (remotes.empty() ? "" : ",") + r.name;
+  log::Info("starting semaphore-wireguard", {{"version", SWG_VERSION},
+                                             {"node", o.node_name},
+                                             {"local", config.local.name},
+                                             {"remotes", remotes}});
+  signal(SIGPIPE, SIG_IGN);
+
+  Loop loop;
+  NodeView view;
+  view.node = o.node_name;
+  view.local_cluster = config.local.name;
+  view.version = SWG_VERSION;
+
+  supervisor::WorkerOptions wo;
+  wo.executable = o.worker_binary.empty() ? SelfExe() : o.worker_binary;
+  log::Format worker_format = o.log_format;
+  if (worker_format == log::Format::kAuto) {
+    worker_format = systemd::StderrIsJournal() ? log::Format::kJournal : log::Format::kText;
+  }
+  wo.common_args = {"-node-name",  o.node_name,  "-wg-key-path", o.wg_key_path,
+                    "-wg-backend", o.wg_backend, "-log-level",   std::string(log::LevelName(o.log_level)),
+                    "-log-format", std::string(log::FormatName(worker_format))};
+  wo.heartbeat_timeout = o.worker_heartbeat_timeout;
+
+  std::unique_ptr<systemd::Notifier> notifier;
+  std::unique_ptr<systemd::BusPublisher> bus;
+  std::unique_ptr<supervisor::WorkerTable> table;
+  auto on_change = [&] {
+    view.remotes = table->View();
+    if (notifier) {
+      bool all_initialised = true;
+      for (const auto& r : view.remotes) all_initialised = all_initialised && (r.status.initialised || r.failed);
+      if (all_initialised) notifier->Ready();
+      notifier->Status(Summary(view));
+    }
+    if (bus) bus->Update(view);
+  };
+  table = std::make_unique<supervisor::WorkerTable>(loop, config, wo, on_change);
+  view.remotes = table->View();
+
+  supervisor::LoopExecutor executor(loop);
+  auto http = supervisor::HttpServer::Start(
+      o.listen_address, [&](const std::string& method, const std::string& path) -> supervisor::HttpResponse {
+        if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+        if (path == "/healthz" || path == "/readyz") {
+          auto v = executor.Call<NodeView>(
+              [&](std::function<void(NodeView)> reply) {
+                view.remotes = table->View();
+                reply(view);
+              },
+                                           std::chrono::milliseconds(3000));
+          if (!v) return {503, "text/plain; charset=utf-8", "not healthy: the event loop does not respond\n"};
+          auto bad = path == "/healthz" ? v->Unhealthy() : v->Unready();
+          if (bad.empty()) return {200, "text/plain; charset=utf-8", "ok\n"};
+          std::string body = path == "/healthz" ? "not healthy: " : "not ready: ";
+          for (size_t i = 0; i < bad.size(); ++i) body += (i ? ", " : "") + bad[i];
+          return {503, "text/plain; charset=utf-8", body + "\n"};
+        }
+        if (path == "/metrics") {
+          auto text = executor.Call<std::string>(
+              [&](std::function<void(std::string)> reply) {
+                table->CollectMetrics(std::chrono::milliseconds(2000), [&, reply](std::vector<metrics::Family> f) {
+                  metrics::Registry own;
+                  table->AddMetrics(own);
+                  metrics::Merge(f, own.Snapshot());
+                  reply(metrics::RenderText(std::move(f)));
+                });
+              },
+              std::chrono::milliseconds(5000));
+          if (!text) return {503, "text/plain; charset=utf-8", "metrics unavailable: the event loop does not respond\n"};
+          return {200, "text/plain; version=0.0.4; charset=utf-8", *text};
+        }
+        return {404, "text/plain; charset=utf-8", "not found; try /healthz, /readyz or /metrics\n"};
+      });
+  if (!http.ok()) {
+    log::Error(http.error().message, {{"listen_address", o.listen_address}});
+    return kExitFailure;
+  }
+  log::Info("serving health and metrics", {{"address", o.listen_address}, {"port", std::to_string((*http)->port())}});
+
+  auto control = supervisor::ControlServer::Start(
+      loop, o.control_socket, [&](std::string_view request, supervisor::ControlServer::Reply reply) {
+        json_error_t err;
+        JsonPtr req(json_loadb(request.data(), request.size(), 0, &err));
+        bool verbose = req && json_is_true(json_object_get(req.get(), "verbose"));
+        if (!verbose) {
+          view.remotes = table->View();
+          reply(NodeViewToJson(view, false));
+          return;
+        }
+        table->CollectDetail(std::chrono::milliseconds(3000), [&, reply](std::vector<RemoteView> detail) {
+          NodeView v = view;
+          v.remotes = std::move(detail);
+          reply(NodeViewToJson(v, false));
+        });
+      });
+  if (!control.ok()) {
+    log::Error(control.error().message, {{"path", o.control_socket}});
+    return kExitFailure;
+  }
+
+  notifier = std::make_unique<systemd::Notifier>(loop, [&] { return true; });
+  bus = systemd::BusPublisher::Start(loop, view);
+
+  bool stopping = false;
+  Signals signals(loop, [&](int sig) {
+    if (sig == SIGHUP) {
+      log::Info("SIGHUP: configuration reload is not supported; restart the service to apply a new configuration");
+      return;
+    }
+    if (stopping) return;
+    stopping = true;
+    log::Info("stopping workers; the network configuration stays as it is", {{"signal", std::string("SIG") + sigabbrev_np(sig)}});
+    if (notifier) notifier->Stopping();
+    table->Stop([&] { loop.Stop(); });
+  });
+
+  table->Start();
+  loop.Run();
+  log::Info("stopped");
+  bus.reset();
+  control->reset();
+  http->reset();
+  table.reset();
+  return kExitOk;
+}
+
+}  // namespace swg

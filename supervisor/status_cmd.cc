@@ -1,0 +1,53 @@
+#include <cstdio>
+#include <ctime>
+
+#include "common/flags.h"
+#include "common/health.h"
+#include "supervisor/commands.h"
+#include "supervisor/control.h"
+#include "supervisor/status_format.h"
+
+namespace swg {
+
+int RunStatus(const std::vector<std::string>& args, const GetEnv& getenv) {
+  FlagSet fs("semaphore-wireguard status");
+  fs.String("control-socket", "SWG_CONTROL_SOCKET", "/run/semaphore-wireguard/control.sock",
+            "Unix socket of the running agent");
+  fs.Bool("json", "Print the state as JSON");
+  fs.Bool("v", "Also list every peer and every rejected node with its reason");
+  auto rest = fs.Parse(args, getenv);
+  if (!rest.ok()) {
+    if (rest.error().code == 0) {
+      std::printf("Usage: semaphore-wireguard status [-json] [-v] [-control-socket PATH]\n%s", fs.Usage().c_str());
+      return kExitOk;
+    }
+    std::fprintf(stderr, "semaphore-wireguard status: %s\n", rest.error().message.c_str());
+    return kExitUsage;
+  }
+  if (!rest->empty()) {
+    std::fprintf(stderr, "semaphore-wireguard status: unexpected argument \"%s\"\n", (*rest)[0].c_str());
+    return kExitUsage;
+  }
+  bool verbose = fs.GetBool("v");
+  std::string request = std::string("{\"command\":\"status\",\"verbose\":") + (verbose ? "true" : "false") + "}";
+  auto reply = supervisor::ControlRequest(fs.Get("control-socket"), request, 10000);
+  if (!reply.ok()) {
+    std::fprintf(stderr, "semaphore-wireguard status: %s\n", reply.error().message.c_str());
+    return kExitFailure;
+  }
+  NodeView view;
+  std::string error;
+  if (!NodeViewFromJson(*reply, &view, &error)) {
+    std::fprintf(stderr, "semaphore-wireguard status: unexpected answer: %s\n", error.c_str());
+    return kExitFailure;
+  }
+  if (fs.GetBool("json")) {
+    std::printf("%s\n", NodeViewToJson(view, true).c_str());
+  } else {
+    std::fputs(supervisor::FormatStatus(view, verbose, static_cast<int64_t>(time(nullptr))).c_str(), stdout);
+  }
+  // Exit status tells scripts whether the node is healthy.
+  return view.Healthy() ? kExitOk : kExitFailure;
+}
+
+}  // namespace swg

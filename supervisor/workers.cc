@@ -1,0 +1,440 @@
+#include "supervisor/workers.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstring>
+#include <map>
+
+#include "common/channel.h"
+#include "common/duration.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "supervisor/cli.h"
+
+namespace swg::supervisor {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+struct ProcHandle {
+  uv_process_t process;
+  WorkerTable* table = nullptr;
+  WorkerTable::Slot* slot = nullptr;
+};
+
+void CloseProcHandle(ProcHandle* h) {
+  h->table = nullptr;
+  h->slot = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&h->process),
+           [](uv_handle_t* handle) { delete static_cast<ProcHandle*>(handle->data); });
+}
+
+std::string DescribeExit(int64_t exit_status, int term_signal) {
+  if (term_signal != 0) {
+    const char* name = sigabbrev_np(term_signal);
+    return std::string("killed by signal ") + std::to_string(term_signal) + (name ? std::string(" (SIG") + name + ")" : "");
+  }
+  return "exited with code " + std::to_string(exit_status);
+}
+
+// The config a worker gets: the local cluster and its own remote only.
+std::string StartMessage(const Config& config, const RemoteConfig& remote) {
+  Config mine;
+  mine.local = config.local;
+  mine.remotes.push_back(remote);
+  JsonPtr msg(json_object());
+  json_object_set_new(msg.get(), "type", json_string("start"));
+  json_error_t err;
+  std::string cfg = ConfigToJson(mine);
+  json_object_set_new(msg.get(), "config", json_loads(cfg.c_str(), 0, &err));
+  return JsonDump(msg.get());
+}
+
+}  // namespace
+
+struct WorkerTable::Slot {
+  enum class State { kIdle, kRunning, kWaitingRestart, kFailed, kStopped };
+  explicit Slot(Loop& loop, RemoteConfig r, const Backoff::Options& backoff_options)
+      : remote(std::move(r)), backoff(backoff_options), restart_timer(loop) {
+    status.remote = remote.name;
+    status.interface = remote.InterfaceName();
+    status.listen_port = remote.wg_listen_port;
+  }
+  RemoteConfig remote;
+  State state = State::kIdle;
+  ProcHandle* proc = nullptr;
+  int pid = 0;
+  std::unique_ptr<Channel> channel;
+  Clock::time_point last_heard{};
+  bool heard = false;
+  bool kill_sent = false;
+  WorkerStatus status;
+  uint64_t restarts = 0;
+  std::string note;
+  Backoff backoff;
+  Timer restart_timer;
+  std::map<uint64_t, std::function<void(const json_t*)>> pending;  // request id -> reply handler
+
+  void FailPending() {
+    auto p = std::move(pending);
+    pending.clear();
+    for (auto& [id, cb] : p) cb(nullptr);
+  }
+};
+
+WorkerTable::WorkerTable(Loop& loop, Config config, WorkerOptions options, std::function<void()> on_change)
+    : loop_(loop),
+      config_(std::move(config)),
+      options_(std::move(options)),
+      on_change_(std::move(on_change)),
+      heartbeat_timer_(loop),
+      stop_timer_(loop) {
+  for (const auto& r : config_.remotes) slots_.push_back(std::make_unique<Slot>(loop, r, options_.restart_backoff));
+}
+
+WorkerTable::~WorkerTable() {
+  for (auto& s : slots_) {
+    s->channel.reset();
+    if (s->proc) CloseProcHandle(s->proc);
+    s->proc = nullptr;
+  }
+}
+
+void WorkerTable::Start() {
+  for (auto& s : slots_) Spawn(*s);
+  heartbeat_timer_.StartRepeating(milliseconds(1000), [this] { CheckHeartbeats(); });
+}
+
+void WorkerTable::Spawn(Slot& slot) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    slot.note = std::string("cannot create a socketpair: ") + strerror(errno);
+    log::Error("cannot start worker", {{"remote", slot.remote.name}, {"error", slot.note}});
+    slot.state = Slot::State::kWaitingRestart;
+    slot.restart_timer.Start(slot.backoff.Next(), [this, &slot] { Spawn(slot); });
+    return;
+  }
+  std::vector<std::string> args = {options_.executable, "worker", "-remote", slot.remote.name, "-channel-fd", "3"};
+  args.insert(args.end(), options_.common_args.begin(), options_.common_args.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  uv_stdio_container_t stdio[4];
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = UV_INHERIT_FD;
+  stdio[1].data.fd = 1;
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = 2;
+  stdio[3].flags = UV_INHERIT_FD;
+  stdio[3].data.fd = sv[1];
+  uv_process_options_t po{};
+  po.file = options_.executable.c_str();
+  po.args = argv.data();
+  po.stdio = stdio;
+  po.stdio_count = 4;
+  po.exit_cb = [](uv_process_t* p, int64_t exit_status, int term_signal) {
+    auto* h = static_cast<ProcHandle*>(p->data);
+    if (h->table && h->slot) h->table->OnExit(*h->slot, exit_status, term_signal);
+  };
+  auto* h = new ProcHandle;
+  h->table = this;
+  h->slot = &slot;
+  h->process.data = h;
+  int rc = uv_spawn(loop_.uv(), &h->process, &po);
+  close(sv[1]);
+  if (rc != 0) {
+    close(sv[0]);
+    CloseProcHandle(h);
+    slot.note = std::string("cannot start ") + options_.executable + ": " + uv_strerror(rc);
+    auto delay = slot.backoff.Next();
+    log::Error("cannot start worker", {{"remote", slot.remote.name}, {"error", slot.note},
+                                       {"retry_in", FormatDuration(delay)}});
+    slot.state = Slot::State::kWaitingRestart;
+    slot.restart_timer.Start(delay, [this, &slot] { Spawn(slot); });
+    if (on_change_) on_change_();
+    return;
+  }
+  slot.proc = h;
+  slot.pid = h->process.pid;
+  slot.state = Slot::State::kRunning;
+  slot.heard = false;
+  slot.kill_sent = false;
+  slot.last_heard = Clock::now();
+  slot.note.clear();
+  slot.status.pid = slot.pid;
+  slot.channel = std::make_unique<Channel>(
+      loop_, sv[0], [this, &slot](std::string_view m) { OnMessage(slot, m); },
+      [this, &slot](const std::string& reason) {
+        // The worker closed its end: it is exiting or broken. Make sure it is gone; OnExit restarts it.
+        slot.FailPending();
+        if (slot.state == Slot::State::kRunning && slot.pid > 0 && !slot.kill_sent) {
+          log::Warn("worker channel closed; killing the worker", {{"remote", slot.remote.name},
+                                                                  {"pid", std::to_string(slot.pid)},
+                                                                  {"reason", reason}});
+          slot.kill_sent = true;
+          kill(slot.pid, SIGKILL);
+        }
+      });
+  slot.channel->Send(StartMessage(config_, slot.remote));
+  log::Info("worker started", {{"remote", slot.remote.name}, {"pid", std::to_string(slot.pid)}});
+  if (on_change_) on_change_();
+}
+
+void WorkerTable::OnExit(Slot& slot, int64_t exit_status, int term_signal) {
+  std::string cause = DescribeExit(exit_status, term_signal);
+  int pid = slot.pid;
+  CloseProcHandle(slot.proc);
+  slot.proc = nullptr;
+  slot.pid = 0;
+  slot.channel.reset();
+  slot.FailPending();
+  slot.status.initialised = false;
+  slot.status.synced = false;
+  slot.status.pid = 0;
+  if (stopping_) {
+    slot.state = Slot::State::kStopped;
+    log::Info("worker stopped", {{"remote", slot.remote.name}, {"pid", std::to_string(pid)}, {"cause", cause}});
+    bool all = true;
+    for (auto& s : slots_) all = all && s->proc == nullptr;
+    if (all && stop_done_) {
+      stop_timer_.Stop();
+      auto done = std::move(stop_done_);
+      stop_done_ = nullptr;
+      done();
+    }
+    return;
+  }
+  if (term_signal == 0 && exit_status == kExitConfig) {
+    slot.state = Slot::State::kFailed;
+    if (slot.status.last_error.empty()) slot.status.last_error = "configuration error";
+    slot.status.state = "failed";
+    slot.note = "configuration error (exit code " + std::to_string(kExitConfig) + "); not restarted";
+    log::Error("worker failed with a configuration error; not restarting it",
+               {{"remote", slot.remote.name}, {"pid", std::to_string(pid)}, {"error", slot.status.last_error}});
+    if (on_change_) on_change_();
+    return;
+  }
+  auto delay = slot.backoff.Next();
+  slot.state = Slot::State::kWaitingRestart;
+  slot.status.state = "restarting";
+  slot.note = cause + "; restarting in " + FormatDuration(delay);
+  log::Warn("worker exited; restarting it", {{"remote", slot.remote.name},
+                                             {"pid", std::to_string(pid)},
+                                             {"cause", cause},
+                                             {"restart_in", FormatDuration(delay)}});
+  slot.restart_timer.Start(delay, [this, &slot] {
+    slot.restarts++;
+    Spawn(slot);
+  });
+  if (on_change_) on_change_();
+}
+
+void WorkerTable::OnMessage(Slot& slot, std::string_view message) {
+  slot.last_heard = Clock::now();
+  slot.heard = true;
+  json_error_t err;
+  JsonPtr msg(json_loadb(message.data(), message.size(), 0, &err));
+  auto type = msg ? JsonString(msg.get(), "type") : std::nullopt;
+  if (!type) {
+    log::Warn("ignoring a malformed message from a worker", {{"remote", slot.remote.name}});
+    return;
+  }
+  if (*type == "status") {
+    WorkerStatus st;
+    std::string error;
+    if (!StatusFromJson(JsonDump(json_object_get(msg.get(), "status")), &st, &error)) {
+      log::Warn("ignoring a malformed status from a worker", {{"remote", slot.remote.name}, {"error", error}});
+      return;
+    }
+    st.pid = slot.pid;
+    st.remote = slot.remote.name;
+    bool changed = !(st == slot.status);
+    slot.status = std::move(st);
+    if (changed) {
+      slot.backoff.Reset();  // a worker that reports is alive; a crash later starts from the short delay
+      if (on_change_) on_change_();
+    }
+    return;
+  }
+  json_t* id = json_object_get(msg.get(), "id");
+  if (json_is_integer(id)) {
+    auto it = slot.pending.find(static_cast<uint64_t>(json_integer_value(id)));
+    if (it != slot.pending.end()) {
+      auto cb = std::move(it->second);
+      slot.pending.erase(it);
+      cb(msg.get());
+    }
+  }
+}
+
+void WorkerTable::CheckHeartbeats() {
+  auto now = Clock::now();
+  for (auto& s : slots_) {
+    if (s->state != Slot::State::kRunning || s->kill_sent) continue;
+    if (now - s->last_heard > options_.heartbeat_timeout) {
+      auto silent = std::chrono::duration_cast<milliseconds>(now - s->last_heard);
+      log::Warn("worker is hung: no heartbeat; killing it",
+                {{"remote", s->remote.name}, {"pid", std::to_string(s->pid)}, {"silent_for", FormatDuration(silent)}});
+      s->note = "hung: no heartbeat for " + FormatDuration(silent);
+      s->kill_sent = true;
+      kill(s->pid, SIGKILL);
+    }
+  }
+}
+
+void WorkerTable::Stop(std::function<void()> done) {
+  stopping_ = true;
+  heartbeat_timer_.Stop();
+  stop_done_ = std::move(done);
+  bool any = false;
+  for (auto& s : slots_) {
+    s->restart_timer.Stop();
+    if (s->proc && s->pid > 0) {
+      kill(s->pid, SIGTERM);
+      any = true;
+    } else {
+      s->state = Slot::State::kStopped;
+    }
+  }
+  if (!any) {
+    auto cb = std::move(stop_done_);
+    stop_done_ = nullptr;
+    if (cb) cb();
+    return;
+  }
+  stop_timer_.Start(options_.stop_timeout, [this] {
+    for (auto& s : slots_) {
+      if (s->proc && s->pid > 0) {
+        log::Warn("worker did not stop in time; killing it", {{"remote", s->remote.name}, {"pid", std::to_string(s->pid)}});
+        kill(s->pid, SIGKILL);
+      }
+    }
+  });
+}
+
+std::vector<RemoteView> WorkerTable::View() const {
+  std::vector<RemoteView> out;
+  for (const auto& s : slots_) {
+    RemoteView v;
+    v.status = s->status;
+    v.worker_up = s->state == Slot::State::kRunning && s->heard && !s->kill_sent;
+    v.failed = s->state == Slot::State::kFailed;
+    v.restarts = s->restarts;
+    v.worker_note = s->note;
+    if (s->state == Slot::State::kRunning && !s->heard) v.worker_note = "started, no heartbeat yet";
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+namespace {
+
+// Gathers replies from several workers until all answered or the timeout passes.
+template <typename T>
+struct Gather {
+  explicit Gather(Loop& loop) : timer(loop) {}
+  Timer timer;
+  size_t outstanding = 0;
+  bool finished = false;
+  std::vector<T> results;
+  std::function<void(std::vector<T>)> done;
+  void Finish() {
+    if (finished) return;
+    finished = true;
+    timer.Stop();
+    auto cb = std::move(done);
+    cb(std::move(results));
+  }
+};
+
+}  // namespace
+
+void WorkerTable::CollectMetrics(milliseconds timeout, std::function<void(std::vector<metrics::Family>)> done) {
+  auto g = std::make_shared<Gather<metrics::Family>>(loop_);
+  g->done = std::move(done);
+  for (auto& s : slots_) {
+    if (s->state != Slot::State::kRunning || !s->channel || !s->heard) continue;
+    uint64_t id = next_request_id_++;
+    std::string name = s->remote.name;
+    s->pending[id] = [g, name](const json_t* reply) {
+      if (reply && !g->finished) {
+        std::vector<metrics::Family> fam;
+        std::string error;
+        if (metrics::FromJson(JsonDump(json_object_get(reply, "families")), &fam, &error)) {
+          metrics::Merge(g->results, fam);
+        } else {
+          log::Warn("ignoring malformed metrics from a worker", {{"remote", name}, {"error", error}});
+        }
+      }
+      if (--g->outstanding == 0) g->Finish();
+    };
+    g->outstanding++;
+    s->channel->Send("{\"type\":\"metrics_request\",\"id\":" + std::to_string(id) + "}");
+  }
+  if (g->outstanding == 0) {
+    g->Finish();
+    return;
+  }
+  g->timer.Start(timeout, [g] { g->Finish(); });
+}
+
+void WorkerTable::CollectDetail(milliseconds timeout, std::function<void(std::vector<RemoteView>)> done) {
+  auto g = std::make_shared<Gather<WorkerStatus>>(loop_);
+  g->done = [this, done = std::move(done)](std::vector<WorkerStatus> details) {
+    std::vector<RemoteView> view = View();
+    for (auto& v : view) {
+      for (auto& d : details) {
+        if (d.remote == v.status.remote) {
+          v.status.peer_list = std::move(d.peer_list);
+          v.status.rejected_list = std::move(d.rejected_list);
+        }
+      }
+    }
+    done(std::move(view));
+  };
+  for (auto& s : slots_) {
+    if (s->state != Slot::State::kRunning || !s->channel || !s->heard) continue;
+    uint64_t id = next_request_id_++;
+    std::string name = s->remote.name;
+    s->pending[id] = [g, name](const json_t* reply) {
+      if (reply && !g->finished) {
+        WorkerStatus st;
+        std::string error;
+        if (StatusFromJson(JsonDump(json_object_get(reply, "status")), &st, &error)) {
+          st.remote = name;
+          g->results.push_back(std::move(st));
+        }
+      }
+      if (--g->outstanding == 0) g->Finish();
+    };
+    g->outstanding++;
+    s->channel->Send("{\"type\":\"detail_request\",\"id\":" + std::to_string(id) + "}");
+  }
+  if (g->outstanding == 0) {
+    g->Finish();
+    return;
+  }
+  g->timer.Start(timeout, [g] { g->Finish(); });
+}
+
+void WorkerTable::AddMetrics(metrics::Registry& r) const {
+  r.Gauge("semaphore_wg_worker_up", "Whether the worker for a remote cluster is running and reporting (1) or not (0)",
+          {"remote"});
+  r.Counter("semaphore_wg_worker_restarts_total", "Times the worker for a remote cluster was restarted", {"remote"});
+  r.Gauge("semaphore_wg_worker_failed",
+          "Whether the worker for a remote cluster stopped with a configuration error and is not restarted",
+          {"remote"});
+  for (const auto& v : View()) {
+    r.Set("semaphore_wg_worker_up", {v.status.remote}, v.worker_up ? 1 : 0);
+    r.Set("semaphore_wg_worker_restarts_total", {v.status.remote}, static_cast<double>(v.restarts));
+    r.Set("semaphore_wg_worker_failed", {v.status.remote}, v.failed ? 1 : 0);
+  }
+}
+
+}  // namespace swg::supervisor

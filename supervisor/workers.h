@@ -1,0 +1,69 @@
+#pragma once
+// The process table: one worker process per remote cluster, each with a socketpair channel. A worker that
+// crashes, exits or stops sending heartbeats is killed if needed and restarted with exponential backoff and
+// jitter; one that exits with the configuration-error code is reported failed and left alone. Workers are
+// independent: nothing that happens to one touches another.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/backoff.h"
+#include "common/config.h"
+#include "common/health.h"
+#include "common/loop.h"
+#include "common/metrics.h"
+
+namespace swg::supervisor {
+
+struct WorkerOptions {
+  std::string executable;                // what to exec: normally this binary (/proc/self/exe)
+  std::vector<std::string> common_args;  // after "worker": flags every worker gets (-node-name, ...)
+  std::chrono::milliseconds heartbeat_timeout{10000};
+  std::chrono::milliseconds stop_timeout{5000};  // SIGTERM, then SIGKILL after this
+  Backoff::Options restart_backoff{std::chrono::milliseconds(1000), 2.0, std::chrono::milliseconds(60000), 0.3,
+                                   std::chrono::milliseconds(120000)};
+};
+
+class WorkerTable {
+ public:
+  // on_change runs (on the loop) whenever a worker's view changes: started, exited, new state.
+  WorkerTable(Loop& loop, Config config, WorkerOptions options, std::function<void()> on_change);
+  ~WorkerTable();
+  WorkerTable(const WorkerTable&) = delete;
+  WorkerTable& operator=(const WorkerTable&) = delete;
+
+  void Start();
+  // SIGTERM to every worker, SIGKILL to those still alive after stop_timeout; done() once all have exited.
+  void Stop(std::function<void()> done);
+
+  std::vector<RemoteView> View() const;
+  // Asks every live worker; done() gets what arrived within `timeout` (a dead or slow worker is left out).
+  void CollectMetrics(std::chrono::milliseconds timeout, std::function<void(std::vector<metrics::Family>)> done);
+  void CollectDetail(std::chrono::milliseconds timeout, std::function<void(std::vector<RemoteView>)> done);
+  // semaphore_wg_worker_up{remote} and semaphore_wg_worker_restarts_total{remote}.
+  void AddMetrics(metrics::Registry& registry) const;
+
+  struct Slot;  // per remote; defined in workers.cc
+
+ private:
+  void Spawn(Slot& slot);
+  void OnExit(Slot& slot, int64_t exit_status, int term_signal);
+  void OnMessage(Slot& slot, std::string_view message);
+  void CheckHeartbeats();
+
+  Loop& loop_;
+  Config config_;
+  WorkerOptions options_;
+  std::function<void()> on_change_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  Timer heartbeat_timer_;
+  Timer stop_timer_;
+  std::function<void()> stop_done_;
+  bool stopping_ = false;
+  uint64_t next_request_id_ = 1;
+};
+
+}  // namespace swg::supervisor

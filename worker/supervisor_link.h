@@ -1,0 +1,40 @@
+#pragma once
+// The worker's side of the supervisor protocol (common/health.h): receives the start message, sends a
+// heartbeat with the current status every second and whenever asked to, and answers detail and metrics
+// requests. If the supervisor goes away the worker is told, so it can exit instead of running unsupervised.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/channel.h"
+#include "common/config.h"
+#include "common/health.h"
+#include "common/loop.h"
+#include "common/metrics.h"
+
+namespace swg::worker {
+
+class SupervisorLink {
+ public:
+  struct Handlers {
+    std::function<void(Config config)> on_start;  // the start message's config (local + this remote)
+    std::function<WorkerStatus()> status;         // for heartbeats
+    std::function<void(std::function<void(WorkerStatus)>)> detail;
+    std::function<void(std::function<void(std::vector<metrics::Family>)>)> metrics;
+    std::function<void(const std::string& why)> on_lost;  // channel closed or a bad start message
+  };
+
+  SupervisorLink(Loop& loop, int fd, Handlers handlers);
+  void SendStatus();  // a heartbeat now (for example on a state change)
+
+ private:
+  void OnMessage(std::string_view message);
+  Handlers handlers_;
+  std::unique_ptr<Channel> channel_;
+  Timer heartbeat_;
+  bool started_ = false;
+};
+
+}  // namespace swg::worker
