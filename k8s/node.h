@@ -11,6 +11,7 @@ namespace swg::k8s {
 struct NodeAddress {
   std::string type;  // "InternalIP", "ExternalIP", "Hostname", ...
   std::string address;
+  bool operator==(const NodeAddress&) const = default;  // without it NodeInfo's defaulted == is deleted
 };
 
 struct NodeInfo {

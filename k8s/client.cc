@@ -1,0 +1,207 @@
+#include "k8s/client.h"
+
+#include "common/json.h"
+#include "common/log.h"
+#include "k8s/client_impl.h"
+
+namespace swg::k8s {
+namespace {
+
+constexpr const char* kNodesPath = "/api/v1/nodes";
+
+// Adds "&name=value" (escaped) to a query when value is not empty.
+void AddParam(std::string& query, std::string& shown, std::string_view name, const std::string& value,
+              bool elide = false) {
+  if (value.empty()) return;
+  const char sep = query.empty() ? '?' : '&';
+  query += sep + std::string(name) + "=" + UrlEscape(value);
+  shown += sep + std::string(name) + "=" + (elide ? std::string("...") : UrlEscape(value));
+}
+
+Error Malformed(const Client::Impl& impl, const RequestSpec& spec, const Error& e) {
+  return Error{impl.Describe(spec, "unexpected response: " + e.message), 0};
+}
+
+struct WatchState {
+  WatchStreamParser parser;
+  std::function<void(WatchEvent)> on_event;
+  std::function<void(Status)> on_end;
+  RequestSpec spec;
+  uint64_t op = 0;
+  bool cancelled = false;
+  explicit WatchState(AnnotationFilter filter) : parser(std::move(filter)) {}
+};
+
+class WatchHandle : public WatchCall {
+ public:
+  WatchHandle(std::weak_ptr<Client::Impl> impl, std::shared_ptr<WatchState> state)
+      : impl_(std::move(impl)), state_(std::move(state)) {}
+  ~WatchHandle() override {
+    state_->cancelled = true;
+    if (auto impl = impl_.lock()) impl->Cancel(state_->op);
+  }
+  std::chrono::steady_clock::time_point last_data() const override {
+    auto impl = impl_.lock();
+    return impl ? impl->LastData(state_->op) : std::chrono::steady_clock::now();
+  }
+
+ private:
+  std::weak_ptr<Client::Impl> impl_;
+  std::shared_ptr<WatchState> state_;
+};
+
+}  // namespace
+
+Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::Create(Loop& loop, std::string cluster, const ClusterSource& source,
+                                               ClientOptions options) {
+  auto impl = std::make_shared<Impl>(loop, std::move(cluster), std::move(options));
+  impl->http = std::make_unique<HttpClient>(loop);
+  Result<std::unique_ptr<Credentials>> creds = Credentials::Create(loop, *impl->http, source, impl->options);
+  if (!creds.ok()) return Error{impl->cluster + ": " + creds.error().message};
+  impl->credentials = std::move(creds).value();
+  log::Debug("kubernetes client ready", {{"cluster", impl->cluster},
+                                         {"server", impl->credentials->server()},
+                                         {"credentials", impl->credentials->description()}});
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+const std::string& Client::cluster() const { return impl_->cluster; }
+const std::string& Client::server() const { return impl_->credentials->server(); }
+Loop& Client::loop() { return impl_->loop; }
+
+void Client::SetRequestObserver(RequestObserver observer) { impl_->observer = std::move(observer); }
+
+void Client::GetNode(const std::string& name, std::function<void(Result<NodeInfo>)> done) {
+  RequestSpec spec;
+  spec.path = std::string(kNodesPath) + "/" + UrlEscape(name);
+  spec.shown = "GET " + spec.path;
+  spec.timeout = impl_->options.request_timeout;
+  Impl* impl = impl_.get();
+  RequestSpec copy = spec;
+  impl_->Begin(std::move(spec), nullptr, [impl, copy, done = std::move(done)](Result<HttpResponse> r) {
+    if (!r.ok()) return done(std::move(r).error());
+    Result<NodeInfo> node = ParseNodeJson(r->body, AnnotationFilter::All());
+    if (!node.ok()) return done(Malformed(*impl, copy, node.error()));
+    done(std::move(node));
+  });
+}
+
+void Client::PatchNodeAnnotations(const std::string& name,
+                                  const std::map<std::string, std::optional<std::string>>& changes,
+                                  std::function<void(Result<NodeInfo>)> done) {
+  JsonPtr annotations(json_object());
+  for (const auto& [key, value] : changes) {
+    json_object_set_new(annotations.get(), key.c_str(),
+                        value ? json_stringn(value->data(), value->size()) : json_null());
+  }
+  JsonPtr metadata(json_object());
+  json_object_set(metadata.get(), "annotations", annotations.get());
+  JsonPtr patch(json_object());
+  json_object_set(patch.get(), "metadata", metadata.get());
+
+  RequestSpec spec;
+  spec.method = "PATCH";
+  spec.path = std::string(kNodesPath) + "/" + UrlEscape(name);
+  spec.shown = "PATCH " + spec.path;
+  spec.body = JsonDump(patch.get());
+  spec.content_type = "application/merge-patch+json";
+  spec.timeout = impl_->options.request_timeout;
+  Impl* impl = impl_.get();
+  RequestSpec copy = spec;
+  impl_->Begin(std::move(spec), nullptr, [impl, copy, done = std::move(done)](Result<HttpResponse> r) {
+    if (!r.ok()) return done(std::move(r).error());
+    Result<NodeInfo> node = ParseNodeJson(r->body, AnnotationFilter::All());
+    if (!node.ok()) return done(Malformed(*impl, copy, node.error()));
+    done(std::move(node));
+  });
+}
+
+void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filter,
+                       std::function<void(Result<NodeListPage>)> done) {
+  RequestSpec spec;
+  std::string query, shown;
+  if (options.limit > 0) AddParam(query, shown, "limit", std::to_string(options.limit));
+  AddParam(query, shown, "continue", options.continue_token, /*elide=*/true);
+  AddParam(query, shown, "labelSelector", options.label_selector);
+  AddParam(query, shown, "fieldSelector", options.field_selector);
+  AddParam(query, shown, "resourceVersion", options.resource_version);
+  spec.path = kNodesPath + query;
+  spec.shown = "GET " + std::string(kNodesPath) + shown;
+  spec.timeout = impl_->options.request_timeout;
+  Impl* impl = impl_.get();
+  RequestSpec copy = spec;
+  impl_->Begin(std::move(spec), nullptr,
+               [impl, copy, filter, done = std::move(done)](Result<HttpResponse> r) {
+                 if (!r.ok()) return done(std::move(r).error());
+                 Result<NodeListPage> page = ParseNodeList(r->body, filter);
+                 if (!page.ok()) return done(Malformed(*impl, copy, page.error()));
+                 done(std::move(page));
+               });
+}
+
+std::unique_ptr<WatchCall> Client::WatchNodes(const WatchOptions& options, const AnnotationFilter& filter,
+                                              std::function<void(WatchEvent event)> on_event,
+                                              std::function<void(Status)> on_end) {
+  auto state = std::make_shared<WatchState>(filter);
+  state->on_event = std::move(on_event);
+  state->on_end = std::move(on_end);
+  std::string query = "?watch=1", shown = "?watch=1";
+  if (options.allow_bookmarks) {
+    query += "&allowWatchBookmarks=true";
+    shown += "&allowWatchBookmarks=true";
+  }
+  AddParam(query, shown, "resourceVersion", options.resource_version);
+  AddParam(query, shown, "timeoutSeconds", std::to_string(options.timeout_seconds));
+  AddParam(query, shown, "labelSelector", options.label_selector);
+  AddParam(query, shown, "fieldSelector", options.field_selector);
+  RequestSpec& spec = state->spec;
+  spec.path = kNodesPath + query;
+  spec.shown = "GET " + std::string(kNodesPath) + shown;
+  spec.stream = true;
+  // The server ends the watch after timeoutSeconds; the request timeout is a safety net beyond that.
+  spec.timeout =
+      std::chrono::seconds(std::max<int64_t>(options.timeout_seconds, 0)) + impl_->options.request_timeout;
+  Impl* impl = impl_.get();
+  std::weak_ptr<WatchState> weak = state;
+
+  auto fail = [impl, weak](const std::string& detail) {
+    auto s = weak.lock();
+    if (!s || s->cancelled) return;
+    s->cancelled = true;
+    impl->Cancel(s->op);
+    if (auto cb = std::move(s->on_end)) cb(Error{impl->Describe(s->spec, detail), 0});
+  };
+  auto on_data = [weak, fail](std::string_view chunk) {
+    auto s = weak.lock();
+    if (!s || s->cancelled) return;
+    std::vector<WatchEvent> events;
+    Status parsed = s->parser.Feed(chunk, events);
+    for (WatchEvent& e : events) {
+      if (s->cancelled) return;
+      if (s->on_event) s->on_event(std::move(e));
+    }
+    if (!parsed.ok() && !s->cancelled) fail(parsed.error().message);
+  };
+  auto on_done = [weak, impl](Result<HttpResponse> r) {
+    auto s = weak.lock();
+    if (!s || s->cancelled) return;
+    s->cancelled = true;
+    auto cb = std::move(s->on_end);
+    if (!cb) return;
+    if (!r.ok()) return cb(std::move(r).error());
+    if (s->parser.buffered() > 0) {
+      return cb(Error{impl->Describe(s->spec, "the stream ended inside an event (" +
+                                                  std::to_string(s->parser.buffered()) + " bytes)"),
+                      0});
+    }
+    cb(Ok());
+  };
+  state->op = impl_->Begin(spec, on_data, on_done);
+  return std::make_unique<WatchHandle>(impl_, state);
+}
+
+}  // namespace swg::k8s

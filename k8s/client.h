@@ -1,0 +1,99 @@
+#pragma once
+// A client for one Kubernetes cluster's Node API on a swg::Loop.
+//
+// Every request has a timeout. A 401 reloads the credentials and retries once; a certificate that does not
+// verify makes a CA URL be fetched again (a CA file re-read) and retries once; a 429 or 5xx with Retry-After
+// is retried after that delay (max_retries times). Every error message names the cluster, the request and
+// what the server said (its Status message): "c2: GET /api/v1/nodes/n1: HTTP 404 NotFound: nodes "n1" not
+// found". Error::code is the HTTP status (0 when no response arrived). Callbacks run from the loop, never
+// inside the call that started them, and never after the Client is destroyed.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "k8s/client_options.h"
+#include "k8s/node.h"
+#include "k8s/parse.h"
+#include "k8s/watch_stream.h"
+
+namespace swg {
+class Loop;
+}
+
+namespace swg::k8s {
+
+struct ListOptions {
+  std::string label_selector;
+  std::string field_selector;
+  int64_t limit = 500;           // 0: no limit
+  std::string continue_token;    // from the previous page
+  std::string resource_version;  // "" = a consistent (quorum) read
+};
+
+struct WatchOptions {
+  std::string label_selector;
+  std::string field_selector;
+  std::string resource_version;
+  int64_t timeout_seconds = 300;  // the server ends the watch after this
+  bool allow_bookmarks = true;
+};
+
+// A running watch; destroying it stops the watch and its callbacks.
+class WatchCall {
+ public:
+  virtual ~WatchCall() = default;
+  virtual std::chrono::steady_clock::time_point last_data() const = 0;  // when bytes last arrived
+};
+
+class Client {
+ public:
+  using RequestObserver = std::function<void(std::string_view method, std::string_view host, int code)>;
+
+  // `cluster` names the cluster in every error and log line. Fails on what can be checked at once: the
+  // kubeconfig parses and names a server, in-cluster variables are set, inline data decodes.
+  static Result<std::unique_ptr<Client>> Create(Loop& loop, std::string cluster, const ClusterSource& source,
+                                                ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const std::string& cluster() const;
+  const std::string& server() const;
+  Loop& loop();
+
+  // NodeInfo from GetNode and PatchNodeAnnotations keeps every annotation.
+  void GetNode(const std::string& name, std::function<void(Result<NodeInfo>)> done);
+  // A JSON merge patch of metadata.annotations; a nullopt value becomes JSON null, which removes the key
+  // (removing an absent key is a no-op). `done` gets the node as the server stored it.
+  void PatchNodeAnnotations(const std::string& name,
+                            const std::map<std::string, std::optional<std::string>>& changes,
+                            std::function<void(Result<NodeInfo>)> done);
+  // One page of GET /api/v1/nodes. An expired continue token fails with code 410 (reason Expired).
+  void ListNodes(const ListOptions& options, const AnnotationFilter& filter,
+                 std::function<void(Result<NodeListPage>)> done);
+  // GET /api/v1/nodes?watch=1. on_event gets each event in order (it may destroy the WatchCall). on_end once:
+  // Ok when the server ended the stream cleanly, else the error (HTTP status, transport, malformed stream).
+  // An ERROR event is passed to on_event; the watch goes on until the caller drops it or the server ends it.
+  std::unique_ptr<WatchCall> WatchNodes(const WatchOptions& options, const AnnotationFilter& filter,
+                                        std::function<void(WatchEvent event)> on_event,
+                                        std::function<void(Status)> on_end);
+
+  // Called once per HTTP request finished, retries included (code 0 = no response), for
+  // semaphore_wg_kube_http_request_total{host,code,method}.
+  void SetRequestObserver(RequestObserver observer);
+
+  struct Impl;
+
+ private:
+  explicit Client(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace swg::k8s

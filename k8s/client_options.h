@@ -1,0 +1,54 @@
+#pragma once
+// Where a cluster's credentials come from, and the client's tunables (defaults follow client-go where it has
+// one; every request has a timeout).
+
+#include <chrono>
+#include <string>
+
+namespace swg::k8s {
+
+struct ClusterSource {
+  enum class Kind { kInCluster, kKubeconfig, kTokenAndCaUrl };
+  Kind kind = Kind::kInCluster;
+  std::string kubeconfig_path;  // kKubeconfig
+  std::string context;          // kKubeconfig: a context other than current-context (optional)
+  // kTokenAndCaUrl: the config's remoteAPIURL, remoteCAURL and remoteSATokenPath.
+  std::string api_url;
+  std::string ca_url;
+  std::string token_path;
+
+  static ClusterSource InCluster() { return {}; }
+  static ClusterSource Kubeconfig(std::string path) {
+    ClusterSource s;
+    s.kind = Kind::kKubeconfig;
+    s.kubeconfig_path = std::move(path);
+    return s;
+  }
+  static ClusterSource TokenAndCaUrl(std::string api_url, std::string ca_url, std::string token_path) {
+    ClusterSource s;
+    s.kind = Kind::kTokenAndCaUrl;
+    s.api_url = std::move(api_url);
+    s.ca_url = std::move(ca_url);
+    s.token_path = std::move(token_path);
+    return s;
+  }
+};
+
+struct ClientOptions {
+  std::chrono::milliseconds request_timeout{
+      60000};  // get, patch, one list page; watches add their timeoutSeconds
+  std::chrono::milliseconds connect_timeout{10000};
+  // Token files (in-cluster, tokenFile, remoteSATokenPath) are re-read when they change on disk, at least
+  // this often, and after every 401.
+  std::chrono::milliseconds token_reload_interval{60000};
+  std::chrono::milliseconds ca_fetch_timeout{10000};  // remoteCAURL
+  std::chrono::milliseconds exec_timeout{60000};      // kubeconfig exec credential plugins
+  int max_retries = 3;                                // 429/5xx with Retry-After
+  std::chrono::milliseconds max_retry_after{60000};   // longer Retry-After values are cut to this
+  // CA bundle (PEM file) that verifies the remoteCAURL server; empty: the system store.
+  std::string ca_url_trust_file;
+  // In-cluster service-account files (token, ca.crt); KUBERNETES_SERVICE_HOST/PORT name the server.
+  std::string in_cluster_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+};
+
+}  // namespace swg::k8s

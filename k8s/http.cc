@@ -1,0 +1,416 @@
+#include "k8s/http.h"
+
+#include <curl/curl.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <new>
+#include <set>
+
+#include "common/loop.h"
+#include "common/strings.h"
+
+namespace swg::k8s {
+namespace {
+
+struct EasyDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using EasyPtr = std::unique_ptr<CURL, EasyDeleter>;
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::optional<std::chrono::seconds> ParseRetryAfter(std::string_view value) {
+  value = Trim(value);
+  if (std::optional<uint64_t> s = ParseUint(value, 86400)) return std::chrono::seconds(*s);
+  std::string date(value);
+  time_t when = curl_getdate(date.c_str(), nullptr);
+  if (when < 0) return std::nullopt;
+  time_t now = time(nullptr);
+  return std::chrono::seconds(when > now ? when - now : 0);
+}
+
+}  // namespace
+
+struct Transfer {
+  uint64_t id = 0;
+  HttpClient::Impl* impl = nullptr;
+  EasyPtr easy;
+  SlistPtr headers;
+  SlistPtr connect_to;
+  HttpRequest request;
+  HttpResponse response;
+  std::string pending;  // streamed bytes not yet handed to on_data
+  HttpClient::DataCallback on_data;
+  HttpClient::DoneCallback on_done;
+  bool queued = false;  // in Impl::ready_
+  bool done = false;    // finished in libcurl; on_done not yet called
+  bool too_large = false;
+  std::chrono::steady_clock::time_point last_data;
+  char errbuf[CURL_ERROR_SIZE] = {};
+};
+
+struct SocketWatch {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  HttpClient::Impl* impl;
+};
+
+struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
+  explicit Impl(Loop& l) : loop(l) {}
+
+  Loop& loop;
+  CURLM* multi = nullptr;
+  uv_timer_t* timer = nullptr;
+  std::map<uint64_t, std::unique_ptr<Transfer>> transfers;
+  std::set<SocketWatch*> sockets;
+  std::vector<uint64_t> ready;
+  uint64_t next_id = 1;
+  bool destroyed = false;
+
+  void Queue(Transfer* t) {
+    if (!t->queued) {
+      t->queued = true;
+      ready.push_back(t->id);
+    }
+  }
+  void Action(curl_socket_t fd, int flags);
+  void Drain();
+  void Remove(uint64_t id);
+  void CloseWatch(SocketWatch* w);
+  void Shutdown();
+  void WakeSoon() { uv_timer_start(timer, OnTimer, 0, 0); }
+
+  static void OnTimer(uv_timer_t* t) noexcept { static_cast<Impl*>(t->data)->Action(CURL_SOCKET_TIMEOUT, 0); }
+  static void OnPoll(uv_poll_t* handle, int status, int events) noexcept;
+  static int OnSocket(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) noexcept;
+  static int OnCurlTimer(CURLM*, long timeout_ms, void* userp) noexcept;
+};
+
+namespace {
+
+class CallHandle : public HttpCall {
+ public:
+  CallHandle(std::weak_ptr<HttpClient::Impl> impl, uint64_t id, const Transfer* t)
+      : impl_(std::move(impl)), id_(id), transfer_(t) {}
+  ~CallHandle() override {
+    if (auto impl = impl_.lock()) impl->Remove(id_);
+  }
+  std::chrono::steady_clock::time_point last_data() const override {
+    auto impl = impl_.lock();
+    if (impl && impl->transfers.count(id_)) return transfer_->last_data;
+    return std::chrono::steady_clock::now();
+  }
+
+ private:
+  std::weak_ptr<HttpClient::Impl> impl_;
+  uint64_t id_;
+  const Transfer* transfer_;
+};
+
+size_t OnWrite(char* data, size_t size, size_t n, void* userp) noexcept {
+  auto* t = static_cast<Transfer*>(userp);
+  const size_t len = size * n;
+  t->response.bytes += len;
+  t->last_data = std::chrono::steady_clock::now();
+  long code = 0;
+  curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &code);
+  if (t->request.stream && code >= 200 && code < 300) {
+    t->pending.append(data, len);
+    t->impl->Queue(t);
+    return len;
+  }
+  if (t->response.body.size() + len > t->request.max_body) {
+    t->too_large = true;
+    return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
+  }
+  t->response.body.append(data, len);
+  return len;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* userp) noexcept {
+  auto* t = static_cast<Transfer*>(userp);
+  std::string_view line = Trim(std::string_view(data, size * n));
+  if (StartsWith(line, "HTTP/")) {  // a new response (after 100 Continue, say): forget the previous headers
+    t->response.retry_after.reset();
+    t->response.warnings.clear();
+    return size * n;
+  }
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return size * n;
+  std::string name(Trim(line.substr(0, colon)));
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string_view value = Trim(line.substr(colon + 1));
+  if (name == "retry-after") {
+    t->response.retry_after = ParseRetryAfter(value);
+  } else if (name == "warning" && t->response.warnings.size() < 16) {
+    t->response.warnings.emplace_back(value);
+  }
+  return size * n;
+}
+
+void Finish(Transfer* t, CURLcode code) {
+  long status = 0;
+  curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &status);
+  t->response.status = status;
+  if (code == CURLE_OK) return;
+  if (t->too_large) {
+    t->response.error = "response body larger than " + std::to_string(t->request.max_body) + " bytes";
+  } else {
+    t->response.error = t->errbuf[0] ? std::string(Trim(t->errbuf)) : curl_easy_strerror(code);
+  }
+  t->response.tls_verify_failed = code == CURLE_PEER_FAILED_VERIFICATION;
+  t->response.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+}
+
+}  // namespace
+
+void HttpClient::Impl::OnPoll(uv_poll_t* handle, int status, int events) noexcept {
+  auto* w = static_cast<SocketWatch*>(handle->data);
+  int flags = 0;
+  if (status < 0) {
+    flags = CURL_CSELECT_ERR;
+  } else {
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  }
+  w->impl->Action(w->fd, flags);
+}
+
+int HttpClient::Impl::OnSocket(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) noexcept {
+  auto* impl = static_cast<Impl*>(userp);
+  auto* w = static_cast<SocketWatch*>(socketp);
+  if (what == CURL_POLL_REMOVE) {
+    if (w) {
+      curl_multi_assign(impl->multi, fd, nullptr);
+      impl->CloseWatch(w);
+    }
+    return 0;
+  }
+  if (!w) {
+    w = new (std::nothrow) SocketWatch{};
+    if (!w) return -1;
+    if (uv_poll_init_socket(impl->loop.uv(), &w->poll, fd) != 0) {
+      delete w;
+      return -1;
+    }
+    w->fd = fd;
+    w->impl = impl;
+    w->poll.data = w;
+    impl->sockets.insert(w);
+    curl_multi_assign(impl->multi, fd, w);
+  }
+  int events = 0;
+  if (what & CURL_POLL_IN) events |= UV_READABLE;
+  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+  uv_poll_start(&w->poll, events, OnPoll);
+  return 0;
+}
+
+int HttpClient::Impl::OnCurlTimer(CURLM*, long timeout_ms, void* userp) noexcept {
+  auto* impl = static_cast<Impl*>(userp);
+  if (timeout_ms < 0) {
+    uv_timer_stop(impl->timer);
+  } else {
+    // Even a 0 ms timeout goes through the loop: libcurl must not be re-entered from its own callback.
+    uv_timer_start(impl->timer, OnTimer, static_cast<uint64_t>(timeout_ms), 0);
+  }
+  return 0;
+}
+
+void HttpClient::Impl::CloseWatch(SocketWatch* w) {
+  sockets.erase(w);
+  uv_poll_stop(&w->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll),
+           [](uv_handle_t* h) { delete static_cast<SocketWatch*>(h->data); });
+}
+
+void HttpClient::Impl::Action(curl_socket_t fd, int flags) {
+  auto self = shared_from_this();  // a callback may destroy the HttpClient
+  int running = 0;
+  curl_multi_socket_action(multi, fd, flags, &running);
+  Drain();
+}
+
+void HttpClient::Impl::Drain() {
+  auto self = shared_from_this();
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    char* priv = nullptr;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+    auto* t = reinterpret_cast<Transfer*>(priv);
+    CURLcode code = msg->data.result;
+    Finish(t, code);
+    curl_multi_remove_handle(multi, t->easy.get());
+    t->done = true;
+    Queue(t);
+  }
+  std::vector<uint64_t> batch;
+  batch.swap(ready);
+  for (uint64_t id : batch) {
+    auto it = transfers.find(id);
+    if (it == transfers.end()) continue;
+    Transfer* t = it->second.get();
+    t->queued = false;
+    if (!t->pending.empty()) {
+      std::string chunk;
+      chunk.swap(t->pending);
+      if (HttpClient::DataCallback cb = t->on_data) cb(chunk);
+      if (destroyed) return;
+      it = transfers.find(id);
+      if (it == transfers.end()) continue;
+    }
+    if (t->done) {
+      HttpClient::DoneCallback cb = std::move(t->on_done);
+      HttpResponse response = std::move(t->response);
+      transfers.erase(it);
+      if (cb) cb(std::move(response));
+      if (destroyed) return;
+    }
+  }
+}
+
+void HttpClient::Impl::Remove(uint64_t id) {
+  auto it = transfers.find(id);
+  if (it == transfers.end()) return;
+  if (!it->second->done) curl_multi_remove_handle(multi, it->second->easy.get());
+  transfers.erase(it);
+}
+
+void HttpClient::Impl::Shutdown() {
+  destroyed = true;
+  for (auto& [id, t] : transfers) {
+    if (!t->done) curl_multi_remove_handle(multi, t->easy.get());
+  }
+  transfers.clear();
+  curl_multi_cleanup(multi);  // closes cached connections (their sockets are reported as removed)
+  multi = nullptr;
+  for (SocketWatch* w : std::set<SocketWatch*>(sockets)) CloseWatch(w);
+  uv_timer_stop(timer);
+  uv_close(reinterpret_cast<uv_handle_t*>(timer),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  timer = nullptr;
+}
+
+HttpClient::HttpClient(Loop& loop) : impl_(std::make_shared<Impl>(loop)) {
+  GlobalInit();
+  impl_->multi = curl_multi_init();
+  impl_->timer = new uv_timer_t;
+  uv_timer_init(loop.uv(), impl_->timer);
+  impl_->timer->data = impl_.get();
+  curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETFUNCTION, &Impl::OnSocket);
+  curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETDATA, impl_.get());
+  curl_multi_setopt(impl_->multi, CURLMOPT_TIMERFUNCTION, &Impl::OnCurlTimer);
+  curl_multi_setopt(impl_->multi, CURLMOPT_TIMERDATA, impl_.get());
+}
+
+HttpClient::~HttpClient() { impl_->Shutdown(); }
+
+size_t HttpClient::active() const { return impl_->transfers.size(); }
+
+namespace {
+
+// Applies the request to a new easy handle; "" or what could not be set.
+std::string Configure(Transfer& t) {
+  CURL* e = t.easy.get();
+  const HttpRequest& r = t.request;
+  bool ok = true;
+  auto set = [&](CURLcode c) { ok = ok && c == CURLE_OK; };
+  set(curl_easy_setopt(e, CURLOPT_URL, r.url.c_str()));
+  set(curl_easy_setopt(e, CURLOPT_PRIVATE, reinterpret_cast<char*>(&t)));
+  set(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.errbuf));
+  set(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L));
+  set(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnWrite));
+  set(curl_easy_setopt(e, CURLOPT_WRITEDATA, &t));
+  set(curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &OnHeader));
+  set(curl_easy_setopt(e, CURLOPT_HEADERDATA, &t));
+  // HTTP/1.1: a watch then owns its connection, so a dead one affects only that watch.
+  set(curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1)));
+  set(curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""));
+  set(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, r.timeout.count()))));
+  set(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                       static_cast<long>(std::max<int64_t>(1, r.connect_timeout.count()))));
+  set(curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L));
+  set(curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L));
+  set(curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L));
+  set(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http"));
+  set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
+  set(curl_easy_setopt(e, CURLOPT_USERAGENT, "semaphore-wireguard/" SWG_VERSION));
+  if (r.method == "GET") {
+    set(curl_easy_setopt(e, CURLOPT_HTTPGET, 1L));
+  } else {
+    set(curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str()));
+    set(curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size())));
+    set(curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, r.body.c_str()));
+  }
+  for (const std::string& h : r.headers) {
+    curl_slist* l = curl_slist_append(t.headers.get(), h.c_str());  // returns the head, new only when empty
+    if (!l) return "out of memory";
+    if (!t.headers) t.headers.reset(l);
+  }
+  if (t.headers) set(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers.get()));
+  if (!r.connect_to.empty()) {
+    t.connect_to.reset(curl_slist_append(nullptr, r.connect_to.c_str()));
+    set(curl_easy_setopt(e, CURLOPT_CONNECT_TO, t.connect_to.get()));
+  }
+  set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r.tls.insecure ? 0L : 1L));
+  set(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r.tls.insecure ? 0L : 2L));
+  if (!r.tls.ca_pem.empty()) {
+    curl_blob ca{const_cast<char*>(r.tls.ca_pem.data()), r.tls.ca_pem.size(), CURL_BLOB_COPY};
+    set(curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca));
+    // Only this CA: not the system store as well.
+    set(curl_easy_setopt(e, CURLOPT_CAINFO, nullptr));
+    set(curl_easy_setopt(e, CURLOPT_CAPATH, nullptr));
+  }
+  if (!r.tls.cert_pem.empty()) {
+    curl_blob cert{const_cast<char*>(r.tls.cert_pem.data()), r.tls.cert_pem.size(), CURL_BLOB_COPY};
+    curl_blob key{const_cast<char*>(r.tls.key_pem.data()), r.tls.key_pem.size(), CURL_BLOB_COPY};
+    set(curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert));
+    set(curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM"));
+    set(curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key));
+    set(curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM"));
+  }
+  return ok ? "" : "libcurl refused an option (is it older than 7.85?)";
+}
+
+}  // namespace
+
+std::unique_ptr<HttpCall> HttpClient::Start(HttpRequest request, DataCallback on_data, DoneCallback on_done) {
+  auto t = std::make_unique<Transfer>();
+  t->id = impl_->next_id++;
+  t->impl = impl_.get();
+  t->request = std::move(request);
+  t->on_data = std::move(on_data);
+  t->on_done = std::move(on_done);
+  t->last_data = std::chrono::steady_clock::now();
+  t->easy.reset(curl_easy_init());
+  std::string problem = t->easy ? Configure(*t) : "curl_easy_init failed";
+  if (problem.empty()) {
+    CURLMcode mc = curl_multi_add_handle(impl_->multi, t->easy.get());
+    if (mc != CURLM_OK) problem = curl_multi_strerror(mc);
+  }
+  Transfer* raw = t.get();
+  uint64_t id = t->id;
+  impl_->transfers.emplace(id, std::move(t));
+  if (!problem.empty()) {  // reported from the loop, like any other failure
+    raw->response.error = problem;
+    raw->done = true;
+    impl_->Queue(raw);
+    impl_->WakeSoon();
+  }
+  return std::make_unique<CallHandle>(impl_, id, raw);
+}
+
+}  // namespace swg::k8s

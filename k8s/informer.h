@@ -1,0 +1,89 @@
+#pragma once
+// A node informer with client-go's reflector semantics: list (paginated) then watch from the list's
+// resourceVersion; re-watch when a watch ends normally; relist on 410 (HTTP or ERROR event) and report the
+// nodes that went away meanwhile as DELETED; back off on failures (0.8 s doubling to 30 s with jitter, reset
+// after 2 minutes of health); treat a watch that sends nothing for silence_timeout as dead.
+//
+// It keeps only NodeInfo (with the annotations asked for), never whole objects. MODIFIED events whose
+// NodeInfo is unchanged apart from resourceVersion (status heartbeats, other annotations) are not delivered;
+// ADDED or MODIFIED follows the cache (a node already cached is MODIFIED), as client-go's handlers do.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "k8s/node.h"
+
+namespace swg::k8s {
+
+class Client;
+
+struct NodeFilter {
+  std::vector<std::string> annotation_keys;  // kept in NodeInfo.annotations; the others are dropped
+  std::string field_selector;                // e.g. metadata.name=n1 (optional)
+  std::string label_selector;                // optional
+};
+
+struct InformerOptions {
+  int64_t page_size = 500;
+  std::chrono::milliseconds backoff_initial{800};
+  std::chrono::milliseconds backoff_cap{30000};
+  std::chrono::milliseconds backoff_reset{120000};  // failures further apart than this start again at initial
+  std::chrono::seconds watch_timeout_min{300};      // timeoutSeconds is drawn from [min, max]
+  std::chrono::seconds watch_timeout_max{600};
+  std::chrono::milliseconds silence_timeout{180000};  // no bytes for this long: the watch is dead
+  std::chrono::milliseconds short_watch{1000};        // a watch ending sooner without events is a failure
+  int max_list_restarts = 3;                          // after expired continue tokens, per list
+};
+
+enum class InformerState { kIdle, kListing, kWatching, kBackoff, kStopped };
+std::string_view InformerStateName(InformerState state);
+
+struct InformerStatus {
+  InformerState state = InformerState::kIdle;
+  bool synced = false;  // a complete list has been applied
+  std::string last_error;
+  std::string resource_version;
+  uint64_t added = 0, modified = 0, deleted = 0;  // events delivered
+  uint64_t unchanged = 0;                         // MODIFIED events not delivered (nothing kept changed)
+  uint64_t bookmarks = 0;
+  uint64_t lists = 0;          // complete lists applied (the first and each relist)
+  uint64_t relists = 0;        // lists after the first
+  uint64_t list_restarts = 0;  // lists restarted after an expired continue token
+  uint64_t list_failures = 0;
+  uint64_t watch_failures = 0;
+  uint64_t watches = 0;                                // watches started
+  std::chrono::system_clock::time_point last_event{};  // epoch: never
+  std::chrono::system_clock::time_point last_bytes{};
+};
+
+class NodeInformer {
+ public:
+  struct Handler {
+    // ADDED/MODIFIED/DELETED, after the cache was updated.
+    std::function<void(k8s::EventType, const NodeInfo&)> on_event;
+    // After every complete list (the first and each relist), once its events were delivered.
+    std::function<void()> on_synced;
+  };
+
+  NodeInformer(Client& client, NodeFilter filter, Handler handler, InformerOptions options = {});
+  ~NodeInformer();
+  NodeInformer(const NodeInformer&) = delete;
+  NodeInformer& operator=(const NodeInformer&) = delete;
+
+  void Start();
+  void Stop();  // no callback after Stop() or destruction; Start() may be called again
+  const std::map<std::string, NodeInfo>& nodes() const;  // the cache, by name
+  InformerStatus status() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace swg::k8s

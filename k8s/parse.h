@@ -1,0 +1,54 @@
+#pragma once
+// Pure parsers for what an apiserver sends about Nodes: Node objects, NodeList pages and Status errors.
+// Anything malformed or of an unexpected type is an Error naming the field (and the node, when known); no
+// input makes them crash. They keep only what NodeInfo holds, never the whole object.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "k8s/node.h"
+
+struct json_t;
+
+namespace swg::k8s {
+
+// Which annotations a parsed NodeInfo keeps.
+struct AnnotationFilter {
+  bool all = true;                // keep every annotation
+  std::vector<std::string> keys;  // otherwise only these
+  static AnnotationFilter All() { return {}; }
+  static AnnotationFilter Only(std::vector<std::string> keys) { return {false, std::move(keys)}; }
+  bool Keeps(std::string_view key) const;
+};
+
+// The fields of a Kubernetes Status object (error bodies, ERROR watch events).
+struct ApiStatus {
+  int code = 0;
+  std::string reason;   // "NotFound", "Expired", "Forbidden", ...
+  std::string message;  // human-readable; what errors quote
+};
+
+// A NodeList page.
+struct NodeListPage {
+  std::vector<NodeInfo> items;
+  std::string resource_version;  // metadata.resourceVersion
+  std::string continue_token;    // metadata.continue; empty on the last page
+};
+
+// A Node object (a list item or a watch event's object).
+Result<NodeInfo> ParseNode(const json_t* object, const AnnotationFilter& filter);
+Result<NodeInfo> ParseNodeJson(std::string_view json, const AnnotationFilter& filter);
+Result<NodeListPage> ParseNodeList(std::string_view json, const AnnotationFilter& filter);
+
+// A Status object, or nullopt when `json` is not one (not JSON, or "kind" is not "Status").
+std::optional<ApiStatus> ParseStatus(const json_t* object);
+std::optional<ApiStatus> ParseStatusJson(std::string_view json);
+
+// RFC 3339 ("2026-01-02T03:04:05Z", optional fraction, "Z" or "+hh:mm") to unix seconds.
+std::optional<int64_t> ParseTimestamp(std::string_view text);
+
+}  // namespace swg::k8s

@@ -1,0 +1,49 @@
+// libFuzzer target: the Kubernetes node/event parsers must never crash, hang or leak on anything a server
+// sends. The watch stream parser must also decode the same events however the bytes are cut into chunks.
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+#include <vector>
+
+#include "k8s/parse.h"
+#include "k8s/watch_stream.h"
+
+using swg::k8s::AnnotationFilter;
+using swg::k8s::WatchEvent;
+using swg::k8s::WatchStreamParser;
+
+namespace {
+
+std::vector<WatchEvent> Feed(std::string_view text, size_t piece, bool* ok) {
+  WatchStreamParser parser(AnnotationFilter::Only({"c1.wireguard.semaphore.uw.io/pubKey"}), 1u << 16);
+  std::vector<WatchEvent> events;
+  *ok = true;
+  for (size_t pos = 0; pos < text.size() && *ok; pos += piece) {
+    *ok = parser.Feed(text.substr(pos, piece), events).ok();
+  }
+  return events;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  (void)swg::k8s::ParseNodeJson(text, AnnotationFilter::All());
+  (void)swg::k8s::ParseNodeList(text, AnnotationFilter::Only({"a"}));
+  (void)swg::k8s::ParseStatusJson(text);
+
+  bool whole_ok = false, split_ok = false;
+  std::vector<WatchEvent> whole = Feed(text, size ? size : 1, &whole_ok);
+  size_t piece = size ? 1 + data[0] % 7 : 1;
+  std::vector<WatchEvent> split = Feed(text, piece, &split_ok);
+  // Chunking must not change the outcome. (An oversized event fails both ways.)
+  if (whole_ok != split_ok || whole.size() != split.size()) abort();
+  for (size_t i = 0; i < whole.size(); ++i) {
+    if (whole[i].type != split[i].type || whole[i].node != split[i].node ||
+        whole[i].resource_version != split[i].resource_version ||
+        whole[i].status.code != split[i].status.code) {
+      abort();
+    }
+  }
+  return 0;
+}

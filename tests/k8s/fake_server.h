@@ -1,0 +1,63 @@
+#pragma once
+// A tiny plain-HTTP server on 127.0.0.1 for response-handling tests: each connection carries one request and
+// gets whatever bytes the test's handler writes (status lines, chunks, pauses, garbage), then is closed. It
+// stands in for the transport only where a real apiserver cannot be made to misbehave (429 with Retry-After,
+// garbage, silence, a cut stream); the API itself is tested against real apiservers.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace swg::test {
+
+struct HttpRequestSeen {
+  std::string method;
+  std::string target;                          // path and query
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+
+class FakeConnection {
+ public:
+  FakeConnection(int fd, const std::atomic<bool>& stopping) : fd_(fd), stopping_(stopping) {}
+  void Write(const std::string& bytes);
+  // A whole response with Content-Length and Connection: close.
+  void Respond(int status, const std::string& body, const std::string& extra_headers = "");
+  void StartChunked(int status = 200);
+  void Chunk(const std::string& data);
+  void EndChunked() { Write("0\r\n\r\n"); }
+  void Sleep(std::chrono::milliseconds d);  // returns early when the server stops
+
+ private:
+  int fd_;
+  const std::atomic<bool>& stopping_;
+};
+
+class FakeServer {
+ public:
+  using Handler = std::function<void(const HttpRequestSeen&, FakeConnection&)>;
+  explicit FakeServer(Handler handler);
+  ~FakeServer();
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<HttpRequestSeen> requests() const;
+
+ private:
+  void Serve();
+  void Handle(int fd);
+
+  Handler handler_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex mu_;
+  std::vector<HttpRequestSeen> requests_;
+  std::vector<std::thread> workers_;
+  std::thread acceptor_;
+};
+
+}  // namespace swg::test

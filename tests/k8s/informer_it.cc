@@ -1,0 +1,213 @@
+// The node informer against real kube-apiservers: event order, 410 and relist, expired continue tokens, 403.
+// Cluster "c" runs without a watch cache for nodes, so etcd compaction makes old resourceVersions and
+// continue tokens expire on demand.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "k8s/informer.h"
+#include "tests/k8s/cluster.h"
+#include "tests/unit/testutil.h"
+
+using namespace std::chrono_literals;
+using swg::Loop;
+using swg::k8s::ClusterSource;
+using swg::k8s::EventType;
+using swg::k8s::InformerOptions;
+using swg::k8s::NodeInfo;
+using swg::k8s::NodeInformer;
+using namespace swg::test;
+
+namespace {
+
+const char* const kKey = "a.wireguard.semaphore.uw.io/pubKey";
+
+std::string Name(EventType t) {
+  return t == EventType::kAdded ? "ADDED" : t == EventType::kModified ? "MODIFIED" : "DELETED";
+}
+
+// Records events as "TYPE name key-annotation".
+struct Recorder {
+  std::vector<std::string> events;
+  int synced = 0;
+  NodeInformer::Handler Handler() {
+    return {[this](EventType t, const NodeInfo& n) {
+              auto it = n.annotations.find(kKey);
+              events.push_back(Name(t) + " " + n.name + (it == n.annotations.end() ? "" : " " + it->second));
+            },
+            [this] { ++synced; }};
+  }
+};
+
+std::set<std::string> Names(const std::map<std::string, NodeInfo>& cache) {
+  std::set<std::string> out;
+  for (const auto& [name, node] : cache) out.insert(name);
+  return out;
+}
+
+std::set<std::string> Names(const std::map<std::string, std::map<std::string, std::string>>& nodes) {
+  std::set<std::string> out;
+  for (const auto& [name, a] : nodes) out.insert(name);
+  return out;
+}
+
+InformerOptions FastOptions() {
+  InformerOptions o;
+  o.backoff_initial = 100ms;
+  o.backoff_cap = 1s;
+  return o;
+}
+
+}  // namespace
+
+TEST_SUITE("informer") {
+  TEST_CASE("the watch sees creates, annotation changes and deletes in order") {
+    ClusterEnv env = LoadCluster("a");
+    Admin admin(env);
+    admin.DeleteNodes("test=order");
+    admin.CreateNode({"order-0", {{"test", "order"}}, {{kKey, "k0"}}, "", ""});
+    Loop loop;
+    auto client = MakeClient(loop, "a", ClusterSource::Kubeconfig(env.kubeconfig));
+    Recorder rec;
+    swg::k8s::NodeFilter filter;
+    filter.label_selector = "test=order";
+    filter.annotation_keys = {kKey};
+    NodeInformer informer(*client, filter, rec.Handler(), FastOptions());
+    informer.Start();
+    REQUIRE(
+        loop.RunUntil([&] { return informer.status().state == swg::k8s::InformerState::kWatching; }, 30s));
+    CHECK(rec.synced == 1);
+    CHECK(rec.events == std::vector<std::string>{"ADDED order-0 k0"});
+
+    admin.CreateNode({"order-1", {{"test", "order"}}, {}, "10.7.1.0/24", ""});
+    admin.CreateNode({"order-2", {{"test", "order"}}, {{kKey, "k2"}}, "", ""});
+    admin.PatchAnnotations("order-1", "{\"" + std::string(kKey) + "\":\"v1\"}");
+    admin.PatchAnnotations("order-1", "{\"unrelated\":\"x\"}");  // nothing the informer keeps changes
+    admin.PatchAnnotations("order-1", "{\"" + std::string(kKey) + "\":\"v2\"}");
+    admin.DeleteNode("order-2");
+    admin.PatchAnnotations("order-0", "{\"" + std::string(kKey) + "\":null}");
+    admin.DeleteNode("order-1");
+    const std::vector<std::string> want = {"ADDED order-0 k0",    "ADDED order-1",       "ADDED order-2 k2",
+                                           "MODIFIED order-1 v1", "MODIFIED order-1 v2", "DELETED order-2 k2",
+                                           "MODIFIED order-0",    "DELETED order-1 v2"};
+    REQUIRE(loop.RunUntil([&] { return rec.events.size() >= want.size(); }, 30s));
+    loop.RunUntil([] { return false; }, 200ms);  // nothing more arrives
+    CHECK(rec.events == want);
+    CHECK(Names(informer.nodes()) == std::set<std::string>{"order-0"});
+    CHECK(informer.nodes().at("order-0").annotations.empty());
+    auto status = informer.status();
+    CHECK(status.unchanged == 1);
+    CHECK(status.modified == 3);
+    CHECK(status.watch_failures == 0);
+    CHECK(status.lists == 1);
+    informer.Stop();
+    admin.DeleteNodes("test=order");
+  }
+
+  TEST_CASE("a watch from a stale resourceVersion gets 410; the informer relists and converges") {
+    ClusterEnv env = LoadCluster("c");
+    Admin admin(env);
+    admin.DeleteNodes("test=stale");
+    for (const char* n : {"stale-1", "stale-2", "stale-3"})
+      admin.CreateNode({n, {{"test", "stale"}}, {{kKey, "old"}}, "", ""});
+    Loop loop;
+    auto client = MakeClient(loop, "c", ClusterSource::Kubeconfig(env.kubeconfig));
+    Recorder rec;
+    swg::k8s::NodeFilter filter;
+    filter.label_selector = "test=stale";
+    filter.annotation_keys = {kKey};
+    InformerOptions options = FastOptions();
+    options.watch_timeout_min = options.watch_timeout_max = 1s;  // the server ends each watch after a second
+    NodeInformer informer(*client, filter, rec.Handler(), options);
+    informer.Start();
+    REQUIRE(
+        loop.RunUntil([&] { return informer.status().state == swg::k8s::InformerState::kWatching; }, 30s));
+    CHECK(rec.events.size() == 3);
+    loop.RunUntil([] { return false; }, 300ms);  // the watch request is under way
+    // The loop does not run now: the informer is "away". Its watch times out on the server; meanwhile nodes
+    // change and etcd compacts, so the resourceVersion it will watch from next is gone.
+    std::this_thread::sleep_for(1500ms);
+    admin.DeleteNode("stale-1");
+    admin.PatchAnnotations("stale-2", "{\"" + std::string(kKey) + "\":\"new\"}");
+    admin.CreateNode({"stale-4", {{"test", "stale"}}, {{kKey, "new"}}, "", ""});
+    admin.EtcdCompact();
+    rec.events.clear();
+    REQUIRE(loop.RunUntil([&] { return informer.status().relists >= 1 && rec.synced >= 2; }, 30s));
+    CHECK(rec.events ==
+          std::vector<std::string>{"DELETED stale-1 old", "MODIFIED stale-2 new", "ADDED stale-4 new"});
+    CHECK(Names(informer.nodes()) == Names(admin.Nodes("test=stale")));
+    CHECK(informer.status().watch_failures == 0);  // a 410 is not a failure
+    // And it watches again from the new list.
+    admin.DeleteNode("stale-3");
+    REQUIRE(loop.RunUntil([&] { return rec.events.size() == 4; }, 30s));
+    CHECK(rec.events[3] == "DELETED stale-3 old");
+    informer.Stop();
+    admin.DeleteNodes("test=stale");
+  }
+
+  TEST_CASE("an expired continue token restarts the list from the beginning") {
+    ClusterEnv env = LoadCluster("c");
+    Admin admin(env);
+    admin.DeleteNodes("test=cont");
+    std::vector<NodeSpec> nodes;
+    for (int i = 0; i < 7; ++i)
+      nodes.push_back({"cont-" + std::to_string(i), {{"test", "cont"}}, {}, "", ""});
+    admin.CreateNodes(nodes);
+    Loop loop;
+    auto client = MakeClient(loop, "c", ClusterSource::Kubeconfig(env.kubeconfig));
+    int requests = 0;
+    // Right after the first page arrives (before the second is asked for), etcd compacts past the list's
+    // revision.
+    client->SetRequestObserver([&](std::string_view method, std::string_view, int code) {
+      if (++requests == 1 && method == "GET" && code == 200) {
+        admin.Request("DELETE", "/api/v1/nodes/cont-unrelated");
+        admin.CreateNode({"cont-unrelated", {}, {}, "", ""});
+        admin.EtcdCompact();
+      }
+    });
+    Recorder rec;
+    swg::k8s::NodeFilter filter;
+    filter.label_selector = "test=cont";
+    InformerOptions options = FastOptions();
+    options.page_size = 3;
+    NodeInformer informer(*client, filter, rec.Handler(), options);
+    informer.Start();
+    REQUIRE(loop.RunUntil([&] { return rec.synced == 1; }, 30s));
+    auto status = informer.status();
+    CHECK(status.list_restarts == 1);
+    CHECK(status.list_failures == 0);
+    CHECK(informer.nodes().size() == 7);
+    CHECK(rec.events.size() == 7);
+    CHECK(requests >= 5);  // page 1, expired page 2, then pages 1-3 again
+    informer.Stop();
+    admin.DeleteNodes("test=cont");
+    admin.DeleteNode("cont-unrelated");
+  }
+
+  TEST_CASE("403 is logged and backed off, never spun on") {
+    ClusterEnv env = LoadCluster("a");
+    TempDir dir;
+    Loop loop;
+    auto client = MakeClient(
+        loop, "a",
+        ClusterSource::Kubeconfig(WriteKubeconfig(
+            dir.path() + "/kc", "server: '" + env.server + "', certificate-authority: '" + env.ca_file + "'",
+            "token: " + env.nobody_token)));
+    InformerOptions options;
+    options.backoff_initial = 200ms;
+    options.backoff_cap = 1s;
+    NodeInformer informer(*client, {}, {}, options);
+    informer.Start();
+    loop.RunUntil([] { return false; }, 2s);
+    auto status = informer.status();
+    CHECK(status.list_failures >= 2);
+    CHECK(status.list_failures <= 8);  // 0.1-0.2 s, 0.2-0.4 s, 0.4-0.8 s, 0.5-1 s ...
+    CHECK_FALSE(status.synced);
+    CHECK(status.state == swg::k8s::InformerState::kBackoff);
+    CHECK(status.last_error ==
+          "a: GET /api/v1/nodes?limit=500: HTTP 403 Forbidden: nodes is forbidden: User "
+          "\"swg-nobody\" cannot list resource \"nodes\" in API group \"\" at the cluster scope");
+    informer.Stop();
+  }
+
+}  // TEST_SUITE
