@@ -1,0 +1,96 @@
+#pragma once
+// One WireGuard interface (`wireguard.<remote>`): its link, MTU, addresses, up state and route, and the
+// backend that configures it. Kernel module when there is one, wireguard-go otherwise.
+//
+// The interface is never torn down by this class: on destruction the link, its route and a wireguard-go it
+// started keep running, so a worker restart goes unnoticed by the traffic. Every call works in the network
+// namespace of the calling thread (each opens its own rtnetlink socket).
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/ip.h"
+#include "common/result.h"
+#include "worker/wg/backend.h"
+
+namespace swg::wg {
+
+// The -wg-backend flag (env SWG_WG_BACKEND).
+enum class BackendChoice { kAuto, kKernel, kUserspace };
+std::optional<BackendChoice> ParseBackendChoice(std::string_view text);  // "auto", "kernel", "userspace"
+std::string_view BackendChoiceName(BackendChoice choice);
+
+// Why `name` cannot be a Linux interface name ("" when it can): 1-15 bytes, not "." or "..", no '/', ':',
+// '%', whitespace or control characters. The kernel would truncate or refuse what this refuses.
+std::string InterfaceNameProblem(std::string_view name);
+
+struct InterfaceOptions {
+  std::string name;
+  uint32_t mtu = 1420;
+  BackendChoice choice = BackendChoice::kAuto;
+  std::string wireguard_go = "wireguard-go";
+};
+
+// What the periodic check repaired. `recreated`: the interface is new (its keys, port and peers are gone), so
+// the caller applies them again.
+struct RepairReport {
+  bool recreated = false;
+  std::string recreated_because;  // "link missing", "wireguard-go exited", ...
+  bool set_up = false;
+  bool mtu_restored = false;
+  bool route_restored = false;
+  bool any() const { return recreated || set_up || mtu_restored || route_restored; }
+  std::string Describe() const;  // "link recreated (link missing), route restored"; "" when nothing
+};
+
+class Interface {
+ public:
+  // Creates the link, or adopts an existing one (kind "wireguard" -> kernel backend, "tun" -> wireguard-go),
+  // sets the MTU, flushes IPv4 and IPv6 addresses and brings it up. kAuto creates a kernel link and, when the
+  // kernel does not know the link type, starts wireguard-go (one log line says so). An existing link of the
+  // other kind than an explicit choice is replaced; a "tun" whose wireguard-go no longer answers is replaced.
+  // An invalid name is refused before any netlink request.
+  static Result<std::unique_ptr<Interface>> Ensure(const InterfaceOptions& options);
+
+  ~Interface();
+  Interface(const Interface&) = delete;
+  Interface& operator=(const Interface&) = delete;
+
+  WgBackend& backend() { return *backend_; }
+  const std::string& name() const { return options_.name; }
+  std::string_view kind() const { return kind_; }  // "wireguard" or "tun"
+  int ifindex() const { return ifindex_; }
+  bool created() const { return created_; }        // Ensure created the link (false: adopted an existing one)
+  pid_t wireguard_go_pid() const { return pid_; }  // the wireguard-go this object started, else 0
+
+  // Replaces the route to `subnet` via this link: table main, scope link, protocol link::kRouteProtocol.
+  Status EnsureRoute(const Cidr& subnet);
+
+  // The periodic repair: recreates a missing link (including when wireguard-go exited), brings a down link
+  // up, restores the MTU and a missing route. Errors leave the rest for the next check.
+  Result<RepairReport> Check(const Cidr& subnet);
+
+ private:
+  struct Netlink;  // the rtnetlink socket of one Ensure or Check
+  explicit Interface(InterfaceOptions options);
+  Status Establish(Netlink& nl);
+  Status Create(Netlink& nl, bool prefer_userspace);
+  Status StartWireguardGo(Netlink& nl, bool fell_back);
+  Status Configure(Netlink& nl);
+  std::string AdoptProblem(const std::string& kind) const;
+  void UseKind(const std::string& kind);
+
+  InterfaceOptions options_;
+  std::string kind_;
+  int ifindex_ = 0;
+  bool created_ = false;
+  pid_t pid_ = 0;
+  std::unique_ptr<WgBackend> backend_;
+};
+
+}  // namespace swg::wg
