@@ -87,7 +87,11 @@ Result<std::string> TokenFile::Get(std::chrono::steady_clock::time_point now,
   }
   int64_t mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   bool changed = uint64_t(st.st_ino) != inode_ || uint64_t(st.st_size) != size_ || mtime_ns != mtime_ns_;
-  if (valid_ && !changed && now - read_at_ < max_age) return token_;
+  // File timestamps are coarse (a few ms): a token rewritten in place with one of the same length can leave
+  // inode, size and mtime as they were. A recently modified file is therefore read again whatever stat says.
+  auto since_change = std::chrono::system_clock::now().time_since_epoch() - std::chrono::nanoseconds(mtime_ns);
+  bool recent = since_change < std::chrono::seconds(2);
+  if (valid_ && !changed && !recent && now - read_at_ < max_age) return token_;
   Result<std::string> text = ReadFile(path_, 64u << 10);
   if (!text.ok()) {
     valid_ = false;
