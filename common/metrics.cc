@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "common/json.h"
 
@@ -38,8 +39,12 @@ std::string Number(double v) {
     snprintf(buf, sizeof buf, "%.0f", v);
     return buf;
   }
+  // The shortest text that reads back as the same double ("0.005", not "0.0050000000000000001").
   char buf[40];
-  snprintf(buf, sizeof buf, "%.17g", v);
+  for (int precision = 6; precision <= 17; ++precision) {
+    snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (strtod(buf, nullptr) == v) break;
+  }
   return buf;
 }
 

@@ -12,6 +12,7 @@
 #include "common/ip.h"
 #include "common/strings.h"
 #include "supervisor/commands.h"
+#include "worker/worker_main.h"
 
 namespace swg {
 namespace {
@@ -147,7 +148,7 @@ int Main(int argc, char** argv) {
     return RunStatus({args.begin() + 1, args.end()}, env);
   }
   if (!args.empty() && args[0] == "worker") {
-    return RunWorkerCommand({args.begin() + 1, args.end()}, env);
+    return worker::RunWorkerProcess({args.begin() + 1, args.end()}, env);
   }
   std::vector<std::string> positional;
   auto opts = ParseDaemonFlags(args, env, &positional);

@@ -7,16 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "common/exit_codes.h"
 #include "common/log.h"
 #include "common/result.h"
 
 namespace swg {
-
-// Exit codes. kExitConfig tells the supervisor (and systemd's RestartPreventExitStatus) not to restart.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;
-inline constexpr int kExitUsage = 2;
-inline constexpr int kExitConfig = 78;  // EX_CONFIG
 
 struct Options {
   std::string clusters_config;
@@ -31,8 +26,6 @@ struct Options {
   std::string worker_binary;
   std::chrono::milliseconds worker_heartbeat_timeout{10000};
 };
-
-using GetEnv = std::function<const char*(const char*)>;
 
 // Parses the daemon's flags. On error the message is one line naming the problem; code 0 means -h was asked
 // for (the caller prints usage), 2 a usage error. `positional` receives arguments after the flags.

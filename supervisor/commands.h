@@ -10,7 +10,6 @@ namespace swg {
 
 int RunCheckConfig(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunStatus(const std::vector<std::string>& args, const GetEnv& getenv);
-int RunWorkerCommand(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunDaemon(const Options& options);
 
 }  // namespace swg

@@ -1,5 +1,6 @@
 // The supervisor process: validates the configuration, runs one worker per remote cluster, and serves
 // health, metrics, status (control socket, D-Bus) and systemd notifications.
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 #include <uv.h>
@@ -149,6 +150,7 @@ int RunDaemon(const Options& o) {
                   table->AddMetrics(own);
                   metrics::Merge(f, own.Snapshot());
                   reply(metrics::RenderText(std::move(f)));
+                  malloc_trim(0);  // the merged snapshot of thousands of peers was large and is gone now
                 });
               },
               std::chrono::milliseconds(5000));

@@ -114,9 +114,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen_
   server->port_ = BoundPort(*fd);
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
   server->impl_->daemon = MHD_start_daemon(
-      flags, 0, nullptr, nullptr, &OnRequest, server->impl_.get(), MHD_OPTION_LISTEN_SOCKET, *fd,
-      MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_EXTERNAL_LOGGER, &OnMhdLog,
-      nullptr, MHD_OPTION_END);
+      flags, 0, nullptr, nullptr, &OnRequest, server->impl_.get(), MHD_OPTION_EXTERNAL_LOGGER, &OnMhdLog, nullptr,
+      MHD_OPTION_LISTEN_SOCKET, *fd, MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+      MHD_OPTION_END);
   if (!server->impl_->daemon) {
     close(*fd);
     return Error{"cannot start the HTTP server on " + listen_address};

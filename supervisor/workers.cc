@@ -12,7 +12,7 @@
 #include "common/duration.h"
 #include "common/json.h"
 #include "common/log.h"
-#include "supervisor/cli.h"
+#include "common/exit_codes.h"
 
 namespace swg::supervisor {
 

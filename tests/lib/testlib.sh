@@ -21,11 +21,17 @@ fail() {
   FAILURES=$((FAILURES + 1))
 }
 
-# check "description" command...: passes when the command succeeds.
+# check "description" command...: passes when the command succeeds. Its output is shown only on failure.
 check() {
-  local what="$1"
+  local what="$1" out
   shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
+  if out=$("$@" 2>&1); then
+    pass "$what"
+  else
+    fail "$what"
+    [[ -n "$out" ]] && printf '%s\n' "$out" | tail -n 20 | sed 's/^/     | /'
+  fi
+  return 0
 }
 
 # wait_for SECONDS command...: polls every 0.1 s until the command succeeds; false on timeout.
@@ -43,6 +49,12 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # http_code URL: prints the HTTP status code (000 when nothing answers).
 http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$1"; }
+
+# no_sanitizer_reports FILE...: no AddressSanitizer, LeakSanitizer or UBSan report in the logs of processes
+# that ran in the background (a sanitized worker that aborts is restarted, so only its log tells).
+no_sanitizer_reports() {
+  ! grep -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)" "$@" 2>/dev/null
+}
 
 summary() {
   if ((FAILURES)); then

@@ -7,16 +7,19 @@
 #include <cstring>
 #include <string>
 
+#include "common/log.h"
 #include "common/loop.h"
 #include "common/metrics.h"
+#include "systemd/journal.h"
 #include "worker/supervisor_link.h"
 
 int main(int argc, char** argv) {
-  std::string remote;
+  std::string remote, format = "text";
   int fd = -1;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::strcmp(argv[i], "-remote") == 0) remote = argv[i + 1];
     if (std::strcmp(argv[i], "-channel-fd") == 0) fd = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "-log-format") == 0) format = argv[i + 1];
   }
   if (remote.empty() || fd < 0) return 2;
   std::string var = "SWG_FAKE_" + remote;
@@ -24,6 +27,10 @@ int main(int argc, char** argv) {
   const char* m = getenv(var.c_str());
   std::string mode = m ? m : "ready";
 
+  swg::systemd::ConfigureLogging(swg::log::Level::kInfo, swg::log::ParseFormat(format).value_or(swg::log::Format::kText),
+                                 "semaphore-wireguard");
+  swg::log::SetBaseFields({{"remote", remote}});
+  swg::log::Info("fake worker running", {{"mode", mode}});
   swg::Loop loop;
   swg::WorkerStatus status;
   status.remote = remote;

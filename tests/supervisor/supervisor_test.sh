@@ -171,4 +171,6 @@ check "exit 2" test $? -eq 2
 check "name error logged" grep -q 'configuration: remotes\[0\].name: "toolong" is longer than 5 characters' "$TMP/bad.log"
 check "subnet error logged" grep -q 'configuration: remotes\[0\].podSubnet: "10.4.0.0/33" is not a valid CIDR' "$TMP/bad.log"
 
+check "no sanitizer reports in the daemon logs" no_sanitizer_reports "$TMP"/*.log
+
 summary

@@ -27,10 +27,10 @@ TEST_CASE("counters, gauges and histograms render in the Prometheus text format"
         "semaphore_wg_sync_peers_total{device=\"wireguard.c2\",success=\"true\"} 3\n"
         "# HELP swg_sync_duration_seconds Sync duration\n"
         "# TYPE swg_sync_duration_seconds histogram\n"
-        "swg_sync_duration_seconds_bucket{remote=\"c2\",le=\"0.10000000000000001\"} 1\n"
+        "swg_sync_duration_seconds_bucket{remote=\"c2\",le=\"0.1\"} 1\n"
         "swg_sync_duration_seconds_bucket{remote=\"c2\",le=\"1\"} 2\n"
         "swg_sync_duration_seconds_bucket{remote=\"c2\",le=\"+Inf\"} 3\n"
-        "swg_sync_duration_seconds_sum{remote=\"c2\"} 5.5499999999999998\n"
+        "swg_sync_duration_seconds_sum{remote=\"c2\"} 5.55\n"
         "swg_sync_duration_seconds_count{remote=\"c2\"} 3\n");
   r.Clear("semaphore_wg_peer_info");
   CHECK(r.Get("semaphore_wg_peer_info", {"wireguard.c2", "k\"1", "10.0.0.1:51820"}) == 0);

@@ -1,0 +1,163 @@
+#include "worker/reconciler.h"
+
+#include "common/log.h"
+#include "worker/wg/diff.h"
+
+namespace swg::worker {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+std::string CidrList(const std::vector<Cidr>& cidrs) {
+  std::string out;
+  for (const auto& c : cidrs) out += (out.empty() ? "" : ",") + c.ToString();
+  return out;
+}
+
+// Above this many peer changes, per-peer lines go to debug and one summary line to info.
+constexpr size_t kDetailedLogLimit = 20;
+
+}  // namespace
+
+Reconciler::Reconciler(Loop& loop, std::string ifname, std::function<wg::WgBackend&()> backend, Options options,
+                       std::function<void(const Outcome&)> on_done)
+    : loop_(loop),
+      ifname_(std::move(ifname)),
+      backend_(std::move(backend)),
+      options_(options),
+      on_done_(std::move(on_done)),
+      timer_(loop),
+      backoff_(options.retry) {}
+
+void Reconciler::SetDesired(PeerSet desired) {
+  for (const auto& p : desired_.peers) previous_nodes_[p.peer.public_key] = p.node;
+  desired_ = std::move(desired);
+  if (retrying_) return;  // the retry timer will apply the newest desired state
+  auto now = Clock::now();
+  if (!pending_) first_pending_ = now;
+  pending_ = true;
+  auto waited = std::chrono::duration_cast<milliseconds>(now - first_pending_);
+  Schedule(std::max(milliseconds(0), std::min(options_.debounce, options_.max_delay - waited)));
+}
+
+void Reconciler::RequestFull() {
+  full_requested_ = true;
+  if (retrying_) return;
+  if (!pending_) first_pending_ = Clock::now();
+  pending_ = true;
+  Schedule(milliseconds(0));
+}
+
+void Reconciler::DeviceReset() {
+  applied_known_ = false;
+  previous_.clear();
+  previous_known_ = true;  // known to be empty: every desired endpoint is sent
+  full_done_ = false;
+  RequestFull();
+}
+
+void Reconciler::Schedule(milliseconds delay) {
+  timer_.Start(delay, [this] { Run(); });
+}
+
+std::string Reconciler::NodeOf(const Key& key) const {
+  for (const auto& p : desired_.peers) {
+    if (p.peer.public_key == key) return p.node;
+  }
+  auto it = previous_nodes_.find(key);
+  return it == previous_nodes_.end() ? "" : it->second;
+}
+
+void Reconciler::Run() {
+  pending_ = false;
+  retrying_ = false;
+  auto start = Clock::now();
+  Outcome out;
+  out.full = full_requested_ || !applied_known_;
+  std::vector<wg::Peer> desired = desired_.AsPeers();
+  std::vector<wg::Peer> current;
+  auto fail = [&](std::string error) {
+    out.ok = false;
+    out.error = std::move(error);
+    last_error_ = out.error;
+    applied_known_ = false;  // what the device holds is uncertain now: the retry re-reads it
+    full_requested_ = true;
+    retrying_ = true;
+    auto delay = backoff_.Next();
+    log::Warn("applying peers failed; retrying with a full reconcile",
+              {{"device", ifname_}, {"error", out.error}, {"retry_in", std::to_string(delay.count()) + "ms"}});
+    timer_.Start(delay, [this] { Run(); });
+    out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (on_done_) on_done_(out);
+  };
+  if (out.full) {
+    auto device = backend_().GetDevice(ifname_);
+    if (!device.ok()) return fail(device.error().message);
+    current = std::move(device->peers);
+  } else {
+    current = applied_;
+  }
+  wg::DeviceChange change = wg::DiffPeers(desired, current, previous_known_ ? &previous_ : nullptr);
+  for (const auto& p : change.peers) {
+    if (p.remove) out.removed++;
+    else if (p.update_only) out.updated++;
+    else out.added++;
+  }
+  if (!change.peers.empty()) {
+    auto st = backend_().Apply(ifname_, change);
+    if (!st.ok()) return fail(st.error().message);
+  }
+  // Drift: the device no longer holds what was last applied (someone ran `wg set` by hand, or a peer vanished).
+  // Endpoints are left out of the comparison: the device's endpoint follows a roaming peer.
+  out.drift = out.full && applied_known_ && !wg::DiffPeers(applied_, current, &applied_).peers.empty();
+  LogChange(change, out.full);
+  if (out.drift) {
+    log::Warn("the device differed from the desired peers; corrected it",
+              {{"device", ifname_}, {"added", std::to_string(out.added)}, {"updated", std::to_string(out.updated)},
+               {"removed", std::to_string(out.removed)}});
+  }
+  applied_ = desired;
+  applied_known_ = true;
+  previous_ = desired;
+  previous_known_ = true;
+  if (out.full) {
+    full_requested_ = false;
+    full_done_ = true;
+  }
+  if (!last_error_.empty()) log::Info("applying peers works again", {{"device", ifname_}});
+  last_error_.clear();
+  backoff_.Reset();
+  out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (on_done_) on_done_(out);
+}
+
+void Reconciler::LogChange(const wg::DeviceChange& change, bool full) const {
+  if (change.peers.empty()) return;
+  bool detailed = change.peers.size() <= kDetailedLogLimit;
+  size_t added = 0, updated = 0, removed = 0;
+  for (const auto& p : change.peers) {
+    std::string node = NodeOf(p.public_key);
+    log::Level level = detailed ? log::Level::kInfo : log::Level::kDebug;
+    if (p.remove) {
+      removed++;
+      log::Write(level, "peer removed", {{"device", ifname_}, {"node", node.empty() ? "-" : node},
+                                         {"peer", p.public_key.ToBase64()}});
+      continue;
+    }
+    log::Fields f = {{"device", ifname_}, {"node", node}, {"peer", p.public_key.ToBase64()}};
+    if (p.endpoint) f.push_back({"endpoint", p.endpoint->ToString()});
+    if (p.replace_allowed_ips || !p.allowed_ips.empty()) f.push_back({"allowed_ips", CidrList(p.allowed_ips)});
+    if (p.update_only) updated++;
+    else added++;
+    log::Write(level, p.update_only ? "peer updated" : "peer added", f);
+  }
+  if (!detailed) {
+    log::Info(full ? "peers reconciled" : "peers changed",
+              {{"device", ifname_}, {"added", std::to_string(added)}, {"updated", std::to_string(updated)},
+               {"removed", std::to_string(removed)}});
+  }
+}
+
+}  // namespace swg::worker

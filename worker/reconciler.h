@@ -1,0 +1,80 @@
+#pragma once
+// Keeps a WireGuard device's peers equal to the desired peers with minimal, batched changes. A burst of
+// desired-state updates becomes one change (debounced); a full reconcile re-reads the device and also removes
+// every peer that should not be there (after the first complete list, periodically to correct drift, after a
+// failure, after the device was recreated). A failed apply is retried with backoff, as a full reconcile.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/backoff.h"
+#include "common/loop.h"
+#include "worker/peers.h"
+#include "worker/wg/backend.h"
+
+namespace swg::worker {
+
+class Reconciler {
+ public:
+  struct Options {
+    std::chrono::milliseconds debounce{100};    // wait this long for more updates before applying
+    std::chrono::milliseconds max_delay{1000};  // but never longer than this after the first pending update
+    Backoff::Options retry{std::chrono::milliseconds(500), 2.0, std::chrono::milliseconds(30000), 0.3,
+                           std::chrono::milliseconds(120000)};
+  };
+  struct Outcome {
+    bool ok = true;
+    bool full = false;
+    bool drift = false;  // a periodic full reconcile found the device different from what was applied
+    std::string error;
+    size_t added = 0, updated = 0, removed = 0;
+    double seconds = 0;
+  };
+
+  Reconciler(Loop& loop, std::string ifname, std::function<wg::WgBackend&()> backend, Options options,
+             std::function<void(const Outcome&)> on_done);
+
+  void SetDesired(PeerSet desired);  // applied soon, incrementally
+  void RequestFull();                // the next apply re-reads the device first
+  // The device was recreated or replaced: what was applied is gone. The next apply is full and sends every
+  // endpoint again.
+  void DeviceReset();
+
+  const PeerSet& desired() const { return desired_; }
+  bool full_done() const { return full_done_; }  // a full reconcile has succeeded since DeviceReset/start
+  bool in_sync() const { return applied_known_ && !pending_ && last_error_.empty(); }
+  const std::string& last_error() const { return last_error_; }
+  size_t applied_peers() const { return applied_known_ ? applied_.size() : 0; }
+  // node name for a peer key, from the current or previous desired state ("" when unknown)
+  std::string NodeOf(const Key& key) const;
+
+ private:
+  void Schedule(std::chrono::milliseconds delay);
+  void Run();
+  void LogChange(const wg::DeviceChange& change, bool full) const;
+
+  Loop& loop_;
+  std::string ifname_;
+  std::function<wg::WgBackend&()> backend_;
+  Options options_;
+  std::function<void(const Outcome&)> on_done_;
+  Timer timer_;
+  Backoff backoff_;
+  PeerSet desired_;
+  std::vector<wg::Peer> applied_;   // the device's peers as last applied (our model of it)
+  std::vector<wg::Peer> previous_;  // the desired peers at the last successful apply
+  std::map<Key, std::string> previous_nodes_;
+  bool applied_known_ = false;
+  bool previous_known_ = false;
+  bool full_requested_ = true;
+  bool full_done_ = false;
+  bool pending_ = false;
+  bool retrying_ = false;
+  std::chrono::steady_clock::time_point first_pending_{};
+  std::string last_error_;
+};
+
+}  // namespace swg::worker

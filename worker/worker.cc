@@ -1,0 +1,295 @@
+#include "worker/worker.h"
+
+#include <cerrno>
+
+#include "common/duration.h"
+#include "common/log.h"
+#include "common/exit_codes.h"
+
+namespace swg::worker {
+
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr const char* kSyncPeers = "semaphore_wg_sync_peers_total";
+constexpr const char* kWatcherFailures = "semaphore_wg_node_watcher_failures_total";
+constexpr const char* kHttpRequests = "semaphore_wg_kube_http_request_total";
+constexpr const char* kSyncDuration = "semaphore_wg_sync_duration_seconds";
+
+Reconciler::Options ReconcilerOptions() {
+  Reconciler::Options o;
+  o.debounce = milliseconds(50);  // events are already coalesced by ScheduleRecompute
+  return o;
+}
+
+k8s::ClusterSource LocalSource(const LocalConfig& l) {
+  return l.kube_config_path.empty() ? k8s::ClusterSource::InCluster()
+                                    : k8s::ClusterSource::Kubeconfig(l.kube_config_path);
+}
+
+k8s::ClusterSource RemoteSource(const RemoteConfig& r) {
+  if (!r.kube_config_path.empty()) return k8s::ClusterSource::Kubeconfig(r.kube_config_path);
+  return k8s::ClusterSource::TokenAndCaUrl(r.remote_api_url, r.remote_ca_url, r.remote_sa_token_path);
+}
+
+}  // namespace
+
+Worker::Worker(Loop& loop, WorkerOptions options, std::function<void()> on_status_change)
+    : loop_(loop),
+      options_(std::move(options)),
+      on_status_change_(std::move(on_status_change)),
+      device_(options_.remote.InterfaceName()),
+      setup_timer_(loop),
+      setup_backoff_(Backoff::Options{milliseconds(1000), 2.0, milliseconds(30000), 0.3, milliseconds(120000)}),
+      repair_timer_(loop),
+      resync_timer_(loop),
+      stats_timer_(loop),
+      recompute_timer_(loop) {
+  metrics_.Counter(kSyncPeers, "Counts attempts to sync the peers of a device (success 1 or 0).",
+                   {"device", "success"});
+  metrics_.Counter(kWatcherFailures, "Number of times the node watcher's list or watch failed.", {"cluster", "verb"});
+  metrics_.Counter(kHttpRequests, "Total number of HTTP requests to the Kubernetes API by host, code and method",
+                   {"host", "code", "method"});
+  metrics_.Histogram(kSyncDuration, "Time to apply a change of peers to the device, in seconds.", {"remote", "kind"},
+                     {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10});
+  for (const char* s : {"0", "1"}) metrics_.Add(kSyncPeers, {device_, s}, 0);
+  for (const auto& cluster : {options_.remote.name, options_.local.name}) {
+    for (const char* verb : {"list", "watch"}) metrics_.Add(kWatcherFailures, {cluster, verb}, 0);
+  }
+}
+
+Worker::~Worker() {
+  // Stop callbacks first; the interface, route and peers stay as they are.
+  remote_informer_.reset();
+  advertiser_.reset();
+  reconciler_.reset();
+}
+
+Status Worker::Start() {
+  std::string path = KeyFilePath(options_.key_dir, options_.remote.name);
+  bool created = false;
+  auto key = LoadOrCreateKeyFile(path, &created);
+  if (!key.ok()) {
+    int code = key.error().code == EINVAL ? kExitConfig : kExitFailure;
+    return Error{key.error().message, code};
+  }
+  private_key_ = *key;
+  auto pub = PublicKeyOf(private_key_);
+  if (!pub.ok()) return Error{pub.error().message, kExitConfig};
+  public_key_ = *pub;
+  public_key_text_ = public_key_.ToBase64();
+  log::Info(created ? "generated a new private key" : "loaded the private key",
+            {{"path", path}, {"public_key", public_key_text_}});
+  Continue();
+  return Ok();
+}
+
+void Worker::RetryLater(const std::string& error) {
+  auto delay = setup_backoff_.Next();
+  if (error != setup_error_) {
+    log::Warn("set-up step failed; retrying", {{"error", error}, {"retry_in", FormatDuration(delay)}});
+  } else {
+    log::Debug("set-up step failed again; retrying", {{"error", error}, {"retry_in", FormatDuration(delay)}});
+  }
+  setup_error_ = error;
+  setup_timer_.Start(delay, [this] { Continue(); });
+  Changed();
+}
+
+void Worker::Continue() {
+  if (step_ == Step::kInterface) {
+    if (auto st = SetUpInterface(); !st.ok()) return RetryLater(st.error().message);
+    step_ = Step::kClients;
+    repair_timer_.StartRepeating(options_.repair_interval, [this] { Repair(); });
+    stats_timer_.StartRepeating(milliseconds(10000), [this] { RefreshStats(); });
+  }
+  if (step_ == Step::kClients) {
+    if (auto st = CreateClients(); !st.ok()) return RetryLater(st.error().message);
+    step_ = Step::kAdvertise;
+    setup_error_.clear();
+    setup_backoff_.Reset();
+    advertiser_->Start();
+    Changed();
+  }
+}
+
+Status Worker::SetUpInterface() {
+  wg::InterfaceOptions io;
+  io.name = device_;
+  io.mtu = options_.remote.wg_device_mtu;
+  io.choice = options_.backend;
+  io.wireguard_go = options_.wireguard_go;
+  auto iface = wg::Interface::Ensure(io);
+  if (!iface.ok()) return std::move(iface).error();
+  iface_ = std::move(*iface);
+  if (auto st = ApplyKeyAndPort(); !st.ok()) return st;
+  if (auto st = iface_->EnsureRoute(options_.remote.pod_subnet); !st.ok()) return st;
+  log::Info(iface_->created() ? "created the interface" : "adopted the existing interface",
+            {{"device", device_},
+             {"kind", std::string(iface_->kind())},
+             {"backend", std::string(iface_->backend().Kind())},
+             {"listen_port", std::to_string(options_.remote.wg_listen_port)},
+             {"mtu", std::to_string(options_.remote.wg_device_mtu)},
+             {"route", options_.remote.pod_subnet.ToString()}});
+  if (!reconciler_) {
+    reconciler_ = std::make_unique<Reconciler>(
+        loop_, device_, [this]() -> wg::WgBackend& { return iface_->backend(); }, ReconcilerOptions(),
+        [this](const Reconciler::Outcome& o) { OnReconciled(o); });
+  }
+  // A new link has no peers: send everything, endpoints included. An adopted one is diffed at the first sync.
+  if (iface_->created()) reconciler_->DeviceReset();
+  return Ok();
+}
+
+Status Worker::ApplyKeyAndPort() {
+  auto device = iface_->backend().GetDevice(device_);
+  if (!device.ok()) return std::move(device).error();
+  wg::DeviceChange change;
+  if (!device->private_key || !(*device->private_key == private_key_)) change.private_key = private_key_;
+  if (device->listen_port != options_.remote.wg_listen_port) change.listen_port = options_.remote.wg_listen_port;
+  if (change.empty()) return Ok();
+  return iface_->backend().Apply(device_, change);
+}
+
+Status Worker::CreateClients() {
+  // One client per cluster, each counted in semaphore_wg_kube_http_request_total.
+  auto make = [this](std::unique_ptr<k8s::Client>& client, const std::string& name,
+                     const k8s::ClusterSource& source) -> Status {
+    if (client) return Ok();
+    auto c = k8s::Client::Create(loop_, name, source, options_.client);
+    if (!c.ok()) return std::move(c).error();
+    client = std::move(*c);
+    client->SetRequestObserver([this](std::string_view method, std::string_view host, int code) {
+      metrics_.Add(kHttpRequests, {std::string(host), std::to_string(code), std::string(method)});
+    });
+    return Ok();
+  };
+  if (auto st = make(local_client_, options_.local.name, LocalSource(options_.local)); !st.ok()) return st;
+  if (auto st = make(remote_client_, options_.remote.name, RemoteSource(options_.remote)); !st.ok()) return st;
+  Advertiser::Options ao{options_.node_name, options_.remote.name, public_key_text_, options_.remote.wg_listen_port};
+  advertiser_ = std::make_unique<Advertiser>(loop_, *local_client_, ao, [this](bool ok, const std::string& error) {
+    advertise_error_ = ok ? "" : error;
+    if (!ok) log::Warn("cannot advertise this node to the remote cluster", {{"error", error}});
+    if (ok && !initialised_) {
+      initialised_ = true;
+      log::Info("interface, route and annotations are in place; watching the remote cluster's nodes",
+                {{"device", device_}, {"remote_api", remote_client_->server()}});
+      step_ = Step::kRunning;
+      StartRemoteWatch();
+    }
+    Changed();
+  });
+  return Ok();
+}
+
+void Worker::StartRemoteWatch() {
+  k8s::NodeFilter filter;
+  filter.annotation_keys = PeerAnnotationKeys(options_.local.name);
+  k8s::NodeInformer::Handler h;
+  h.on_event = [this](k8s::EventType, const k8s::NodeInfo&) {
+    if (remote_informer_->status().synced) ScheduleRecompute();
+  };
+  h.on_synced = [this] {
+    Recompute();
+    reconciler_->RequestFull();  // after every complete list: remove whatever should not be there
+  };
+  remote_informer_ = std::make_unique<k8s::NodeInformer>(*remote_client_, filter, h, options_.informer);
+  remote_informer_->Start();
+  auto resync = options_.max_resync;
+  if (options_.remote.resync_period.count() > 0) {
+    resync = std::min(resync, std::chrono::duration_cast<milliseconds>(options_.remote.resync_period));
+  }
+  resync_timer_.StartRepeating(std::max(resync, milliseconds(1000)), [this] {
+    if (synced_) reconciler_->RequestFull();
+  });
+}
+
+void Worker::ScheduleRecompute() {
+  // Validating every remote node costs O(nodes): do it once per burst of events, not once per event.
+  if (recompute_timer_.active()) return;
+  recompute_timer_.Start(milliseconds(50), [this] { Recompute(); });
+}
+
+void Worker::Recompute() {
+  recompute_timer_.Stop();
+  PeerContext ctx{options_.local.name, options_.remote.pod_subnet, public_key_};
+  PeerSet set = ComputePeers(remote_informer_->nodes(), ctx);
+  std::map<std::string, Rejection> now;
+  for (const auto& r : set.rejected) {
+    auto it = rejections_.find(r.node);
+    if (it == rejections_.end() || !(it->second == r)) {
+      log::Warn("remote node rejected", {{"node", r.node}, {"reason", r.code}, {"error", r.message}});
+    }
+    now[r.node] = r;
+  }
+  for (const auto& [node, r] : rejections_) {
+    if (!now.count(node)) log::Info("remote node no longer rejected", {{"node", node}});
+  }
+  rejections_ = std::move(now);
+  reconciler_->SetDesired(std::move(set));
+}
+
+void Worker::OnReconciled(const Reconciler::Outcome& o) {
+  metrics_.Add(kSyncPeers, {device_, o.ok ? "1" : "0"});
+  metrics_.Observe(kSyncDuration, {options_.remote.name, o.full ? "full" : "incremental"}, o.seconds);
+  if (o.ok && o.full && remote_informer_ && remote_informer_->status().synced && !synced_) {
+    synced_ = true;
+    log::Info("in sync with the remote cluster",
+              {{"device", device_}, {"peers", std::to_string(reconciler_->applied_peers())},
+               {"rejected", std::to_string(reconciler_->desired().rejected.size())}});
+    RefreshStats();
+  }
+  Changed();
+}
+
+void Worker::Repair() {
+  if (!iface_) return;
+  auto report = iface_->Check(options_.remote.pod_subnet);
+  if (!report.ok()) {
+    if (repair_error_ != report.error().message) {
+      log::Warn("interface check failed", {{"device", device_}, {"error", report.error().message}});
+    }
+    repair_error_ = report.error().message;
+    Changed();
+    return;
+  }
+  if (!repair_error_.empty()) {
+    repair_error_.clear();
+    Changed();
+  }
+  if (!report->any()) return;
+  log::Warn("repaired the interface", {{"device", device_}, {"repaired", report->Describe()}});
+  if (report->recreated) {
+    if (auto st = ApplyKeyAndPort(); !st.ok()) {
+      repair_error_ = st.error().message;
+      log::Warn("cannot set the key and port on the recreated interface", {{"device", device_}, {"error", repair_error_}});
+    }
+    synced_ = false;
+    if (reconciler_) reconciler_->DeviceReset();
+    Changed();
+  }
+}
+
+void Worker::RefreshStats() {
+  if (!iface_) return;
+  auto device = iface_->backend().GetDevice(device_);
+  if (!device.ok()) return;
+  newest_handshake_ = 0;
+  oldest_handshake_ = 0;
+  without_handshake_ = 0;
+  for (const auto& p : device->peers) {
+    if (p.last_handshake_sec <= 0) {
+      without_handshake_++;
+      continue;
+    }
+    if (newest_handshake_ == 0 || p.last_handshake_sec > newest_handshake_) newest_handshake_ = p.last_handshake_sec;
+    if (oldest_handshake_ == 0 || p.last_handshake_sec < oldest_handshake_) oldest_handshake_ = p.last_handshake_sec;
+  }
+}
+
+void Worker::Changed() {
+  if (on_status_change_) on_status_change_();
+}
+
+}  // namespace swg::worker

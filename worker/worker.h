@@ -1,0 +1,113 @@
+#pragma once
+// One remote pairing, run in its own process: the key, the interface `wireguard.<remote>` and its route, this
+// node's annotations on the local cluster, the watch on the remote cluster's nodes, and the reconciler that
+// keeps the interface's peers equal to the valid remote nodes. It never tears the network down.
+//
+// Start-up order: key; link (created or adopted) with key, port and MTU; addresses flushed; link up; route;
+// annotations on the local Node; then the remote watch. Each step is retried with backoff until it works.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/backoff.h"
+#include "common/config.h"
+#include "common/health.h"
+#include "common/keys.h"
+#include "common/loop.h"
+#include "common/metrics.h"
+#include "common/result.h"
+#include "k8s/client.h"
+#include "k8s/informer.h"
+#include "worker/advertiser.h"
+#include "worker/peers.h"
+#include "worker/reconciler.h"
+#include "worker/wg/interface.h"
+
+namespace swg::worker {
+
+struct WorkerOptions {
+  LocalConfig local;
+  RemoteConfig remote;
+  std::string node_name;
+  std::string key_dir;
+  wg::BackendChoice backend = wg::BackendChoice::kAuto;
+  std::string wireguard_go = "wireguard-go";
+  std::chrono::milliseconds repair_interval{10000};
+  std::chrono::milliseconds max_resync{300000};  // full reconcile at least this often
+  k8s::ClientOptions client;
+  k8s::InformerOptions informer;
+};
+
+class Worker {
+ public:
+  Worker(Loop& loop, WorkerOptions options, std::function<void()> on_status_change);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Loads or creates the key and starts the set-up. A corrupt key file is a configuration error
+  // (Error::code == kExitConfig); an unreadable one is an error with code 1.
+  Status Start();
+
+  WorkerStatus CurrentStatus() const;               // cheap: for heartbeats
+  WorkerStatus DetailedStatus();                    // reads the device: every peer and rejected node
+  std::vector<metrics::Family> CollectMetrics();    // reads the device for the per-peer metrics
+
+ private:
+  enum class Step { kInterface, kClients, kAdvertise, kRunning };
+  void Continue();  // runs the set-up from the current step
+  void RetryLater(const std::string& error);
+  Status SetUpInterface();
+  Status ApplyKeyAndPort();
+  Status CreateClients();
+  void StartRemoteWatch();
+  void Recompute();
+  void ScheduleRecompute();  // coalesces a burst of watch events into one recomputation
+  void OnReconciled(const Reconciler::Outcome& outcome);
+  void Repair();
+  void RefreshStats();
+  void Changed();
+  std::string Problem() const;
+
+  Loop& loop_;
+  WorkerOptions options_;
+  std::function<void()> on_status_change_;
+  Key private_key_;
+  Key public_key_;
+  std::string public_key_text_;
+  std::string device_;  // wireguard.<remote>
+
+  Step step_ = Step::kInterface;
+  Timer setup_timer_;
+  Backoff setup_backoff_;
+  std::string setup_error_;
+
+  std::unique_ptr<wg::Interface> iface_;
+  std::unique_ptr<k8s::Client> local_client_;
+  std::unique_ptr<k8s::Client> remote_client_;
+  std::unique_ptr<Advertiser> advertiser_;
+  std::unique_ptr<k8s::NodeInformer> remote_informer_;
+  std::unique_ptr<Reconciler> reconciler_;
+  std::map<std::string, Rejection> rejections_;  // logged once per change
+
+  bool initialised_ = false;
+  bool synced_ = false;
+  std::string advertise_error_;
+  std::string repair_error_;
+  Timer repair_timer_;
+  Timer resync_timer_;
+  Timer stats_timer_;
+  Timer recompute_timer_;
+
+  // Handshake summary from the last device read.
+  int64_t newest_handshake_ = 0, oldest_handshake_ = 0;
+  uint64_t without_handshake_ = 0;
+
+  metrics::Registry metrics_;
+};
+
+}  // namespace swg::worker

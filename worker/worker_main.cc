@@ -1,0 +1,117 @@
+#include "worker/worker_main.h"
+
+#include <malloc.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/flags.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "systemd/journal.h"
+#include "worker/supervisor_link.h"
+#include "worker/worker.h"
+
+namespace swg::worker {
+
+int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv) {
+  FlagSet fs("semaphore-wireguard worker");
+  fs.String("remote", "", "", "remote cluster name");
+  fs.String("channel-fd", "", "3", "file descriptor of the supervisor channel");
+  fs.String("node-name", "", "", "this node's name");
+  fs.String("wg-key-path", "", "/var/lib/semaphore-wireguard", "key directory");
+  fs.String("wg-backend", "", "auto", "kernel, userspace or auto");
+  fs.String("log-level", "", "info", "log level");
+  fs.String("log-format", "", "text", "log format");
+  auto rest = fs.Parse(args, getenv);
+  auto backend = wg::ParseBackendChoice(fs.Get("wg-backend"));
+  auto level = log::ParseLevel(fs.Get("log-level"));
+  auto format = log::ParseFormat(fs.Get("log-format"));
+  int fd = atoi(fs.Get("channel-fd").c_str());
+  if (!rest.ok() || !rest->empty() || fs.Get("remote").empty() || fs.Get("node-name").empty() || !backend ||
+      !level || !format || fd < 3) {
+    std::fprintf(stderr, "semaphore-wireguard worker: internal mode started with bad arguments; it is run by the "
+                         "supervisor, not by hand\n");
+    return kExitUsage;
+  }
+  const std::string remote = fs.Get("remote");
+  systemd::ConfigureLogging(*level, *format, "semaphore-wireguard");
+  log::SetBaseFields({{"remote", remote}});
+  // If the supervisor dies, so do we (the channel closing tells us too; this covers a stuck loop).
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() == 1) return kExitFailure;
+  signal(SIGPIPE, SIG_IGN);
+
+  Loop loop;
+  int exit_code = kExitOk;
+  std::unique_ptr<Worker> worker;
+  std::unique_ptr<SupervisorLink> link;
+  Timer exit_timer(loop);
+  auto exit_soon = [&](int code) {
+    exit_code = code;
+    // Give the channel a moment to deliver the last status.
+    exit_timer.Start(std::chrono::milliseconds(200), [&] { loop.Stop(); });
+  };
+  SupervisorLink::Handlers h;
+  h.on_start = [&](Config config) {
+    WorkerOptions o;
+    o.local = config.local;
+    o.remote = config.remotes[0];
+    o.node_name = fs.Get("node-name");
+    o.key_dir = fs.Get("wg-key-path");
+    o.backend = *backend;
+    // remoteCAURL is verified with the system trust store; SSL_CERT_FILE (OpenSSL's variable) replaces it.
+    if (const char* bundle = getenv("SSL_CERT_FILE"); bundle && *bundle) o.client.ca_url_trust_file = bundle;
+    worker = std::make_unique<Worker>(loop, o, [&] {
+      if (link) link->SendStatus();
+    });
+    auto st = worker->Start();
+    if (!st.ok()) {
+      log::Error(st.error().code == kExitConfig ? "configuration error; this remote stays down until it is fixed"
+                                                : "cannot start",
+                 {{"error", st.error().message}});
+      exit_soon(st.error().code == kExitConfig ? kExitConfig : kExitFailure);
+    }
+  };
+  WorkerStatus failed_status;
+  h.status = [&] {
+    if (worker) return worker->CurrentStatus();
+    failed_status.remote = remote;
+    return failed_status;
+  };
+  h.detail = [&](std::function<void(WorkerStatus)> reply) {
+    reply(worker ? worker->DetailedStatus() : h.status());
+  };
+  h.metrics = [&](std::function<void(std::vector<metrics::Family>)> reply) {
+    reply(worker ? worker->CollectMetrics() : std::vector<metrics::Family>{});
+    malloc_trim(0);  // a scrape of thousands of peers allocates megabytes for a moment: give them back
+  };
+  h.on_lost = [&](const std::string& why) {
+    log::Info("the supervisor is gone; exiting (the interface, route and peers stay)", {{"reason", why}});
+    loop.Stop();
+  };
+  link = std::make_unique<SupervisorLink>(loop, fd, h);
+
+  std::vector<uv_signal_t*> signals;
+  for (int sig : {SIGTERM, SIGINT}) {
+    auto* s = new uv_signal_t;
+    uv_signal_init(loop.uv(), s);
+    s->data = &loop;
+    uv_signal_start(s, [](uv_signal_t* x, int) { static_cast<Loop*>(x->data)->Stop(); }, sig);
+    signals.push_back(s);
+  }
+  loop.Run();
+  for (auto* s : signals) {
+    uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
+  }
+  if (exit_code == kExitOk) log::Info("stopped; the interface, route and peers stay as they are");
+  link.reset();
+  worker.reset();
+  return exit_code;
+}
+
+}  // namespace swg::worker

@@ -1,0 +1,156 @@
+// The worker's status (heartbeats, `status -v`) and metrics.
+#include <ctime>
+
+#include "common/log.h"
+#include "worker/worker.h"
+
+namespace swg::worker {
+
+std::string Worker::Problem() const {
+  if (!setup_error_.empty()) return setup_error_;
+  if (!advertise_error_.empty()) return advertise_error_;
+  if (reconciler_ && !reconciler_->last_error().empty()) return "applying peers: " + reconciler_->last_error();
+  if (!repair_error_.empty()) return repair_error_;
+  if (remote_informer_) {
+    auto st = remote_informer_->status();
+    if (st.state == k8s::InformerState::kBackoff && !st.last_error.empty()) return "remote watch: " + st.last_error;
+  }
+  return "";
+}
+
+WorkerStatus Worker::CurrentStatus() const {
+  WorkerStatus s;
+  s.remote = options_.remote.name;
+  s.interface = device_;
+  s.listen_port = options_.remote.wg_listen_port;
+  s.public_key = public_key_text_;
+  s.backend = iface_ ? std::string(iface_->backend().Kind()) : "";
+  s.initialised = initialised_;
+  s.synced = synced_;
+  s.last_error = Problem();
+  if (reconciler_) {
+    s.peers = reconciler_->applied_peers();
+    s.rejected = reconciler_->desired().rejected.size();
+  }
+  s.newest_handshake = newest_handshake_;
+  s.oldest_handshake = oldest_handshake_;
+  s.peers_without_handshake = without_handshake_;
+  if (remote_informer_) {
+    auto st = remote_informer_->status();
+    s.watch = std::string(k8s::InformerStateName(st.state));
+  } else {
+    s.watch = "not started";
+  }
+  if (!initialised_) {
+    s.state = "starting";
+  } else if (!synced_) {
+    s.state = "syncing";
+  } else if (!s.last_error.empty()) {
+    s.state = "degraded";
+    s.reason = s.last_error.substr(0, s.last_error.find(':'));
+  } else {
+    s.state = "ready";
+  }
+  return s;
+}
+
+WorkerStatus Worker::DetailedStatus() {
+  WorkerStatus s = CurrentStatus();
+  if (reconciler_) {
+    for (const auto& r : reconciler_->desired().rejected) s.rejected_list.push_back({r.node, r.code, r.message});
+  }
+  if (!iface_) return s;
+  auto device = iface_->backend().GetDevice(device_);
+  if (!device.ok()) {
+    s.last_error = device.error().message;
+    return s;
+  }
+  for (const auto& p : device->peers) {
+    PeerStatus ps;
+    ps.public_key = p.public_key.ToBase64();
+    ps.node = reconciler_ ? reconciler_->NodeOf(p.public_key) : "";
+    if (ps.node.empty()) ps.node = "(unknown)";
+    ps.endpoint = p.endpoint ? p.endpoint->ToString() : "";
+    for (const auto& c : p.allowed_ips) ps.allowed_ips.push_back(c.ToString());
+    ps.last_handshake = p.last_handshake_sec;
+    ps.rx_bytes = p.rx_bytes;
+    ps.tx_bytes = p.tx_bytes;
+    s.peer_list.push_back(std::move(ps));
+  }
+  std::sort(s.peer_list.begin(), s.peer_list.end(),
+            [](const PeerStatus& a, const PeerStatus& b) { return a.node < b.node; });
+  return s;
+}
+
+std::vector<metrics::Family> Worker::CollectMetrics() {
+  const std::string& remote = options_.remote.name;
+  metrics::Registry& m = metrics_;
+  m.Gauge("semaphore_wg_device_info", "Metadata about a device.", {"device", "public_key"});
+  m.Gauge("semaphore_wg_peer_info",
+          "Metadata about a peer. The public_key label on peer metrics refers to the peer's public key; not the "
+          "device's public key.",
+          {"device", "public_key", "endpoint"});
+  m.Gauge("semaphore_wg_peer_allowed_ips_info", "Metadata about each of a peer's allowed IP subnets for a given device.",
+          {"device", "public_key", "allowed_ips"});
+  m.Counter("semaphore_wg_peer_receive_bytes_total", "Number of bytes received from a given peer.",
+            {"device", "public_key"});
+  m.Counter("semaphore_wg_peer_transmit_bytes_total", "Number of bytes transmitted to a given peer.",
+            {"device", "public_key"});
+  m.Gauge("semaphore_wg_peer_last_handshake_seconds", "UNIX timestamp for the last handshake with a given peer.",
+          {"device", "public_key"});
+  m.Gauge("semaphore_wg_peers", "Peers configured on the interface for a remote cluster.", {"remote"});
+  m.Gauge("semaphore_wg_rejected_peers", "Remote nodes not accepted as peers, by reason.", {"remote", "reason"});
+  m.Counter("semaphore_wg_watch_events_total", "Remote node watch events received, by type.", {"remote", "type"});
+  m.Counter("semaphore_wg_watch_relists_total", "Times the remote node watch had to list again (after 410 Gone).",
+            {"remote"});
+  m.Gauge("semaphore_wg_remote_synced", "Whether the first full sync with the remote cluster is done (1) or not.",
+          {"remote"});
+  for (const char* name : {"semaphore_wg_device_info", "semaphore_wg_peer_info", "semaphore_wg_peer_allowed_ips_info",
+                           "semaphore_wg_peer_receive_bytes_total", "semaphore_wg_peer_transmit_bytes_total",
+                           "semaphore_wg_peer_last_handshake_seconds"}) {
+    m.Clear(name);
+  }
+  if (iface_) {
+    auto device = iface_->backend().GetDevice(device_);
+    if (device.ok()) {
+      m.Set("semaphore_wg_device_info", {device_, public_key_text_}, 1);
+      for (const auto& p : device->peers) {
+        std::string key = p.public_key.ToBase64();
+        m.Set("semaphore_wg_peer_info", {device_, key, p.endpoint ? p.endpoint->ToString() : ""}, 1);
+        for (const auto& c : p.allowed_ips) m.Set("semaphore_wg_peer_allowed_ips_info", {device_, key, c.ToString()}, 1);
+        m.Set("semaphore_wg_peer_receive_bytes_total", {device_, key}, static_cast<double>(p.rx_bytes));
+        m.Set("semaphore_wg_peer_transmit_bytes_total", {device_, key}, static_cast<double>(p.tx_bytes));
+        m.Set("semaphore_wg_peer_last_handshake_seconds", {device_, key}, static_cast<double>(p.last_handshake_sec));
+      }
+    } else {
+      log::Debug("cannot read the device for metrics", {{"device", device_}, {"error", device.error().message}});
+    }
+  }
+  m.Set("semaphore_wg_peers", {remote}, reconciler_ ? static_cast<double>(reconciler_->applied_peers()) : 0);
+  std::map<std::string, double> by_reason;
+  for (const char* code : kReasonCodes) by_reason[code] = 0;
+  if (reconciler_) {
+    for (const auto& r : reconciler_->desired().rejected) by_reason[r.code]++;
+  }
+  for (const auto& [reason, n] : by_reason) m.Set("semaphore_wg_rejected_peers", {remote, reason}, n);
+  m.Set("semaphore_wg_remote_synced", {remote}, synced_ ? 1 : 0);
+  auto watcher = [&](const std::string& cluster, const k8s::NodeInformer* inf) {
+    if (!inf) return;
+    auto st = inf->status();
+    m.Set("semaphore_wg_node_watcher_failures_total", {cluster, "list"}, static_cast<double>(st.list_failures));
+    m.Set("semaphore_wg_node_watcher_failures_total", {cluster, "watch"}, static_cast<double>(st.watch_failures));
+  };
+  watcher(remote, remote_informer_.get());
+  if (advertiser_) watcher(options_.local.name, &advertiser_->informer());
+  if (remote_informer_) {
+    auto st = remote_informer_->status();
+    m.Set("semaphore_wg_watch_events_total", {remote, "added"}, static_cast<double>(st.added));
+    m.Set("semaphore_wg_watch_events_total", {remote, "modified"}, static_cast<double>(st.modified));
+    m.Set("semaphore_wg_watch_events_total", {remote, "deleted"}, static_cast<double>(st.deleted));
+    m.Set("semaphore_wg_watch_events_total", {remote, "bookmark"}, static_cast<double>(st.bookmarks));
+    m.Set("semaphore_wg_watch_relists_total", {remote}, static_cast<double>(st.relists));
+  }
+  return m.Snapshot();
+}
+
+}  // namespace swg::worker
