@@ -256,10 +256,9 @@ void WorkerTable::OnMessage(Slot& slot, std::string_view message) {
     st.remote = slot.remote.name;
     bool changed = !(st == slot.status);
     slot.status = std::move(st);
-    if (changed) {
-      slot.backoff.Reset();  // a worker that reports is alive; a crash later starts from the short delay
-      if (on_change_) on_change_();
-    }
+    // The restart backoff is not reset here: a worker that reports and then crashes again and again must
+    // back off. Backoff::Next() starts from the short delay once a worker ran for 2 minutes without a crash.
+    if (changed && on_change_) on_change_();
     return;
   }
   json_t* id = json_object_get(msg.get(), "id");
