@@ -173,7 +173,8 @@ void WorkerTable::Spawn(Slot& slot) {
       [this, &slot](const std::string& reason) {
         // The worker closed its end: it is exiting or broken. Make sure it is gone; OnExit restarts it.
         slot.FailPending();
-        if (slot.state == Slot::State::kRunning && slot.pid > 0 && !slot.kill_sent) {
+        // While stopping, workers close their end as they exit on SIGTERM: nothing to do.
+        if (!stopping_ && slot.state == Slot::State::kRunning && slot.pid > 0 && !slot.kill_sent) {
           log::Warn("worker channel closed; killing the worker", {{"remote", slot.remote.name},
                                                                   {"pid", std::to_string(slot.pid)},
                                                                   {"reason", reason}});
