@@ -22,7 +22,7 @@ struct IpAddr {
   unsigned bits() const { return is_v4() ? 32 : 128; }
   size_t size() const { return is_v4() ? 4 : 16; }
   std::string ToString() const;
-  auto operator<=>(const IpAddr&) const = default;
+  auto operator<=>(const IpAddr&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 bug
 };
 
 struct Cidr {
@@ -37,7 +37,7 @@ struct Cidr {
   bool Contains(const Cidr& other) const;  // other lies entirely inside this
   bool Overlaps(const Cidr& other) const;
   std::string ToString() const;
-  auto operator<=>(const Cidr&) const = default;
+  auto operator<=>(const Cidr&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 bug
 };
 
 struct Endpoint {

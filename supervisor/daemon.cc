@@ -130,7 +130,7 @@ int RunDaemon(const Options& o) {
         if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
         if (path == "/healthz" || path == "/readyz") {
           auto v = executor.Call<NodeView>(
-              [&](std::function<void(NodeView)> reply) {
+              [&](const std::function<void(NodeView)>& reply) {
                 view.remotes = table->View();
                 reply(view);
               },
@@ -144,7 +144,7 @@ int RunDaemon(const Options& o) {
         }
         if (path == "/metrics") {
           auto text = executor.Call<std::string>(
-              [&](std::function<void(std::string)> reply) {
+              [&](const std::function<void(std::string)>& reply) {
                 table->CollectMetrics(std::chrono::milliseconds(2000), [&, reply](std::vector<metrics::Family> f) {
                   metrics::Registry own;
                   table->AddMetrics(own);
@@ -166,7 +166,7 @@ int RunDaemon(const Options& o) {
   log::Info("serving health and metrics", {{"address", o.listen_address}, {"port", std::to_string((*http)->port())}});
 
   auto control = supervisor::ControlServer::Start(
-      loop, o.control_socket, [&](std::string_view request, supervisor::ControlServer::Reply reply) {
+      loop, o.control_socket, [&](std::string_view request, const supervisor::ControlServer::Reply& reply) {
         json_error_t err;
         JsonPtr req(json_loadb(request.data(), request.size(), 0, &err));
         bool verbose = req && json_is_true(json_object_get(req.get(), "verbose"));

@@ -122,6 +122,7 @@ void WorkerTable::Spawn(Slot& slot) {
   std::vector<std::string> args = {options_.executable, "worker", "-remote", slot.remote.name, "-channel-fd", "3"};
   args.insert(args.end(), options_.common_args.begin(), options_.common_args.end());
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 

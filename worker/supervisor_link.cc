@@ -46,11 +46,11 @@ void SupervisorLink::OnMessage(std::string_view message) {
   if (!json_is_integer(id_json)) return;
   std::string id = std::to_string(json_integer_value(id_json));
   if (*type == "detail_request" && handlers_.detail) {
-    handlers_.detail([this, id](WorkerStatus s) {
+    handlers_.detail([this, id](const WorkerStatus& s) {
       channel_->Send("{\"type\":\"detail\",\"id\":" + id + ",\"status\":" + StatusToJson(s) + "}");
     });
   } else if (*type == "metrics_request" && handlers_.metrics) {
-    handlers_.metrics([this, id](std::vector<metrics::Family> f) {
+    handlers_.metrics([this, id](const std::vector<metrics::Family>& f) {
       channel_->Send("{\"type\":\"metrics\",\"id\":" + id + ",\"families\":" + metrics::ToJson(f) + "}");
     });
   }

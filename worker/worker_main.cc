@@ -83,10 +83,10 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
     failed_status.remote = remote;
     return failed_status;
   };
-  h.detail = [&](std::function<void(WorkerStatus)> reply) {
+  h.detail = [&](const std::function<void(WorkerStatus)>& reply) {
     reply(worker ? worker->DetailedStatus() : h.status());
   };
-  h.metrics = [&](std::function<void(std::vector<metrics::Family>)> reply) {
+  h.metrics = [&](const std::function<void(std::vector<metrics::Family>)>& reply) {
     reply(worker ? worker->CollectMetrics() : std::vector<metrics::Family>{});
     malloc_trim(0);  // a scrape of thousands of peers allocates megabytes for a moment: give them back
   };

@@ -63,14 +63,14 @@ int main(int argc, char** argv) {
     });
   };
   h.status = [&] { return status; };
-  h.detail = [&](std::function<void(swg::WorkerStatus)> reply) {
+  h.detail = [&](const std::function<void(swg::WorkerStatus)>& reply) {
     swg::WorkerStatus d = status;
     d.peer_list.push_back({"node-a", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=", "192.168.0.1:51820", {"10.4.1.0/24"},
                            0, 10, 20});
     d.rejected_list.push_back({"node-b", "bad_endpoint", "endpoint \"x\" is not a numeric IPv4:port"});
     reply(d);
   };
-  h.metrics = [&](std::function<void(std::vector<swg::metrics::Family>)> reply) {
+  h.metrics = [&](const std::function<void(std::vector<swg::metrics::Family>)>& reply) {
     if (mode == "slow-metrics") return;
     swg::metrics::Registry r;
     r.Gauge("semaphore_wg_peers", "Peers of the interface for a remote cluster", {"remote"});
