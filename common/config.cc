@@ -292,7 +292,7 @@ ConfigParse LoadConfigFile(const std::string& path) {
   return ParseConfig(*text);
 }
 
-std::string ConfigToJson(const Config& c) {
+std::string ConfigToJson(const Config& c, bool pretty) {
   JsonPtr root(json_object());
   json_t* local = json_object();
   json_object_set_new(local, "name", json_string(c.local.name.c_str()));
@@ -321,7 +321,7 @@ std::string ConfigToJson(const Config& c) {
     json_array_append_new(remotes, o);
   }
   json_object_set_new(root.get(), "remotes", remotes);
-  return JsonDump(root.get(), true);
+  return JsonDump(root.get(), pretty);
 }
 
 std::string PubKeyAnnotation(std::string_view cluster) {

@@ -54,8 +54,9 @@ ConfigParse ParseConfig(std::string_view json_text);
 // Reads and parses a file; a read failure is reported as one error naming the path.
 ConfigParse LoadConfigFile(const std::string& path);
 
-// The resolved configuration (defaults filled in) as pretty JSON with the original's field names.
-std::string ConfigToJson(const Config& config);
+// The resolved configuration (defaults filled in) as JSON with the original's field names; compact (one line)
+// unless pretty.
+std::string ConfigToJson(const Config& config, bool pretty = true);
 
 // Annotation keys: "<cluster>.wireguard.semaphore.uw.io/pubKey" and ".../endpoint".
 std::string PubKeyAnnotation(std::string_view cluster);

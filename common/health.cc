@@ -187,6 +187,10 @@ std::string NodeViewToJson(const NodeView& v, bool pretty) {
   return JsonDump(o.get(), pretty);
 }
 
+bool StatusFromJsonValue(const json_t* value, WorkerStatus* out, std::string* error) {
+  return ParseStatus(value, out, error);
+}
+
 bool NodeViewFromJson(std::string_view json, NodeView* out, std::string* error) {
   json_error_t err;
   JsonPtr o(json_loadb(json.data(), json.size(), 0, &err));

@@ -14,6 +14,8 @@
 
 #include "common/metrics.h"
 
+struct json_t;
+
 namespace swg {
 
 struct PeerStatus {
@@ -83,6 +85,8 @@ struct NodeView {
 
 std::string StatusToJson(const WorkerStatus& status);  // compact JSON object
 bool StatusFromJson(std::string_view json, WorkerStatus* out, std::string* error);
+// The same from an already parsed value (the supervisor parses each message once).
+bool StatusFromJsonValue(const json_t* value, WorkerStatus* out, std::string* error);
 std::string NodeViewToJson(const NodeView& view, bool pretty);
 bool NodeViewFromJson(std::string_view json, NodeView* out, std::string* error);
 

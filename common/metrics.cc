@@ -208,14 +208,22 @@ std::string ToJson(const std::vector<Family>& families) {
 bool FromJson(std::string_view text, std::vector<Family>* out, std::string* error) {
   json_error_t err;
   JsonPtr root(json_loadb(text.data(), text.size(), 0, &err));
-  if (!root || !json_is_array(root.get())) {
-    *error = root ? "metrics: expected an array" : std::string("metrics: ") + err.text;
+  if (!root) {
+    *error = std::string("metrics: ") + err.text;
+    return false;
+  }
+  return FromJsonValue(root.get(), out, error);
+}
+
+bool FromJsonValue(const json_t* root, std::vector<Family>* out, std::string* error) {
+  if (!json_is_array(root)) {
+    *error = "metrics: expected an array";
     return false;
   }
   out->clear();
   size_t i;
   json_t* jf;
-  json_array_foreach(root.get(), i, jf) {
+  json_array_foreach(const_cast<json_t*>(root), i, jf) {
     Family f;
     auto name = JsonString(jf, "name");
     json_t* type = json_object_get(jf, "type");

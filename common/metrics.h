@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+struct json_t;
+
 namespace swg::metrics {
 
 enum class Type { kCounter, kGauge, kHistogram };
@@ -64,5 +66,7 @@ std::string RenderText(std::vector<Family> families);
 // Lossless JSON round trip for the worker -> supervisor channel.
 std::string ToJson(const std::vector<Family>& families);
 bool FromJson(std::string_view json, std::vector<Family>* out, std::string* error);
+// The same from an already parsed value (the supervisor parses each message once).
+bool FromJsonValue(const json_t* value, std::vector<Family>* out, std::string* error);
 
 }  // namespace swg::metrics

@@ -47,12 +47,7 @@ std::string StartMessage(const Config& config, const RemoteConfig& remote) {
   Config mine;
   mine.local = config.local;
   mine.remotes.push_back(remote);
-  JsonPtr msg(json_object());
-  json_object_set_new(msg.get(), "type", json_string("start"));
-  json_error_t err;
-  std::string cfg = ConfigToJson(mine);
-  json_object_set_new(msg.get(), "config", json_loads(cfg.c_str(), 0, &err));
-  return JsonDump(msg.get());
+  return "{\"type\":\"start\",\"config\":" + ConfigToJson(mine, false) + "}";
 }
 
 }  // namespace
@@ -250,7 +245,7 @@ void WorkerTable::OnMessage(Slot& slot, std::string_view message) {
   if (*type == "status") {
     WorkerStatus st;
     std::string error;
-    if (!StatusFromJson(JsonDump(json_object_get(msg.get(), "status")), &st, &error)) {
+    if (!StatusFromJsonValue(json_object_get(msg.get(), "status"), &st, &error)) {
       log::Warn("ignoring a malformed status from a worker", {{"remote", slot.remote.name}, {"error", error}});
       return;
     }
@@ -336,92 +331,89 @@ std::vector<RemoteView> WorkerTable::View() const {
 
 namespace {
 
-// Gathers replies from several workers until all answered or the timeout passes.
-template <typename T>
-struct Gather {
-  explicit Gather(Loop& loop) : timer(loop) {}
+// One request sent to several workers: replies are handed on as they come, and `done` runs once, when every
+// worker answered (or died) or when the timeout passed.
+struct Fanout {
+  explicit Fanout(Loop& loop) : timer(loop) {}
   Timer timer;
   size_t outstanding = 0;
   bool finished = false;
-  std::vector<T> results;
-  std::function<void(std::vector<T>)> done;
+  std::function<void()> done;
   void Finish() {
     if (finished) return;
     finished = true;
     timer.Stop();
     auto cb = std::move(done);
-    cb(std::move(results));
+    cb();
   }
 };
 
 }  // namespace
 
-void WorkerTable::CollectMetrics(milliseconds timeout, std::function<void(std::vector<metrics::Family>)> done) {
-  auto g = std::make_shared<Gather<metrics::Family>>(loop_);
-  g->done = std::move(done);
+void WorkerTable::AskAll(const std::string& type, milliseconds timeout,
+                         std::function<void(const std::string& remote, const json_t* reply)> on_reply,
+                         std::function<void()> done) {
+  auto f = std::make_shared<Fanout>(loop_);
+  f->done = std::move(done);
+  auto shared_reply = std::make_shared<decltype(on_reply)>(std::move(on_reply));
   for (auto& s : slots_) {
     if (s->state != Slot::State::kRunning || !s->channel || !s->heard) continue;
     uint64_t id = next_request_id_++;
     std::string name = s->remote.name;
-    s->pending[id] = [g, name](const json_t* reply) {
-      if (reply && !g->finished) {
-        std::vector<metrics::Family> fam;
-        std::string error;
-        if (metrics::FromJson(JsonDump(json_object_get(reply, "families")), &fam, &error)) {
-          metrics::Merge(g->results, fam);
-        } else {
-          log::Warn("ignoring malformed metrics from a worker", {{"remote", name}, {"error", error}});
-        }
-      }
-      if (--g->outstanding == 0) g->Finish();
+    s->pending[id] = [f, shared_reply, name](const json_t* reply) {
+      if (reply && !f->finished) (*shared_reply)(name, reply);
+      if (--f->outstanding == 0) f->Finish();
     };
-    g->outstanding++;
-    s->channel->Send("{\"type\":\"metrics_request\",\"id\":" + std::to_string(id) + "}");
+    f->outstanding++;
+    s->channel->Send("{\"type\":\"" + type + "\",\"id\":" + std::to_string(id) + "}");
   }
-  if (g->outstanding == 0) {
-    g->Finish();
+  if (f->outstanding == 0) {
+    f->Finish();
     return;
   }
-  g->timer.Start(timeout, [g] { g->Finish(); });
+  f->timer.Start(timeout, [f] { f->Finish(); });
+}
+
+void WorkerTable::CollectMetrics(milliseconds timeout, std::function<void(std::vector<metrics::Family>)> done) {
+  auto merged = std::make_shared<std::vector<metrics::Family>>();
+  AskAll(
+      "metrics_request", timeout,
+      [merged](const std::string& remote, const json_t* reply) {
+        std::vector<metrics::Family> families;
+        std::string error;
+        if (metrics::FromJsonValue(json_object_get(reply, "families"), &families, &error)) {
+          metrics::Merge(*merged, families);
+        } else {
+          log::Warn("ignoring malformed metrics from a worker", {{"remote", remote}, {"error", error}});
+        }
+      },
+      [merged, done = std::move(done)] { done(std::move(*merged)); });
 }
 
 void WorkerTable::CollectDetail(milliseconds timeout, std::function<void(std::vector<RemoteView>)> done) {
-  auto g = std::make_shared<Gather<WorkerStatus>>(loop_);
-  g->done = [this, done = std::move(done)](std::vector<WorkerStatus> details) {
-    std::vector<RemoteView> view = View();
-    for (auto& v : view) {
-      for (auto& d : details) {
-        if (d.remote == v.status.remote) {
-          v.status.peer_list = std::move(d.peer_list);
-          v.status.rejected_list = std::move(d.rejected_list);
-        }
-      }
-    }
-    done(std::move(view));
-  };
-  for (auto& s : slots_) {
-    if (s->state != Slot::State::kRunning || !s->channel || !s->heard) continue;
-    uint64_t id = next_request_id_++;
-    std::string name = s->remote.name;
-    s->pending[id] = [g, name](const json_t* reply) {
-      if (reply && !g->finished) {
+  auto details = std::make_shared<std::vector<WorkerStatus>>();
+  AskAll(
+      "detail_request", timeout,
+      [details](const std::string& remote, const json_t* reply) {
         WorkerStatus st;
         std::string error;
-        if (StatusFromJson(JsonDump(json_object_get(reply, "status")), &st, &error)) {
-          st.remote = name;
-          g->results.push_back(std::move(st));
+        if (StatusFromJsonValue(json_object_get(reply, "status"), &st, &error)) {
+          st.remote = remote;
+          details->push_back(std::move(st));
         }
-      }
-      if (--g->outstanding == 0) g->Finish();
-    };
-    g->outstanding++;
-    s->channel->Send("{\"type\":\"detail_request\",\"id\":" + std::to_string(id) + "}");
-  }
-  if (g->outstanding == 0) {
-    g->Finish();
-    return;
-  }
-  g->timer.Start(timeout, [g] { g->Finish(); });
+      },
+      [this, details, done = std::move(done)] {
+        std::vector<RemoteView> view = View();
+        for (auto& v : view) {
+          for (auto& d : *details) {
+            if (d.remote == v.status.remote) {
+              v.status.peer_list = std::move(d.peer_list);
+              v.status.rejected_list = std::move(d.rejected_list);
+            }
+          }
+        }
+        done(std::move(view));
+      });
 }
 
 void WorkerTable::AddMetrics(metrics::Registry& r) const {

@@ -16,6 +16,8 @@
 #include "common/loop.h"
 #include "common/metrics.h"
 
+struct json_t;
+
 namespace swg::supervisor {
 
 struct WorkerOptions {
@@ -53,6 +55,11 @@ class WorkerTable {
   void OnExit(Slot& slot, int64_t exit_status, int term_signal);
   void OnMessage(Slot& slot, std::string_view message);
   void CheckHeartbeats();
+  // Sends {"type":TYPE,"id":N} to every live worker; on_reply(remote, reply) per answer; done() once all
+  // answered, died or `timeout` passed.
+  void AskAll(const std::string& type, std::chrono::milliseconds timeout,
+              std::function<void(const std::string& remote, const json_t* reply)> on_reply,
+              std::function<void()> done);
 
   Loop& loop_;
   Config config_;
