@@ -22,6 +22,18 @@ Error Malformed(const Client::Impl& impl, const RequestSpec& spec, const Error& 
   return Error{impl.Describe(spec, "unexpected response: " + e.message), 0};
 }
 
+// A request whose answer is one Node (GET, PATCH): parsed with every annotation kept.
+void BeginNodeRequest(Client::Impl& impl, RequestSpec spec, std::function<void(Result<NodeInfo>)> done) {
+  Client::Impl* self = &impl;
+  RequestSpec copy = spec;
+  impl.Begin(std::move(spec), nullptr, [self, copy, done = std::move(done)](Result<HttpResponse> r) {
+    if (!r.ok()) return done(std::move(r).error());
+    Result<NodeInfo> node = ParseNodeJson(r->body, AnnotationFilter::All());
+    if (!node.ok()) return done(Malformed(*self, copy, node.error()));
+    done(std::move(node));
+  });
+}
+
 struct WatchState {
   WatchStreamParser parser;
   std::function<void(WatchEvent)> on_event;
@@ -80,14 +92,7 @@ void Client::GetNode(const std::string& name, std::function<void(Result<NodeInfo
   spec.path = std::string(kNodesPath) + "/" + UrlEscape(name);
   spec.shown = "GET " + spec.path;
   spec.timeout = impl_->options.request_timeout;
-  Impl* impl = impl_.get();
-  RequestSpec copy = spec;
-  impl_->Begin(std::move(spec), nullptr, [impl, copy, done = std::move(done)](Result<HttpResponse> r) {
-    if (!r.ok()) return done(std::move(r).error());
-    Result<NodeInfo> node = ParseNodeJson(r->body, AnnotationFilter::All());
-    if (!node.ok()) return done(Malformed(*impl, copy, node.error()));
-    done(std::move(node));
-  });
+  BeginNodeRequest(*impl_, std::move(spec), std::move(done));
 }
 
 void Client::PatchNodeAnnotations(const std::string& name,
@@ -110,14 +115,7 @@ void Client::PatchNodeAnnotations(const std::string& name,
   spec.body = JsonDump(patch.get());
   spec.content_type = "application/merge-patch+json";
   spec.timeout = impl_->options.request_timeout;
-  Impl* impl = impl_.get();
-  RequestSpec copy = spec;
-  impl_->Begin(std::move(spec), nullptr, [impl, copy, done = std::move(done)](Result<HttpResponse> r) {
-    if (!r.ok()) return done(std::move(r).error());
-    Result<NodeInfo> node = ParseNodeJson(r->body, AnnotationFilter::All());
-    if (!node.ok()) return done(Malformed(*impl, copy, node.error()));
-    done(std::move(node));
-  });
+  BeginNodeRequest(*impl_, std::move(spec), std::move(done));
 }
 
 void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filter,
