@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 
+#include "common/base64.h"
 #include "common/files.h"
 #include "common/strings.h"
 
@@ -83,21 +84,7 @@ std::optional<Key> Key::FromHex(std::string_view text) {
 }
 
 std::string Key::ToBase64() const {
-  std::string out;
-  out.reserve(44);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (uint8_t b : bytes_) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(acc >> bits) & 63];
-    }
-  }
-  out += kAlphabet[(acc << (6 - bits)) & 63];
-  out += '=';
-  return out;
+  return Base64Encode(std::string_view(reinterpret_cast<const char*>(bytes_.data()), bytes_.size()));
 }
 
 std::string Key::ToHex() const {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "common/base64.h"
 #include "common/files.h"
 #include "common/strings.h"
 #include "k8s/exec_plugin.h"
@@ -16,25 +17,6 @@ namespace {
 
 constexpr std::string_view kPemCertificate = "-----BEGIN CERTIFICATE-----";
 constexpr int64_t kExecExpirySkewSeconds = 10;
-
-std::string Base64(std::string_view in) {
-  static const char* const kDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kDigits[(v >> s) & 63]);
-  }
-  if (i < in.size()) {
-    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
-    if (i + 1 < in.size()) v |= uint32_t(uint8_t(in[i + 1])) << 8;
-    out.push_back(kDigits[(v >> 18) & 63]);
-    out.push_back(kDigits[(v >> 12) & 63]);
-    out.push_back(i + 1 < in.size() ? kDigits[(v >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
 
 std::string JsonQuote(std::string_view s) { return Quote(s); }
 
@@ -329,7 +311,7 @@ Result<std::unique_ptr<Credentials>> Credentials::Create(Loop& loop, HttpClient&
     if (kc->exec) {
       std::string info = "{\"server\":" + JsonQuote(server);
       if (!kc->tls_server_name.empty()) info += ",\"tls-server-name\":" + JsonQuote(kc->tls_server_name);
-      if (!kc->ca_pem.empty()) info += ",\"certificate-authority-data\":\"" + Base64(kc->ca_pem) + "\"";
+      if (!kc->ca_pem.empty()) info += ",\"certificate-authority-data\":\"" + Base64Encode(kc->ca_pem) + "\"";
       if (kc->insecure_skip_tls_verify) info += ",\"insecure-skip-tls-verify\":true";
       info += "}";
       impl->exec = std::make_unique<ExecPlugin>(loop, *kc->exec, info, options.exec_timeout);

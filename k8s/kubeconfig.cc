@@ -1,5 +1,6 @@
 #include "k8s/kubeconfig.h"
 
+#include "common/base64.h"
 #include "common/files.h"
 #include "common/strings.h"
 #include "k8s/yaml.h"
@@ -71,7 +72,7 @@ class Reader {
   Result<std::string> Data(const YamlNode& parent, std::string_view key, const std::string& field) const {
     Result<std::string> text = String(parent, key, field);
     if (!text.ok() || text->empty()) return text;
-    std::optional<std::string> decoded = DecodeBase64(*text);
+    std::optional<std::string> decoded = Base64Decode(*text);
     if (!decoded) return Fail(parent.Get(key), field + ": not valid base64");
     return *decoded;
   }
@@ -232,40 +233,5 @@ Result<Kubeconfig> LoadKubeconfig(const std::string& path, const std::string& co
   return ParseKubeconfig(*text, path, dir, context);
 }
 
-std::optional<std::string> DecodeBase64(std::string_view text) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t padding = 0;
-  for (char c : text) {
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '+')
-      v = 62;
-    else if (c == '/')
-      v = 63;
-    else if (c == '=') {
-      ++padding;
-      continue;
-    } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-      continue;
-    else
-      return std::nullopt;
-    if (padding) return std::nullopt;  // data after '='
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  if (bits >= 6 || padding > 2) return std::nullopt;  // a lone trailing digit cannot be
-  return out;
-}
 
 }  // namespace swg::k8s

@@ -42,7 +42,4 @@ Result<Kubeconfig> ParseKubeconfig(std::string_view text, const std::string& pat
                                    const std::string& context = "");
 Result<Kubeconfig> LoadKubeconfig(const std::string& path, const std::string& context = "");
 
-// Standard base64 (whitespace ignored, padding optional); nullopt on anything else.
-std::optional<std::string> DecodeBase64(std::string_view text);
-
 }  // namespace swg::k8s

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/base64.h"
 #include "common/json.h"
 #include "k8s/kubeconfig.h"
 #include "tests/unit/testutil.h"
@@ -55,27 +56,6 @@ void Setup(Easy& e, const ClusterEnv& env, const std::string& method, const std:
     curl_easy_setopt(e.h, CURLOPT_POSTFIELDS, e.body.c_str());
     curl_easy_setopt(e.h, CURLOPT_POSTFIELDSIZE, static_cast<long>(e.body.size()));
   }
-}
-
-std::string Base64Key(const std::string& key) {
-  // etcd's JSON gateway wants keys in base64.
-  static const char* const kDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < key.size(); i += 3) {
-    unsigned v =
-        (unsigned(uint8_t(key[i])) << 16) | (unsigned(uint8_t(key[i + 1])) << 8) | uint8_t(key[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kDigits[(v >> s) & 63]);
-  }
-  if (i < key.size()) {
-    unsigned v = unsigned(uint8_t(key[i])) << 16;
-    if (i + 1 < key.size()) v |= unsigned(uint8_t(key[i + 1])) << 8;
-    out.push_back(kDigits[(v >> 18) & 63]);
-    out.push_back(kDigits[(v >> 12) & 63]);
-    out.push_back(i + 1 < key.size() ? kDigits[(v >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
 }
 
 std::string EtcdPost(const ClusterEnv& env, const std::string& path, const std::string& body) {
@@ -266,7 +246,7 @@ std::string Admin::CreateToken(const std::string& service_account, int expiratio
 
 long long Admin::EtcdRevision() const {
   std::string out =
-      EtcdPost(env_, "/v3/kv/range", "{\"key\":\"" + Base64Key("/registry/") + "\",\"limit\":1}");
+      EtcdPost(env_, "/v3/kv/range", "{\"key\":\"" + Base64Encode("/registry/") + "\",\"limit\":1}");
   json_error_t err;
   JsonPtr root(json_loads(out.c_str(), 0, &err));
   REQUIRE(root);
@@ -282,7 +262,7 @@ void Admin::EtcdCompact() const {
 
 void Admin::EtcdDeleteNode(const std::string& name) const {
   std::string out =
-      EtcdPost(env_, "/v3/kv/deleterange", "{\"key\":\"" + Base64Key("/registry/minions/" + name) + "\"}");
+      EtcdPost(env_, "/v3/kv/deleterange", "{\"key\":\"" + Base64Encode("/registry/minions/" + name) + "\"}");
   INFO("etcd delete ", name, ": ", out);
   REQUIRE(out.find("\"deleted\":\"1\"") != std::string::npos);
 }
@@ -314,7 +294,7 @@ std::string ReadText(const std::string& path) {
   return s.str();
 }
 
-std::string Base64(const std::string& data) { return Base64Key(data); }
+std::string Base64(const std::string& data) { return Base64Encode(data); }
 
 std::string WriteKubeconfig(const std::string& path, const std::string& cluster_fields,
                             const std::string& user_fields) {

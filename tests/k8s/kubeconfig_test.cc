@@ -7,7 +7,6 @@
 #include "k8s/exec_plugin.h"
 #include "k8s/yaml.h"
 
-using swg::k8s::DecodeBase64;
 using swg::k8s::ParseKubeconfig;
 
 namespace {
@@ -125,15 +124,6 @@ TEST_CASE("yaml scalars keep their style") {
   CHECK(doc->Get("d")->items.size() == 2);
   CHECK(doc->Get("d")->items[1].Get("e")->scalar == "f");
   CHECK(doc->Get("zz") == nullptr);
-}
-
-TEST_CASE("base64") {
-  CHECK(DecodeBase64("aGVsbG8=") == "hello");
-  CHECK(DecodeBase64("aGVs\nbG8") == "hello");
-  CHECK(DecodeBase64("") == "");
-  CHECK_FALSE(DecodeBase64("aGVsbG8=x"));
-  CHECK_FALSE(DecodeBase64("a"));
-  CHECK_FALSE(DecodeBase64("a-b_"));
 }
 
 TEST_CASE("server URLs") {

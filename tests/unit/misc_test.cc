@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include "common/backoff.h"
+#include "common/base64.h"
 #include "common/duration.h"
 #include "common/files.h"
 #include "common/strings.h"
@@ -84,4 +85,20 @@ TEST_CASE("atomic write replaces a file with the requested mode") {
   CHECK(r.error().message.find(dir.path() + "/missing") != std::string::npos);
   CHECK(swg::ReadFile(dir.path() + "/nope").error().message ==
         "cannot open " + dir.path() + "/nope: No such file or directory");
+}
+
+TEST_CASE("base64 (kubeconfig -data fields, etcd keys)") {
+  CHECK(swg::Base64Decode("aGVsbG8=") == "hello");
+  CHECK(swg::Base64Decode("aGVs\nbG8") == "hello");
+  CHECK(swg::Base64Decode("") == "");
+  CHECK_FALSE(swg::Base64Decode("aGVsbG8=x"));
+  CHECK_FALSE(swg::Base64Decode("a"));
+  CHECK_FALSE(swg::Base64Decode("a-b_"));
+  CHECK(swg::Base64Encode("hello") == "aGVsbG8=");
+  CHECK(swg::Base64Encode("/registry/") == "L3JlZ2lzdHJ5Lw==");
+  CHECK(swg::Base64Encode("") == "");
+  std::vector<std::string> samples = {"a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)};
+  for (const auto& s : samples) {
+    CHECK(swg::Base64Decode(swg::Base64Encode(s)) == s);
+  }
 }
