@@ -25,8 +25,6 @@ class Backoff {
   // The delay before the next attempt after a failure at `now`.
   std::chrono::milliseconds Next(Clock::time_point now = Clock::now());
   void Reset();
-  int failures() const { return failures_; }
-  const Options& options() const { return options_; }
 
  private:
   Options options_;

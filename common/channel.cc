@@ -14,7 +14,6 @@ struct Channel::Impl {
   CloseFn on_close;
   std::string buffer;
   size_t max_message = 0;
-  size_t queued = 0;
   int pending_writes = 0;
   bool open = true;
   bool owner_alive = true;
@@ -114,12 +113,10 @@ bool Channel::Send(std::string message) {
   w->data += '\n';
   w->req.data = impl_;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  impl_->queued += w->data.size();
   impl_->pending_writes++;
   int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&impl_->pipe), &buf, 1, [](uv_write_t* req, int status) {
     std::unique_ptr<WriteReq> owned(reinterpret_cast<WriteReq*>(req));
     auto* self = static_cast<Impl*>(req->data);
-    self->queued -= owned->data.size();
     self->pending_writes--;
     if (status < 0) {
       self->Fail(std::string("write error: ") + uv_strerror(status));
@@ -127,7 +124,6 @@ bool Channel::Send(std::string message) {
     self->TryClose();
   });
   if (rc != 0) {
-    impl_->queued -= w->data.size();
     impl_->pending_writes--;
     delete w;
     impl_->Fail(std::string("write error: ") + uv_strerror(rc));
@@ -146,7 +142,5 @@ void Channel::Close() {
 }
 
 bool Channel::open() const { return impl_->open; }
-
-size_t Channel::queued_bytes() const { return impl_->queued; }
 
 }  // namespace swg

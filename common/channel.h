@@ -25,7 +25,6 @@ class Channel {
   bool Send(std::string message);  // queues message + '\n'; false once closed
   void Close();                    // stops reading; pending writes are flushed before the socket closes
   bool open() const;
-  size_t queued_bytes() const;
 
  private:
   struct Impl;

@@ -16,9 +16,6 @@ struct JsonDeleter {
 };
 using JsonPtr = std::unique_ptr<json_t, JsonDeleter>;
 
-// Takes a new reference (for borrowed values that must outlive their parent).
-inline JsonPtr JsonRef(json_t* j) { return JsonPtr(json_incref(j)); }
-
 // The value of a string member, or nullopt when absent or not a string.
 inline std::optional<std::string_view> JsonString(const json_t* obj, const char* key) {
   const json_t* v = json_object_get(obj, key);

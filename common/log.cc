@@ -133,7 +133,6 @@ std::unique_ptr<Sink> MakeTextSink(int fd) { return std::make_unique<FdSink>(fd,
 std::unique_ptr<Sink> MakeJsonSink(int fd) { return std::make_unique<FdSink>(fd, true); }
 
 void SetLevel(Level level) { g_level.store(static_cast<int>(level)); }
-Level GetLevel() { return static_cast<Level>(g_level.load()); }
 bool Enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
 
 void SetSink(std::unique_ptr<Sink> sink) {

@@ -46,7 +46,6 @@ std::unique_ptr<Sink> MakeTextSink(int fd);
 std::unique_ptr<Sink> MakeJsonSink(int fd);
 
 void SetLevel(Level level);
-Level GetLevel();
 bool Enabled(Level level);
 void SetSink(std::unique_ptr<Sink> sink);  // default: text on stderr
 void SetBaseFields(Fields fields);          // added to every record, e.g. remote=c2 in a worker

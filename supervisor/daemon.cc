@@ -186,7 +186,7 @@ int RunDaemon(const Options& o) {
     return kExitFailure;
   }
 
-  notifier = std::make_unique<systemd::Notifier>(loop, [&] { return true; });
+  notifier = std::make_unique<systemd::Notifier>(loop);
   bus = systemd::BusPublisher::Start(loop, view);
 
   bool stopping = false;

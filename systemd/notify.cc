@@ -8,17 +8,14 @@
 
 namespace swg::systemd {
 
-Notifier::Notifier(Loop& loop, std::function<bool()> healthy)
-    : healthy_(std::move(healthy)), watchdog_timer_(loop) {
+Notifier::Notifier(Loop& loop) : watchdog_timer_(loop) {
   enabled_ = getenv("NOTIFY_SOCKET") != nullptr;
   uint64_t usec = 0;
-  watchdog_ = sd_watchdog_enabled(0, &usec) > 0 && usec > 0;
-  if (watchdog_) {
+  bool watchdog = sd_watchdog_enabled(0, &usec) > 0 && usec > 0;
+  if (watchdog) {
     auto interval = std::chrono::milliseconds(usec / 2000);
     log::Debug("systemd watchdog enabled", {{"interval", std::to_string(interval.count()) + "ms"}});
-    watchdog_timer_.StartRepeating(interval, [this] {
-      if (!healthy_ || healthy_()) sd_notify(0, "WATCHDOG=1");
-    });
+    watchdog_timer_.StartRepeating(interval, [] { sd_notify(0, "WATCHDOG=1"); });
     watchdog_timer_.Unref();
   }
 }

@@ -77,7 +77,6 @@ void Advertiser::CheckNode(const k8s::NodeInfo& node) {
       log::Info("this node advertises itself to the remote cluster",
                 {{"node", options_.node_name}, {"endpoint", *endpoint}, {"public_key", options_.public_key}});
     }
-    endpoint_ = *endpoint;
     backoff_.Reset();
     ever_ok_ = true;
     SetState(true, "");

@@ -31,8 +31,6 @@ class Advertiser {
   ~Advertiser();
 
   void Start();
-  bool ok() const { return ok_; }
-  const std::string& endpoint() const { return endpoint_; }
   const k8s::NodeInformer& informer() const { return *informer_; }
 
  private:
@@ -50,7 +48,6 @@ class Advertiser {
   bool ok_ = false;
   bool ever_ok_ = false;
   std::string error_;
-  std::string endpoint_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

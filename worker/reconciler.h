@@ -45,7 +45,6 @@ class Reconciler {
 
   const PeerSet& desired() const { return desired_; }
   bool full_done() const { return full_done_; }  // a full reconcile has succeeded since DeviceReset/start
-  bool in_sync() const { return applied_known_ && !pending_ && last_error_.empty(); }
   const std::string& last_error() const { return last_error_; }
   size_t applied_peers() const { return applied_known_ ? applied_.size() : 0; }
   // node name for a peer key, from the current or previous desired state ("" when unknown)
