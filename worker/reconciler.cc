@@ -32,8 +32,9 @@ Reconciler::Reconciler(Loop& loop, std::string ifname, std::function<wg::WgBacke
       backoff_(options.retry) {}
 
 void Reconciler::SetDesired(PeerSet desired) {
-  for (const auto& p : desired_.peers) previous_nodes_[p.peer.public_key] = p.node;
   desired_ = std::move(desired);
+  desired_nodes_.clear();
+  for (const auto& p : desired_.peers) desired_nodes_[p.peer.public_key] = p.node;
   if (retrying_) return;  // the retry timer will apply the newest desired state
   auto now = Clock::now();
   if (!pending_) first_pending_ = now;
@@ -63,11 +64,9 @@ void Reconciler::Schedule(milliseconds delay) {
 }
 
 std::string Reconciler::NodeOf(const Key& key) const {
-  for (const auto& p : desired_.peers) {
-    if (p.peer.public_key == key) return p.node;
-  }
-  auto it = previous_nodes_.find(key);
-  return it == previous_nodes_.end() ? "" : it->second;
+  if (auto it = desired_nodes_.find(key); it != desired_nodes_.end()) return it->second;
+  auto it = applied_nodes_.find(key);
+  return it == applied_nodes_.end() ? "" : it->second;
 }
 
 void Reconciler::Run() {
@@ -121,6 +120,7 @@ void Reconciler::Run() {
   applied_ = desired;
   applied_known_ = true;
   previous_ = desired;
+  applied_nodes_ = desired_nodes_;
   previous_known_ = true;
   if (out.full) {
     full_requested_ = false;

@@ -47,7 +47,7 @@ class Reconciler {
   bool full_done() const { return full_done_; }  // a full reconcile has succeeded since DeviceReset/start
   const std::string& last_error() const { return last_error_; }
   size_t applied_peers() const { return applied_known_ ? applied_.size() : 0; }
-  // node name for a peer key, from the current or previous desired state ("" when unknown)
+  // node name for a peer key, from the desired or the last applied peers ("" when unknown)
   std::string NodeOf(const Key& key) const;
 
  private:
@@ -65,7 +65,8 @@ class Reconciler {
   PeerSet desired_;
   std::vector<wg::Peer> applied_;   // the device's peers as last applied (our model of it)
   std::vector<wg::Peer> previous_;  // the desired peers at the last successful apply
-  std::map<Key, std::string> previous_nodes_;
+  std::map<Key, std::string> desired_nodes_;  // peer key -> node, for the desired peers
+  std::map<Key, std::string> applied_nodes_;  // the same for the peers last applied (names removed peers)
   bool applied_known_ = false;
   bool previous_known_ = false;
   bool full_requested_ = true;

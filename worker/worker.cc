@@ -53,6 +53,29 @@ Worker::Worker(Loop& loop, WorkerOptions options, std::function<void()> on_statu
                    {"host", "code", "method"});
   metrics_.Histogram(kSyncDuration, "Time to apply a change of peers to the device, in seconds.", {"remote", "kind"},
                      {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10});
+  metrics_.Gauge("semaphore_wg_device_info", "Metadata about a device.", {"device", "public_key"});
+  metrics_.Gauge("semaphore_wg_peer_info",
+                 "Metadata about a peer. The public_key label on peer metrics refers to the peer's public key; not "
+                 "the device's public key.",
+                 {"device", "public_key", "endpoint"});
+  metrics_.Gauge("semaphore_wg_peer_allowed_ips_info",
+                 "Metadata about each of a peer's allowed IP subnets for a given device.",
+                 {"device", "public_key", "allowed_ips"});
+  metrics_.Counter("semaphore_wg_peer_receive_bytes_total", "Number of bytes received from a given peer.",
+                   {"device", "public_key"});
+  metrics_.Counter("semaphore_wg_peer_transmit_bytes_total", "Number of bytes transmitted to a given peer.",
+                   {"device", "public_key"});
+  metrics_.Gauge("semaphore_wg_peer_last_handshake_seconds",
+                 "UNIX timestamp for the last handshake with a given peer.", {"device", "public_key"});
+  metrics_.Gauge("semaphore_wg_peers", "Peers configured on the interface for a remote cluster.", {"remote"});
+  metrics_.Gauge("semaphore_wg_rejected_peers", "Remote nodes not accepted as peers, by reason.",
+                 {"remote", "reason"});
+  metrics_.Counter("semaphore_wg_watch_events_total", "Remote node watch events received, by type.",
+                   {"remote", "type"});
+  metrics_.Counter("semaphore_wg_watch_relists_total",
+                   "Times the remote node watch had to list again (after 410 Gone).", {"remote"});
+  metrics_.Gauge("semaphore_wg_remote_synced",
+                 "Whether the first full sync with the remote cluster is done (1) or not.", {"remote"});
   for (const char* s : {"0", "1"}) metrics_.Add(kSyncPeers, {device_, s}, 0);
   for (const auto& cluster : {options_.remote.name, options_.local.name}) {
     for (const char* verb : {"list", "watch"}) metrics_.Add(kWatcherFailures, {cluster, verb}, 0);

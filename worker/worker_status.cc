@@ -85,26 +85,6 @@ WorkerStatus Worker::DetailedStatus() {
 std::vector<metrics::Family> Worker::CollectMetrics() {
   const std::string& remote = options_.remote.name;
   metrics::Registry& m = metrics_;
-  m.Gauge("semaphore_wg_device_info", "Metadata about a device.", {"device", "public_key"});
-  m.Gauge("semaphore_wg_peer_info",
-          "Metadata about a peer. The public_key label on peer metrics refers to the peer's public key; not the "
-          "device's public key.",
-          {"device", "public_key", "endpoint"});
-  m.Gauge("semaphore_wg_peer_allowed_ips_info", "Metadata about each of a peer's allowed IP subnets for a given device.",
-          {"device", "public_key", "allowed_ips"});
-  m.Counter("semaphore_wg_peer_receive_bytes_total", "Number of bytes received from a given peer.",
-            {"device", "public_key"});
-  m.Counter("semaphore_wg_peer_transmit_bytes_total", "Number of bytes transmitted to a given peer.",
-            {"device", "public_key"});
-  m.Gauge("semaphore_wg_peer_last_handshake_seconds", "UNIX timestamp for the last handshake with a given peer.",
-          {"device", "public_key"});
-  m.Gauge("semaphore_wg_peers", "Peers configured on the interface for a remote cluster.", {"remote"});
-  m.Gauge("semaphore_wg_rejected_peers", "Remote nodes not accepted as peers, by reason.", {"remote", "reason"});
-  m.Counter("semaphore_wg_watch_events_total", "Remote node watch events received, by type.", {"remote", "type"});
-  m.Counter("semaphore_wg_watch_relists_total", "Times the remote node watch had to list again (after 410 Gone).",
-            {"remote"});
-  m.Gauge("semaphore_wg_remote_synced", "Whether the first full sync with the remote cluster is done (1) or not.",
-          {"remote"});
   for (const char* name : {"semaphore_wg_device_info", "semaphore_wg_peer_info", "semaphore_wg_peer_allowed_ips_info",
                            "semaphore_wg_peer_receive_bytes_total", "semaphore_wg_peer_transmit_bytes_total",
                            "semaphore_wg_peer_last_handshake_seconds"}) {
