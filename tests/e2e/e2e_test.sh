@@ -147,7 +147,10 @@ check "existing peers stay" test "$(peers c1n1 c2)" = "$peers_during"
 check "the outage is visible in status (watch not healthy)" \
   bash -c "'$BIN' status -json -control-socket '$LAB_DIR/c1n1/control.sock' | jq -e '.remotes[] | select(.status.remote==\"c2\") | .status.watch != \"watching\" or .status.state == \"degraded\"' >/dev/null"
 "$ROOT/scripts/control-plane" start-apiserver --dir "$LAB_DIR/cp" --cluster c2 2>/dev/null
-check "a change made meanwhile is applied after it returns" wait_for 60 has_peer c1n1 c2 "$X_KEY"
+# Every c1 node's watch on c2 backed off independently (up to 30 s); each must be back before going on.
+for n in c1n1 c1n2; do
+  check "$n: a change made meanwhile is applied after it returns" wait_for 60 has_peer "$n" c2 "$X_KEY"
+done
 check "c2 traffic still fine" full_mesh c1n1 c2n1
 
 echo "--- a malicious remote"
