@@ -101,4 +101,14 @@ Status EnsureDirectory(const std::string& dir, mode_t mode) {
   return Ok();
 }
 
+Status EnsurePrivateDirectory(const std::string& dir) {
+  if (auto st = EnsureDirectory(dir, 0700); !st.ok()) return st;
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0) return Error{"cannot access " + dir + ": " + ErrnoText(errno), errno};
+  if ((st.st_mode & 07777) != 0700 && chmod(dir.c_str(), 0700) != 0) {
+    return Error{"cannot make " + dir + " private (mode 0700): " + ErrnoText(errno), errno};
+  }
+  return Ok();
+}
+
 }  // namespace swg

@@ -17,6 +17,8 @@ Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t
 
 // Creates `dir` (and missing parents) with `mode` when absent; an existing directory is left as it is.
 Status EnsureDirectory(const std::string& dir, mode_t mode);
+// The same, and the directory's mode is exactly 0700 afterwards even when it existed with another.
+Status EnsurePrivateDirectory(const std::string& dir);
 
 std::string ErrnoText(int err);
 

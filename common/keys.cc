@@ -171,6 +171,9 @@ Status StoreKeyFile(const std::string& path, const Key& key) {
 
 Result<Key> LoadOrCreateKeyFile(const std::string& path, bool* created) {
   *created = false;
+  // The directory holds private keys: 0700 even when someone else made it (a kubelet makes hostPath
+  // directories 0755).
+  if (auto s = EnsurePrivateDirectory(DirOf(path)); !s.ok()) return std::move(s).error();
   struct stat st;
   if (stat(path.c_str(), &st) == 0) return LoadKeyFile(path);
   if (errno != ENOENT) return Error{"cannot access key file " + path + ": " + ErrnoText(errno), errno};

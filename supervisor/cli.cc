@@ -33,6 +33,9 @@ FlagSet DaemonFlagSet() {
             "WireGuard backend: kernel, userspace (wireguard-go), or auto (kernel, else userspace)");
   fs.String("control-socket", "SWG_CONTROL_SOCKET", "/run/semaphore-wireguard/control.sock",
             "Unix socket for `semaphore-wireguard status`");
+  fs.String("wireguard-go-keeper", "SWG_WIREGUARD_GO_KEEPER", "false",
+            "true: wireguard-go is run by `semaphore-wireguard wireguard-go-keeper` (a second container of the "
+            "pod), so that it outlives this one; never start it here, adopt the keeper's interfaces");
   fs.Bool("version", "Print the version and exit");
   fs.String("worker-binary", "", "", "(testing) program to run as the worker");
   fs.Hidden("worker-binary");
@@ -78,7 +81,9 @@ std::string DaemonUsage(const std::string& program) {
          "\nCommands:\n"
          "  " + program + " [flags]                          run the agent\n"
          "  " + program + " check-config -clusters-config FILE   validate a config file and print it resolved\n"
-         "  " + program + " status [-json] [-v] [-control-socket PATH]   show the running agent's state\n";
+         "  " + program + " status [-json] [-v] [-control-socket PATH]   show the running agent's state\n"
+         "  " + program + " wireguard-go-keeper -clusters-config FILE   keep one wireguard-go per remote running\n"
+         "      (the second container of the pod, so that the tunnels outlive a restart of the agent's container)\n";
 }
 
 Result<Options> ParseDaemonFlags(const std::vector<std::string>& args, const GetEnv& getenv,
@@ -122,6 +127,13 @@ Result<Options> ParseDaemonFlags(const std::vector<std::string>& args, const Get
                      ": use auto, kernel or userspace",
                  kExitUsage};
   }
+  const std::string& keeper = fs.Get("wireguard-go-keeper");
+  if (keeper != "true" && keeper != "false") {
+    return Error{"invalid value " + Quote(keeper) + " for " +
+                     Named(fs, "wireguard-go-keeper", "SWG_WIREGUARD_GO_KEEPER") + ": use true or false",
+                 kExitUsage};
+  }
+  o.wireguard_go_keeper = keeper == "true";
   if (!ValidListenAddress(o.listen_address)) {
     return Error{"invalid value " + Quote(o.listen_address) + " for " +
                      Named(fs, "listen-address", "SWG_LISTEN_ADDRESS") +
@@ -146,6 +158,9 @@ int Main(int argc, char** argv) {
   }
   if (!args.empty() && args[0] == "status") {
     return RunStatus({args.begin() + 1, args.end()}, env);
+  }
+  if (!args.empty() && args[0] == "wireguard-go-keeper") {
+    return RunWireguardGoKeeper({args.begin() + 1, args.end()}, env);
   }
   if (!args.empty() && args[0] == "worker") {
     return worker::RunWorkerProcess({args.begin() + 1, args.end()}, env);

@@ -11,5 +11,6 @@ namespace swg {
 int RunCheckConfig(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunStatus(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunDaemon(const Options& options);
+int RunWireguardGoKeeper(const std::vector<std::string>& args, const GetEnv& getenv);
 
 }  // namespace swg

@@ -8,6 +8,8 @@
 #include <climits>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
 
 #include "common/config.h"
 #include "common/duration.h"
@@ -18,6 +20,7 @@
 #include "supervisor/control.h"
 #include "supervisor/executor.h"
 #include "supervisor/http_server.h"
+#include "supervisor/reaper.h"
 #include "supervisor/workers.h"
 #include "systemd/bus.h"
 #include "systemd/journal.h"
@@ -105,8 +108,10 @@ int RunDaemon(const Options& o) {
   }
   wo.common_args = {"-node-name",  o.node_name,  "-wg-key-path", o.wg_key_path,
                     "-wg-backend", o.wg_backend, "-log-level",   std::string(log::LevelName(o.log_level)),
-                    "-log-format", std::string(log::FormatName(worker_format))};
+                    "-log-format", std::string(log::FormatName(worker_format)),
+                    "-wireguard-go-keeper", o.wireguard_go_keeper ? "true" : "false"};
   wo.heartbeat_timeout = o.worker_heartbeat_timeout;
+  wo.key_dir = o.wg_key_path;
 
   std::unique_ptr<systemd::Notifier> notifier;
   std::unique_ptr<systemd::BusPublisher> bus;
@@ -123,11 +128,26 @@ int RunDaemon(const Options& o) {
   };
   table = std::make_unique<supervisor::WorkerTable>(loop, config, wo, on_change);
   view.remotes = table->View();
+  supervisor::OrphanReaper reaper(loop, [&](pid_t pid) { return table->OwnsPid(pid); });
+  reaper.Start();
 
   supervisor::LoopExecutor executor(loop);
+  struct {
+    std::mutex mutex;
+    std::optional<std::string> text;
+    std::chrono::steady_clock::time_point at;
+  } metrics_cache;
   auto http = supervisor::HttpServer::Start(
       o.listen_address, [&](const std::string& method, const std::string& path) -> supervisor::HttpResponse {
         if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+        if (path == "/livez") {
+          // Liveness is only "the supervisor's loop answers": one remote's trouble must never get the whole
+          // agent (and every other remote's pairing) restarted.
+          auto alive = executor.Call<bool>([](const std::function<void(bool)>& reply) { reply(true); },
+                                           std::chrono::milliseconds(3000));
+          if (!alive) return {503, "text/plain; charset=utf-8", "not alive: the event loop does not respond\n"};
+          return {200, "text/plain; charset=utf-8", "ok\n"};
+        }
         if (path == "/healthz" || path == "/readyz") {
           auto v = executor.Call<NodeView>(
               [&](const std::function<void(NodeView)>& reply) {
@@ -143,6 +163,11 @@ int RunDaemon(const Options& o) {
           return {503, "text/plain; charset=utf-8", body + "\n"};
         }
         if (path == "/metrics") {
+          // Overlapping scrapes share one collection: each makes every worker read its whole device.
+          std::lock_guard<std::mutex> lock(metrics_cache.mutex);
+          if (metrics_cache.text && std::chrono::steady_clock::now() - metrics_cache.at < std::chrono::seconds(1)) {
+            return {200, "text/plain; version=0.0.4; charset=utf-8", *metrics_cache.text};
+          }
           auto text = executor.Call<std::string>(
               [&](const std::function<void(std::string)>& reply) {
                 table->CollectMetrics(std::chrono::milliseconds(2000), [&, reply](std::vector<metrics::Family> f) {
@@ -155,9 +180,11 @@ int RunDaemon(const Options& o) {
               },
               std::chrono::milliseconds(5000));
           if (!text) return {503, "text/plain; charset=utf-8", "metrics unavailable: the event loop does not respond\n"};
+          metrics_cache.text = *text;
+          metrics_cache.at = std::chrono::steady_clock::now();
           return {200, "text/plain; version=0.0.4; charset=utf-8", *text};
         }
-        return {404, "text/plain; charset=utf-8", "not found; try /healthz, /readyz or /metrics\n"};
+        return {404, "text/plain; charset=utf-8", "not found; try /livez, /healthz, /readyz or /metrics\n"};
       });
   if (!http.ok()) {
     log::Error(http.error().message, {{"listen_address", o.listen_address}});

@@ -14,6 +14,15 @@
 
 namespace swg::supervisor {
 
+namespace {
+// A handler may wait up to a few seconds for the workers (/metrics): enough threads that /livez is never
+// queued behind two slow scrapes.
+constexpr unsigned kThreads = 4;
+constexpr unsigned kConnectionLimit = 256;
+constexpr unsigned kPerIpLimit = 16;
+constexpr unsigned kIdleTimeoutSeconds = 5;
+}  // namespace
+
 struct HttpServer::Impl {
   Handler handler;
   MHD_Daemon* daemon = nullptr;
@@ -112,11 +121,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen_
   server->impl_ = std::make_unique<Impl>();
   server->impl_->handler = std::move(handler);
   server->port_ = BoundPort(*fd);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+  // Event-driven (epoll) with a small pool of threads: idle connections cost no thread, so they cannot starve
+  // the probes. Each client address may hold a few connections, and a silent one is closed after a few seconds.
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
   server->impl_->daemon = MHD_start_daemon(
       flags, 0, nullptr, nullptr, &OnRequest, server->impl_.get(), MHD_OPTION_EXTERNAL_LOGGER, &OnMhdLog, nullptr,
-      MHD_OPTION_LISTEN_SOCKET, *fd, MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-      MHD_OPTION_END);
+      MHD_OPTION_LISTEN_SOCKET, *fd, MHD_OPTION_THREAD_POOL_SIZE, kThreads, MHD_OPTION_CONNECTION_LIMIT,
+      kConnectionLimit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, kPerIpLimit, MHD_OPTION_CONNECTION_TIMEOUT,
+      kIdleTimeoutSeconds, MHD_OPTION_END);
   if (!server->impl_->daemon) {
     close(*fd);
     return Error{"cannot start the HTTP server on " + listen_address};

@@ -1,6 +1,8 @@
 #pragma once
-// The small HTTP server for /healthz, /readyz and /metrics (libmicrohttpd, a thread per connection).
-// The handler runs on a server thread: it must only touch thread-safe state (see LoopExecutor).
+// The small HTTP server for /livez, /healthz, /readyz and /metrics (libmicrohttpd: epoll and a pool of 4 threads,
+// at most 16 connections per client address and 256 in all, idle connections closed after 5 s).
+// The handler runs on a server thread, possibly several at once: it must only touch thread-safe state (see
+// LoopExecutor).
 
 #include <cstdint>
 #include <functional>

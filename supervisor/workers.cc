@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -11,6 +12,7 @@
 #include "common/channel.h"
 #include "common/duration.h"
 #include "common/json.h"
+#include "common/keys.h"
 #include "common/log.h"
 #include "common/exit_codes.h"
 
@@ -50,12 +52,21 @@ std::string StartMessage(const Config& config, const RemoteConfig& remote) {
   return "{\"type\":\"start\",\"config\":" + ConfigToJson(mine, false) + "}";
 }
 
+// What identifies one version of a file: a rewrite, a rename over it or a removal changes it.
+std::string FileSignature(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return "missing";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+         std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
+}
+
 }  // namespace
 
 struct WorkerTable::Slot {
   enum class State { kIdle, kRunning, kWaitingRestart, kFailed, kStopped };
   explicit Slot(Loop& loop, RemoteConfig r, const Backoff::Options& backoff_options)
-      : remote(std::move(r)), backoff(backoff_options), restart_timer(loop) {
+      : remote(std::move(r)), backoff(backoff_options), restart_timer(loop), grace_timer(loop) {
     status.remote = remote.name;
     status.interface = remote.InterfaceName();
     status.listen_port = remote.wg_listen_port;
@@ -73,6 +84,9 @@ struct WorkerTable::Slot {
   std::string note;
   Backoff backoff;
   Timer restart_timer;
+  Timer grace_timer;             // after the channel closed: kill the worker if it does not exit by itself
+  std::string key_file;          // watched while failed
+  std::string key_signature;     // the key file as it was when the worker failed
   std::map<uint64_t, std::function<void(const json_t*)>> pending;  // request id -> reply handler
 
   void FailPending() {
@@ -88,6 +102,7 @@ WorkerTable::WorkerTable(Loop& loop, Config config, WorkerOptions options, std::
       options_(std::move(options)),
       on_change_(std::move(on_change)),
       heartbeat_timer_(loop),
+      key_timer_(loop),
       stop_timer_(loop) {
   for (const auto& r : config_.remotes) slots_.push_back(std::make_unique<Slot>(loop, r, options_.restart_backoff));
 }
@@ -103,6 +118,27 @@ WorkerTable::~WorkerTable() {
 void WorkerTable::Start() {
   for (auto& s : slots_) Spawn(*s);
   heartbeat_timer_.StartRepeating(milliseconds(1000), [this] { CheckHeartbeats(); });
+  if (!options_.key_dir.empty()) {
+    key_timer_.StartRepeating(options_.key_watch_interval, [this] { CheckFailedKeys(); });
+  }
+}
+
+bool WorkerTable::OwnsPid(pid_t pid) const {
+  for (const auto& s : slots_) {
+    if (s->proc && s->pid == pid) return true;
+  }
+  return false;
+}
+
+void WorkerTable::CheckFailedKeys() {
+  for (auto& s : slots_) {
+    if (s->state != Slot::State::kFailed || s->key_file.empty()) continue;
+    if (FileSignature(s->key_file) == s->key_signature) continue;
+    log::Info("the key file changed; starting the failed worker again",
+              {{"remote", s->remote.name}, {"path", s->key_file}});
+    s->restarts++;
+    Spawn(*s);
+  }
 }
 
 void WorkerTable::Spawn(Slot& slot) {
@@ -114,7 +150,11 @@ void WorkerTable::Spawn(Slot& slot) {
     slot.restart_timer.Start(slot.backoff.Next(), [this, &slot] { Spawn(slot); });
     return;
   }
-  std::vector<std::string> args = {options_.executable, "worker", "-remote", slot.remote.name, "-channel-fd", "3"};
+  // The worker watches for this pid as its parent: in a container the supervisor is PID 1, so "reparented to
+  // init" cannot be told from getppid() == 1.
+  std::vector<std::string> args = {options_.executable, "worker",          "-remote",
+                                   slot.remote.name,    "-channel-fd",     "3",
+                                   "-supervisor-pid",   std::to_string(getpid())};
   args.insert(args.end(), options_.common_args.begin(), options_.common_args.end());
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
@@ -163,20 +203,28 @@ void WorkerTable::Spawn(Slot& slot) {
   slot.kill_sent = false;
   slot.last_heard = Clock::now();
   slot.note.clear();
+  slot.status = WorkerStatus{};
+  slot.status.remote = slot.remote.name;
+  slot.status.interface = slot.remote.InterfaceName();
+  slot.status.listen_port = slot.remote.wg_listen_port;
   slot.status.pid = slot.pid;
   slot.channel = std::make_unique<Channel>(
       loop_, sv[0], [this, &slot](std::string_view m) { OnMessage(slot, m); },
       [this, &slot](const std::string& reason) {
         // The worker closed its end: it is exiting or broken. Make sure it is gone; OnExit restarts it.
         slot.FailPending();
-        // While stopping, workers close their end as they exit on SIGTERM: nothing to do.
-        if (!stopping_ && slot.state == Slot::State::kRunning && slot.pid > 0 && !slot.kill_sent) {
-          log::Warn("worker channel closed; killing the worker", {{"remote", slot.remote.name},
-                                                                  {"pid", std::to_string(slot.pid)},
-                                                                  {"reason", reason}});
+        // While stopping, workers close their end as they exit on SIGTERM: nothing to do. Otherwise the worker
+        // is usually exiting (a configuration error closes the channel just before exit 78): give it a moment,
+        // so that its own exit code decides between "failed" and "restart", then make sure it is gone.
+        if (stopping_ || slot.state != Slot::State::kRunning || slot.pid <= 0 || slot.kill_sent) return;
+        const int pid = slot.pid;
+        slot.grace_timer.Start(options_.channel_close_grace, [this, &slot, pid, reason] {
+          if (slot.state != Slot::State::kRunning || slot.pid != pid || slot.kill_sent) return;
+          log::Warn("worker channel closed and the worker did not exit; killing it",
+                    {{"remote", slot.remote.name}, {"pid", std::to_string(pid)}, {"reason", reason}});
           slot.kill_sent = true;
-          kill(slot.pid, SIGKILL);
-        }
+          kill(pid, SIGKILL);
+        });
       });
   slot.channel->Send(StartMessage(config_, slot.remote));
   log::Info("worker started", {{"remote", slot.remote.name}, {"pid", std::to_string(slot.pid)}});
@@ -190,6 +238,7 @@ void WorkerTable::OnExit(Slot& slot, int64_t exit_status, int term_signal) {
   slot.proc = nullptr;
   slot.pid = 0;
   slot.channel.reset();
+  slot.grace_timer.Stop();
   slot.FailPending();
   slot.status.initialised = false;
   slot.status.synced = false;
@@ -207,12 +256,16 @@ void WorkerTable::OnExit(Slot& slot, int64_t exit_status, int term_signal) {
     }
     return;
   }
-  if (term_signal == 0 && exit_status == kExitConfig) {
+  // The worker says "failed" in its last status before it exits 78; either tells a configuration error.
+  if ((term_signal == 0 && exit_status == kExitConfig) || slot.status.state == "failed") {
     slot.state = Slot::State::kFailed;
     if (slot.status.last_error.empty()) slot.status.last_error = "configuration error";
     slot.status.state = "failed";
-    slot.note = "configuration error (exit code " + std::to_string(kExitConfig) + "); not restarted";
-    log::Error("worker failed with a configuration error; not restarting it",
+    slot.key_file = options_.key_dir.empty() ? "" : KeyFilePath(options_.key_dir, slot.remote.name);
+    slot.key_signature = slot.key_file.empty() ? "" : FileSignature(slot.key_file);
+    slot.note = "configuration error (exit code " + std::to_string(kExitConfig) + "); not restarted" +
+                (slot.key_file.empty() ? "" : " until " + slot.key_file + " changes");
+    log::Error("worker failed with a configuration error; not restarting it until its key file changes",
                {{"remote", slot.remote.name}, {"pid", std::to_string(pid)}, {"error", slot.status.last_error}});
     if (on_change_) on_change_();
     return;
@@ -287,6 +340,7 @@ void WorkerTable::CheckHeartbeats() {
 void WorkerTable::Stop(std::function<void()> done) {
   stopping_ = true;
   heartbeat_timer_.Stop();
+  key_timer_.Stop();
   stop_done_ = std::move(done);
   bool any = false;
   for (auto& s : slots_) {

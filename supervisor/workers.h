@@ -4,6 +4,8 @@
 // jitter; one that exits with the configuration-error code is reported failed and left alone. Workers are
 // independent: nothing that happens to one touches another.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -23,6 +25,13 @@ namespace swg::supervisor {
 struct WorkerOptions {
   std::string executable;                // what to exec: normally this binary (/proc/self/exe)
   std::vector<std::string> common_args;  // after "worker": flags every worker gets (-node-name, ...)
+  // Where the workers keep their keys: a worker that failed with a configuration error (a corrupt key file)
+  // is started again once its key file changes.
+  std::string key_dir;
+  std::chrono::milliseconds key_watch_interval{2000};
+  // A worker whose channel closed gets this long to exit on its own before it is killed, so that its exit
+  // code (78: configuration error) is what the supervisor sees.
+  std::chrono::milliseconds channel_close_grace{3000};
   std::chrono::milliseconds heartbeat_timeout{10000};
   std::chrono::milliseconds stop_timeout{5000};  // SIGTERM, then SIGKILL after this
   Backoff::Options restart_backoff{std::chrono::milliseconds(1000), 2.0, std::chrono::milliseconds(60000), 0.3,
@@ -47,6 +56,8 @@ class WorkerTable {
   void CollectDetail(std::chrono::milliseconds timeout, std::function<void(std::vector<RemoteView>)> done);
   // semaphore_wg_worker_up{remote} and semaphore_wg_worker_restarts_total{remote}.
   void AddMetrics(metrics::Registry& registry) const;
+  // Whether pid is a worker this table started (libuv waits for those; nobody else may).
+  bool OwnsPid(pid_t pid) const;
 
   struct Slot;  // per remote; defined in workers.cc
 
@@ -55,6 +66,7 @@ class WorkerTable {
   void OnExit(Slot& slot, int64_t exit_status, int term_signal);
   void OnMessage(Slot& slot, std::string_view message);
   void CheckHeartbeats();
+  void CheckFailedKeys();
   // Sends {"type":TYPE,"id":N} to every live worker; on_reply(remote, reply) per answer; done() once all
   // answered, died or `timeout` passed.
   void AskAll(const std::string& type, std::chrono::milliseconds timeout,
@@ -67,6 +79,7 @@ class WorkerTable {
   std::function<void()> on_change_;
   std::vector<std::unique_ptr<Slot>> slots_;
   Timer heartbeat_timer_;
+  Timer key_timer_;
   Timer stop_timer_;
   std::function<void()> stop_done_;
   bool stopping_ = false;

@@ -143,6 +143,7 @@ Status Worker::SetUpInterface() {
   io.mtu = options_.remote.wg_device_mtu;
   io.choice = options_.backend;
   io.wireguard_go = options_.wireguard_go;
+  io.external_wireguard_go = options_.wireguard_go_keeper;
   auto iface = wg::Interface::Ensure(io);
   if (!iface.ok()) return std::move(iface).error();
   iface_ = std::move(*iface);

@@ -36,6 +36,7 @@ struct WorkerOptions {
   std::string key_dir;
   wg::BackendChoice backend = wg::BackendChoice::kAuto;
   std::string wireguard_go = "wireguard-go";
+  bool wireguard_go_keeper = false;  // another process runs wireguard-go (see wg::InterfaceOptions)
   std::chrono::milliseconds repair_interval{10000};
   std::chrono::milliseconds max_resync{300000};  // full reconcile at least this often
   k8s::ClientOptions client;

@@ -8,9 +8,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "common/flags.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "common/loop.h"
 #include "systemd/journal.h"
 #include "worker/supervisor_link.h"
@@ -22,6 +24,8 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
   FlagSet fs("semaphore-wireguard worker");
   fs.String("remote", "", "", "remote cluster name");
   fs.String("channel-fd", "", "3", "file descriptor of the supervisor channel");
+  fs.String("supervisor-pid", "", "", "the supervisor's pid: the worker exits when its parent is another");
+  fs.String("wireguard-go-keeper", "", "false", "true: another process runs wireguard-go; never start it");
   fs.String("node-name", "", "", "this node's name");
   fs.String("wg-key-path", "", "/var/lib/semaphore-wireguard", "key directory");
   fs.String("wg-backend", "", "auto", "kernel, userspace or auto");
@@ -32,8 +36,11 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
   auto level = log::ParseLevel(fs.Get("log-level"));
   auto format = log::ParseFormat(fs.Get("log-format"));
   int fd = atoi(fs.Get("channel-fd").c_str());
+  auto supervisor_pid = ParseUint(fs.Get("supervisor-pid"), 1u << 30);
+  const std::string& keeper = fs.Get("wireguard-go-keeper");
   if (!rest.ok() || !rest->empty() || fs.Get("remote").empty() || fs.Get("node-name").empty() || !backend ||
-      !level || !format || fd < 3) {
+      !level || !format || fd < 3 || !supervisor_pid || *supervisor_pid == 0 ||
+      (keeper != "true" && keeper != "false")) {
     std::fprintf(stderr, "semaphore-wireguard worker: internal mode started with bad arguments; it is run by the "
                          "supervisor, not by hand\n");
     return kExitUsage;
@@ -41,9 +48,14 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
   const std::string remote = fs.Get("remote");
   systemd::ConfigureLogging(*level, *format, "semaphore-wireguard");
   log::SetBaseFields({{"remote", remote}});
-  // If the supervisor dies, so do we (the channel closing tells us too; this covers a stuck loop).
+  // If the supervisor dies, so do we (the channel closing tells us too; this covers a stuck loop). The check
+  // after prctl closes the race with a supervisor that died before it; the supervisor may itself be PID 1.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (getppid() == 1) return kExitFailure;
+  if (getppid() != static_cast<pid_t>(*supervisor_pid)) {
+    std::fprintf(stderr, "semaphore-wireguard worker: the supervisor (pid %llu) is gone; exiting\n",
+                 static_cast<unsigned long long>(*supervisor_pid));
+    return kExitFailure;
+  }
   signal(SIGPIPE, SIG_IGN);
 
   Loop loop;
@@ -51,6 +63,7 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
   std::unique_ptr<Worker> worker;
   std::unique_ptr<SupervisorLink> link;
   Timer exit_timer(loop);
+  std::optional<WorkerStatus> fatal_status;  // reported instead of the worker's once set-up failed for good
   auto exit_soon = [&](int code) {
     exit_code = code;
     // Give the channel a moment to deliver the last status.
@@ -64,6 +77,7 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
     o.node_name = fs.Get("node-name");
     o.key_dir = fs.Get("wg-key-path");
     o.backend = *backend;
+    o.wireguard_go_keeper = keeper == "true";
     // remoteCAURL is verified with the system trust store; SSL_CERT_FILE (OpenSSL's variable) replaces it.
     if (const char* bundle = getenv("SSL_CERT_FILE"); bundle && *bundle) o.client.ca_url_trust_file = bundle;
     worker = std::make_unique<Worker>(loop, o, [&] {
@@ -71,20 +85,29 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
     });
     auto st = worker->Start();
     if (!st.ok()) {
-      log::Error(st.error().code == kExitConfig ? "configuration error; this remote stays down until it is fixed"
-                                                : "cannot start",
+      const bool config_error = st.error().code == kExitConfig;
+      log::Error(config_error ? "configuration error; this remote stays down until it is fixed" : "cannot start",
                  {{"error", st.error().message}});
-      exit_soon(st.error().code == kExitConfig ? kExitConfig : kExitFailure);
+      if (config_error) {
+        // Tell the supervisor why before exiting: its `status` and /healthz name the file and the reason.
+        fatal_status = worker->CurrentStatus();
+        fatal_status->state = "failed";
+        fatal_status->reason = "configuration error";
+        fatal_status->last_error = st.error().message;
+        if (link) link->SendStatus();
+      }
+      exit_soon(config_error ? kExitConfig : kExitFailure);
     }
   };
   WorkerStatus failed_status;
   h.status = [&] {
+    if (fatal_status) return *fatal_status;
     if (worker) return worker->CurrentStatus();
     failed_status.remote = remote;
     return failed_status;
   };
   h.detail = [&](const std::function<void(WorkerStatus)>& reply) {
-    reply(worker ? worker->DetailedStatus() : h.status());
+    reply(worker && !fatal_status ? worker->DetailedStatus() : h.status());
   };
   h.metrics = [&](const std::function<void(std::vector<metrics::Family>)>& reply) {
     reply(worker ? worker->CollectMetrics() : std::vector<metrics::Family>{});

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "worker/wg/backends.h"
@@ -21,8 +22,18 @@ namespace {
 constexpr const char* kSocketDir = "/var/run/wireguard";
 constexpr auto kStartTimeout = std::chrono::seconds(10);
 constexpr auto kStartPoll = std::chrono::milliseconds(20);
+// Short: the worker's loop is blocked meanwhile, and the set-up retries with backoff anyway.
+constexpr auto kKeeperWait = std::chrono::seconds(3);
 
-bool Exited(pid_t pid) { return pid > 0 && kill(pid, 0) < 0 && errno == ESRCH; }
+// Gone, or a zombie nobody has reaped yet (kill(pid, 0) succeeds on a zombie).
+bool Exited(pid_t pid) {
+  if (pid <= 0) return false;
+  if (kill(pid, 0) < 0 && errno == ESRCH) return true;
+  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", 4096);
+  if (!stat.ok()) return stat.error().code == ENOENT;
+  size_t close = stat->rfind(')');
+  return close != std::string::npos && close + 2 < stat->size() && (*stat)[close + 2] == 'Z';
+}
 
 Error Prefixed(const std::string& name, const Error& e) { return Error{name + ": " + e.message, e.code}; }
 
@@ -116,6 +127,10 @@ Status Interface::Establish(Netlink& nl) {
     if (l.kind != "wireguard" && l.kind != "tun") {
       return Error{name + ": exists as a link of kind " + Quote(l.kind) + ", not wireguard or tun", EEXIST};
     }
+    // The keeper's wireguard-go may still be starting: its link is there before its socket.
+    if (l.kind == "tun" && options_.external_wireguard_go && options_.choice != BackendChoice::kKernel) {
+      return WaitForKeeper(nl);
+    }
     if (std::string problem = AdoptProblem(l.kind); !problem.empty()) {
       log::Warn("replacing the existing interface", {{"device", name}, {"reason", problem}});
       if (Status s = link::Delete(nl.get(), name, l.ifindex); !s && s.error().code != ENODEV) return s;
@@ -147,8 +162,35 @@ Status Interface::Create(Netlink& nl, bool prefer_userspace) {
   return StartWireguardGo(nl, /*fell_back=*/false);
 }
 
+Status Interface::WaitForKeeper(Netlink& nl) {
+  const std::string& name = options_.name;
+  const auto deadline = std::chrono::steady_clock::now() + kKeeperWait;
+  for (;;) {
+    auto found = link::Find(nl.get(), name);
+    if (!found) return std::move(found).error();
+    if (*found && (*found)->kind == "tun" && UapiSocketAlive(kSocketDir, name)) {
+      ifindex_ = (*found)->ifindex;
+      UseKind("tun");
+      log::Info("using the wireguard-go that the keeper runs", {{"device", name}});
+      return Ok();
+    }
+    if (*found && (*found)->kind != "tun") {
+      return Error{name + ": exists as a link of kind " + Quote((*found)->kind) + ", not the keeper's tun", EEXIST};
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Error{name + ": waiting for the wireguard-go keeper: " +
+                       (*found ? std::string("no wireguard-go answers on ") + kSocketDir + "/" + name + ".sock"
+                               : std::string("no such interface")) +
+                       " (is the wireguard-go-keeper container running?)",
+                   EAGAIN};
+    }
+    std::this_thread::sleep_for(kStartPoll * 5);
+  }
+}
+
 Status Interface::StartWireguardGo(Netlink& nl, bool fell_back) {
   const std::string& name = options_.name;
+  if (options_.external_wireguard_go) return WaitForKeeper(nl);
   auto pid = SpawnWireguardGo(options_.wireguard_go, name);
   if (!pid) return Prefixed(name, pid.error());
   const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
@@ -233,7 +275,9 @@ Result<RepairReport> Interface::Check(const Cidr& subnet) {
     }
   } else if (kind_ == "tun" && !UapiSocketAlive(kSocketDir, name)) {
     why = "wireguard-go does not answer";
-    if (Status s = link::Delete(nl.get(), name, ifindex_); !s && s.error().code != ENODEV) {
+    // The keeper's link is the keeper's to replace: wait for it below instead.
+    if (Status s = options_.external_wireguard_go ? Ok() : link::Delete(nl.get(), name, ifindex_);
+        !s && s.error().code != ENODEV) {
       return std::move(s).error();
     }
   }

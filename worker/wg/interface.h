@@ -34,6 +34,9 @@ struct InterfaceOptions {
   uint32_t mtu = 1420;
   BackendChoice choice = BackendChoice::kAuto;
   std::string wireguard_go = "wireguard-go";
+  // Another process (the wireguard-go keeper container of the pod) runs wireguard-go: never start it, never
+  // delete its link; wait for its device instead, so that a restart of this container leaves the tunnel up.
+  bool external_wireguard_go = false;
 };
 
 // What the periodic check repaired. `recreated`: the interface is new (its keys, port and peers are gone), so
@@ -81,6 +84,7 @@ class Interface {
   Status Establish(Netlink& nl);
   Status Create(Netlink& nl, bool prefer_userspace);
   Status StartWireguardGo(Netlink& nl, bool fell_back);
+  Status WaitForKeeper(Netlink& nl);
   Status Configure(Netlink& nl);
   std::string AdoptProblem(const std::string& kind) const;
   void UseKind(const std::string& kind);
