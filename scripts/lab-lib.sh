@@ -2,7 +2,7 @@
 # Source it, then:
 #   lab_init DIR ID NET          state in DIR; ID (1-3 chars) names namespaces (swg-ID-*) and veths; NET is the
 #                                underlay's /24 prefix, e.g. 192.168.240 (the lab's bridge is NET.1)
-#   lab_start_clusters c1,c2     real etcd + kube-apiserver per cluster, inside the underlay namespace on NET.1
+#   lab_start_clusters c1,c2 [--apiserver-flag C=--flag...]   real etcd + kube-apiserver per cluster, in the underlay on NET.1
 #   lab_credentials CLUSTER      a ServiceAccount with least-privilege RBAC in CLUSTER (nodes get/list/watch/patch)
 #                                and a token for it; writes DIR/creds/CLUSTER/{token,kubeconfig}
 #   lab_serve_cas                an HTTPS server in the underlay that publishes each cluster's CA (remoteCAURL)
@@ -36,7 +36,7 @@ lab_init() {
 }
 
 lab_start_clusters() {
-  "$LAB_ROOT/scripts/control-plane" start --dir "$LAB_DIR/cp" --clusters "$1" --netns "$LAB_UL" --address "$LAB_NET.1"
+  "$LAB_ROOT/scripts/control-plane" start --dir "$LAB_DIR/cp" --clusters "$1" --netns "$LAB_UL" --address "$LAB_NET.1" "${@:2}"
 }
 
 # lab_kubectl CLUSTER args...: as the cluster's admin, from the underlay namespace.
