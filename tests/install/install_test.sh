@@ -7,10 +7,12 @@ source "$(dirname "$0")/../lib/testlib.sh"
 cmake --install "$BUILD" --prefix "$TMP/usr" >"$TMP/install.log" 2>&1
 check "cmake --install succeeds" test $? -eq 0
 check "binary installed" test -x "$TMP/usr/bin/semaphore-wireguard"
+# What only the Debian package installs (/etc/default, /lib/systemd/system) stays out of `cmake --install`.
+check "nothing installed outside the prefix" bash -c "! grep -v '^$TMP/usr/' '$BUILD/install_manifest.txt'"
 check "unit installed" test -f "$TMP/usr/lib/systemd/system/semaphore-wireguard.service"
 check "D-Bus policy installed" test -f "$TMP/usr/share/dbus-1/system.d/io.uw.SemaphoreWireguard.conf"
 check "the unit runs the installed binary" \
-  grep -qx "ExecStart=$TMP/usr/bin/semaphore-wireguard -wg-key-path \${STATE_DIRECTORY} -control-socket \${RUNTIME_DIRECTORY}/control.sock" \
+  grep -qx "ExecStart=$TMP/usr/bin/semaphore-wireguard -wg-key-path \${STATE_DIRECTORY} -control-socket /run/semaphore-wireguard/control.sock" \
   "$TMP/usr/lib/systemd/system/semaphore-wireguard.service"
 check "the installed binary runs" "$TMP/usr/bin/semaphore-wireguard" -version
 check "the D-Bus policy is well-formed XML" python3 -c "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])" \
