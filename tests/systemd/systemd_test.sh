@@ -118,6 +118,16 @@ check "r2 has m1 as its peer, with the key in m1's key file" \
 check "the key directory is 0700" test "$(m stat -c %a /var/lib/semaphore-wireguard)" = 700
 check "the key files are 0600" test "$(m stat -c %a /var/lib/semaphore-wireguard/wireguard.c2.key \
   /var/lib/semaphore-wireguard/wireguard.c3.key | sort -u)" = 600
+# The hardening is in force on the processes that do the work (not only written in the unit).
+proc_has() { grep -qx "$2" <(m cat "/proc/$1/status"); }
+no_privs() { proc_has "$1" $'NoNewPrivs:\t1' && proc_has "$1" $'Seccomp:\t2'; }
+mount_opts() { m awk -v p="$2" '$5 == p { split($6, o, ","); print o[1] }' "/proc/$1/mountinfo" | tail -n 1; }
+for p in "$(unit_prop MainPID)" "$(wggo c2)"; do
+  what=$(m cat "/proc/$p/comm")
+  check "$what: CAP_NET_ADMIN is its only capability" proc_has "$p" $'CapBnd:\t0000000000001000'
+  check "$what: no new privileges, a seccomp filter" no_privs "$p"
+  check "$what: / read-only, the key directory writable" test "$(mount_opts "$p" /)/$(mount_opts "$p" /var/lib/semaphore-wireguard)" = ro/rw
+done
 check "semaphore-wireguard status on the machine" \
   grep -Eq '^c2 +ready +wireguard.c2 +userspace +51821 ' <(m semaphore-wireguard status)
 
