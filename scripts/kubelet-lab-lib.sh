@@ -202,7 +202,7 @@ kl_add_node() {
   echo "ANCHOR=$anchor" >>"$d/node.env"
   for i in $(seq 100); do [[ -f "$d/anchored" ]] && break; sleep 0.05; done
   [[ -f "$d/anchored" ]] || { cat "$d/anchor.log" >&2; return 1; }
-  echo "MNT=$(readlink "/proc/$anchor/ns/mnt")" >>"$d/node.env"
+  echo "MNT=$(stat -L -c %i "/proc/$anchor/ns/mnt")" >>"$d/node.env"  # the inode of its mount namespace
   kl_containerd "$n" && kl_kubeconfig "$c" "$n" && kl_kubelet "$c" "$n" || return 1
   for i in $(seq 600); do
     [[ $(lab_kubectl "$c" get node "$n" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' \
@@ -308,54 +308,75 @@ YAML
   echo $! >"$d/kubelet.pid"
 }
 
-# Every process of a node: in its mount namespace (anchor, containerd, shims, kubelet) or in its cgroups
-# (containers, which runc puts in namespaces of their own and which outlive containerd and their shim).
+# kl_ours PIDFILE: the pid in it, if that process is still one of the lab's (its command line names the lab's
+# directory), so that a stale pid file never leads to another process.
+kl_ours() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null)
+  [[ -n "$pid" ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$LAB_DIR/" && echo "$pid"
+}
+
+# The processes of a node: those in its mount namespace (kubelet, containerd, the shims) and those in its
+# cgroups (containers: runc gives them namespaces of their own, and they outlive containerd and their shim).
+# The namespace is known by its inode, which the kernel reuses once the namespace is gone: it is used only while
+# the anchor, the namespace's first process, is alive, and the anchor is killed last.
 kl_node_pids() {
-  local n="$1" mnt p x
-  mnt=$(kl_node_get "$n" MNT)
-  if [[ -n "$mnt" ]]; then
-    for p in /proc/[0-9]*; do [[ $(readlink "$p/ns/mnt" 2>/dev/null) == "$mnt" ]] && echo "${p#/proc/}"; done
+  local n="$1" mnt anchor cg x
+  mnt=$(kl_node_get "$n" MNT) anchor=$(kl_node_get "$n" ANCHOR) cg=$(kl_node_get "$n" CGROUP)
+  if [[ -n "$mnt" && $(stat -L -c %i "/proc/$anchor/ns/mnt" 2>/dev/null) == "$mnt" ]]; then
+    # One stat for every process: a readlink per process takes seconds on a busy machine.
+    stat -L -c '%i %n' /proc/[0-9]*/ns/mnt 2>/dev/null |
+      awk -v mnt="$mnt" -v anchor="$anchor" '$1 == mnt {split($2, a, "/"); if (a[3] != anchor) print a[3]}'
   fi
   for x in $KL_CGROUPS; do
-    [[ -d "/sys/fs/cgroup/$x/$(kl_node_get "$n" CGROUP)" ]] &&
-      find "/sys/fs/cgroup/$x/$(kl_node_get "$n" CGROUP)" -name cgroup.procs -exec cat {} + 2>/dev/null
+    [[ -d "/sys/fs/cgroup/$x/$cg" ]] && find "/sys/fs/cgroup/$x/$cg" -name cgroup.procs -exec cat {} + 2>/dev/null
   done
+  kl_ours "$KL_DIR/$n/kubelet.pid"
+  kl_ours "$KL_DIR/$n/containerd.pid"
   return 0
 }
 
 # A subshell without errexit: a kill of a process that has just exited must not stop the teardown.
 kl_node_down() (
   set +e
-  local n="$1" d="$KL_DIR/$1" p i x cg pids
-  cg=$(kl_node_get "$n" CGROUP)
-  for p in kubelet containerd; do [[ -f "$d/$p.pid" ]] && kill "$(cat "$d/$p.pid")" 2>/dev/null; done
+  local n="$1" i x cg pids anchor
+  cg=$(kl_node_get "$n" CGROUP) anchor=$(kl_node_get "$n" ANCHOR)
+  # Nothing of a node is kept: everything is killed at once, containers included; the anchor last.
   for i in $(seq 20); do
     pids=$(kl_node_pids "$n" | sort -u)
     [[ -z "$pids" ]] && break
-    ((i > 5)) && kill -9 $pids 2>/dev/null
+    # shellcheck disable=SC2086
+    kill -9 $pids 2>/dev/null
     sleep 0.2
   done
-  # Mounts went with the mount namespace; cgroups (runc also makes them in the cgroup2 hierarchy) are removed
+  [[ $(stat -L -c %i "/proc/$anchor/ns/mnt" 2>/dev/null) == "$(kl_node_get "$n" MNT)" ]] && kill -9 "$anchor"
+  # Mounts go with the mount namespace. Cgroups (runc also makes them in the cgroup2 hierarchy) are removed
   # leaves first, again while the last processes are being reaped.
   for i in $(seq 20); do
     for x in $KL_CGROUPS unified; do
       [[ -d "/sys/fs/cgroup/$x/$cg" ]] && find "/sys/fs/cgroup/$x/$cg" -depth -type d -exec rmdir {} + 2>/dev/null
     done
-    ls -d /sys/fs/cgroup/*/"$cg" >/dev/null 2>&1 || break
+    compgen -G "/sys/fs/cgroup/*/$cg" >/dev/null || break
     sleep 0.2
   done
   ip netns del "$(kl_node_get "$n" NS)" 2>/dev/null
-  rm -f "$d/node.env"
+  rm -f "$KL_DIR/$n/node.env"
   return 0
 )
 
+# Every node at once, the controllers, then the rest of the lab (lab_cleanup).
 kl_cleanup() (
   set +e
   [[ -n "${LAB_DIR:-}" && -f "$LAB_DIR/lab.env" ]] || return 0
   KL_DIR="$LAB_DIR/kubelet"
   local f p
-  for f in "$KL_DIR"/*/node.env; do [[ -f "$f" ]] && kl_node_down "$(basename "$(dirname "$f")")"; done
-  for p in "$KL_DIR"/*.pid; do [[ -f "$p" ]] && kill "$(cat "$p")" 2>/dev/null && rm -f "$p"; done
+  for f in "$KL_DIR"/*/node.env; do [[ -f "$f" ]] && kl_node_down "$(basename "$(dirname "$f")")" & done
+  wait
+  for p in "$KL_DIR"/*.pid; do
+    [[ -f "$p" ]] || continue
+    kill "$(kl_ours "$p")" 2>/dev/null
+    rm -f "$p"
+  done
   lab_cleanup
   return 0
 )
