@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The package's unit with the kernel WireGuard module: a qemu VM boots Debian's cloud kernel with systemd as
+# PID 1 on the same bookworm tree as the nspawn machine, with the package installed (scripts/vm-systemd), and
+# runs in_vm.sh there against real apiservers on this host (reached over qemu's user network).
+#
+#   kernel_vm_test.sh BUILD_DIR    packages BUILD_DIR with cpack, unless SWG_DEB names a .deb to test
+BUILD="$1"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+source "$ROOT/tests/lib/testlib.sh"
+[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (chroot, dpkg)"; exit 1; }
+KUBECTL=$("$ROOT/scripts/build-control-plane" | sed -n 's/^KUBECTL=//p')
+
+DEB="${SWG_DEB:-}"
+if [[ -z $DEB ]]; then
+  cpack --config "$BUILD/CPackConfig.cmake" -B "$TMP/pkg" >"$TMP/cpack.log" 2>&1 ||
+    { cat "$TMP/cpack.log"; echo "FAIL cpack"; exit 1; }
+  DEB=$(ls "$TMP"/pkg/semaphore-wireguard_*_amd64.deb)
+fi
+
+on_exit '"$ROOT/scripts/control-plane" stop --dir "$TMP/cp"'
+"$ROOT/scripts/control-plane" start --dir "$TMP/cp" --clusters c1,c2 >/dev/null 2>"$TMP/cp.log" ||
+  { cat "$TMP/cp.log"; echo "FAIL cannot start the test control plane"; exit 1; }
+k() { local c="$1"; shift; "$KUBECTL" --kubeconfig "$TMP/cp/$c/kubeconfig" "$@"; }
+node() {  # cluster name cidr internal-ip annotations-json
+  k "$1" create -f - >/dev/null <<JSON
+{"apiVersion":"v1","kind":"Node","metadata":{"name":"$2","annotations":$5},
+ "spec":{"podCIDR":"$3","podCIDRs":["$3"]},"status":{"addresses":[{"type":"InternalIP","address":"$4"}]}}
+JSON
+}
+K1=$(wg genkey | wg pubkey)
+node c1 n1 10.2.1.0/24 10.0.2.15 '{}'
+node c2 r1 10.4.1.0/24 192.168.99.1 \
+  "{\"c1.wireguard.semaphore.uw.io/pubKey\":\"$K1\",\"c1.wireguard.semaphore.uw.io/endpoint\":\"192.168.99.1:51820\"}"
+
+# In the VM the host's loopback is 10.0.2.2; the apiserver certificates name localhost.
+mkdir -p "$TMP/extra"
+for c in c1 c2; do
+  source "$TMP/cp/$c/env"
+  cat >"$TMP/extra/$c.kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- name: $c
+  cluster: {server: "https://10.0.2.2:$API_PORT", tls-server-name: localhost, certificate-authority-data: "$(base64 -w0 <"$CA_FILE")"}
+users:
+- name: admin
+  user: {token: "$ADMIN_TOKEN"}
+contexts:
+- name: $c
+  context: {cluster: $c, user: admin}
+current-context: $c
+YAML
+done
+cat >"$TMP/extra/clusters.json" <<JSON
+{"local": {"name": "c1", "kubeConfigPath": "/etc/semaphore-wireguard/c1.kubeconfig"},
+ "remotes": [{"name": "c2", "kubeConfigPath": "/etc/semaphore-wireguard/c2.kubeconfig", "podSubnet": "10.4.0.0/16",
+              "wgListenPort": 51821}]}
+JSON
+printf "K1='%s'\n" "$K1" >"$TMP/extra/expected.env"
+
+t=$SECONDS
+SWG_VM_TIMEOUT=900 "$ROOT/scripts/vm-systemd" "$DEB" "$TMP/extra" "$ROOT/tests/systemd/in_vm.sh" >"$TMP/vm.log" 2>&1
+rc=$?
+# The checks' lines reach the console through the journal: "[ uptime] sh[pid]: vm ok ...".
+sed 's/^\[ *[0-9.]*\] sh\[[0-9]*\]: //' "$TMP/vm.log" >"$TMP/vm.txt"
+grep -E '^vm (ok|FAIL)|^vm: |vm-systemd:' "$TMP/vm.txt"
+check "every check inside the VM passed (exit $rc, $((SECONDS - t)) s)" test "$rc" -eq 0
+((rc == 0)) || sed -n '/^--- journal/,$p' "$TMP/vm.txt" | head -60
+((rc == 0)) || grep -q 'SWG-VM-RESULT' "$TMP/vm.txt" || tail -n 60 "$TMP/vm.txt"
+
+ann_json=$(k c1 get node n1 -o json | jq -c .metadata.annotations)
+check "the unit in the VM annotated its node with its endpoint" \
+  test "$(jq -r '."c2.wireguard.semaphore.uw.io/endpoint"' <<<"$ann_json")" = "10.0.2.15:51821"
+summary
