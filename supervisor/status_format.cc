@@ -84,6 +84,7 @@ std::string FormatStatus(const NodeView& view, bool verbose, int64_t now) {
   }
   out += Table(rows);
   if (!verbose) return out;
+    if (r.failed && !s.last_error.empty()) error = s.last_error;  // the file and the reason, not only "failed"
   for (const auto& r : view.remotes) {
     const WorkerStatus& s = r.status;
     out += "\n" + s.remote + ": " + std::to_string(s.peer_list.size()) + " peer(s)\n";
