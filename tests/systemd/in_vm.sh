@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs inside the VM of kernel_vm_test.sh, started by systemd once the machine is up: the package's unit
-# with the kernel WireGuard module. Prints "vm ok"/"vm FAIL" lines; exit status is the number of failures.
+# with the kernel WireGuard module, then with wireguard-go under the unit's enforced device policy. Prints
+# "vm ok"/"vm FAIL" lines; exit status is the number of failures.
 . /extra/expected.env
 fails=0
 chk() {
@@ -44,6 +45,24 @@ chk "a new process" sh -c "[ \"\$(systemctl show -p MainPID --value semaphore-wi
 chk "it adopted the kernel link" sh -c 'journalctl -u semaphore-wireguard -o cat | grep -q "adopted the existing interface"'
 chk "the peer is still there" sh -c "[ \"\$(wg show wireguard.c2 peers)\" = '$K1' ]"
 chk "journalctl SWG_REMOTE=c2" sh -c 'journalctl -u semaphore-wireguard SWG_REMOTE=c2 -o cat | grep -qx "peer added"'
+
+# The same unit with wireguard-go, where its device policy is enforced (cgroup v2 here; not in an nspawn
+# container on a cgroup v1 host): DeviceAllow=/dev/net/tun must be enough for wireguard-go.
+echo "vm: --- SWG_WG_BACKEND=userspace (wireguard-go)"
+systemctl stop semaphore-wireguard
+ip link delete wireguard.c2
+echo SWG_WG_BACKEND=userspace >>/etc/default/semaphore-wireguard
+chk "systemctl start with the userspace backend" timeout 300 systemctl start semaphore-wireguard
+chk "wireguard-go runs wireguard.c2" pgrep -f 'wireguard-go -f wireguard.c2$'
+chk "wireguard.c2 is a tun device" sh -c 'ip -d link show wireguard.c2 | grep -q "^ *tun "'
+chk "its peer is the valid remote node" waitfor 60 sh -c "[ \"\$(wg show wireguard.c2 peers)\" = '$K1' ]"
+chk "status names the userspace backend" waitfor 60 sh -c 'semaphore-wireguard status | grep -q "^c2  *ready  *wireguard.c2  *userspace  *51821 "'
+cg=/sys/fs/cgroup/system.slice/semaphore-wireguard.service
+chk "in the unit's cgroup /dev/net/tun opens" sh -c "echo \$\$ >$cg/cgroup.procs && exec 3<>/dev/net/tun"
+chk "(outside it /dev/ttyS0 opens)" sh -c "exec 3>/dev/ttyS0"
+chk "... in the unit's cgroup /dev/ttyS0 does not: DevicePolicy=closed is in force" \
+  sh -c "echo \$\$ >$cg/cgroup.procs && ! (exec 3>/dev/ttyS0) 2>/dev/null && exec 3>/dev/null"
+
 if [ "$fails" -gt 0 ]; then
   echo "--- journal"
   journalctl --no-pager -u semaphore-wireguard -n 40
