@@ -138,7 +138,32 @@ void Merge(std::vector<Family>& into, const std::vector<Family>& from) {
     if (it == into.end()) {
       into.push_back(f);
     } else if (it->type == f.type && it->label_names == f.label_names && it->buckets == f.buckets) {
-      it->series.insert(it->series.end(), f.series.begin(), f.series.end());
+      // An index, so that merging workers with thousands of peers each stays linear in the number of series.
+      std::map<std::vector<std::string>, size_t> index;
+      for (size_t i = 0; i < it->series.size(); ++i) index.emplace(it->series[i].label_values, i);
+      for (const auto& s : f.series) {
+        auto found = index.find(s.label_values);
+        if (found == index.end()) {
+          index.emplace(s.label_values, it->series.size());
+          it->series.push_back(s);
+          continue;
+        }
+        Series* same = &it->series[found->second];
+        if (f.type == Type::kCounter) {
+          // Several workers count the same thing under the same labels (failures of the watch on the local
+          // cluster, requests to the local apiserver): the node's total is the sum.
+          same->value += s.value;
+        } else if (f.type == Type::kHistogram) {
+          for (size_t i = 0; i < same->bucket_counts.size() && i < s.bucket_counts.size(); ++i) {
+            same->bucket_counts[i] += s.bucket_counts[i];
+          }
+          same->sum += s.sum;
+          same->count += s.count;
+        }
+        // Gauges: the first one is kept. Every gauge is labelled by its device or remote, so the same label set
+        // from two workers describes the same fact (an info gauge's 1, a timestamp, a synced flag); a sum would
+        // turn an info gauge's 1 into 2 and a timestamp into nonsense.
+      }
     }
     // A family with the same name but a different shape cannot be merged; the first one wins.
   }

@@ -57,7 +57,8 @@ class Registry {
   std::map<std::string, Entry> families_;
 };
 
-// Merges `from` into `into`: families with the same name are combined (their series appended).
+// Merges `from` into `into`: families with the same name are combined. Series with the same label values are
+// summed for counters and histograms (bucket by bucket); for gauges the first one is kept.
 void Merge(std::vector<Family>& into, const std::vector<Family>& from);
 
 // Prometheus text format, families sorted by name, series by label values.
