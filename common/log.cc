@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cerrno>
 #include <ctime>
 #include <mutex>
@@ -46,6 +47,23 @@ bool NeedsQuotes(std::string_view v) {
     if (u <= ' ' || c == '"' || c == '=' || c == '\\' || u == 0x7f) return true;
   }
   return false;
+}
+
+// Whether a field value is written as a bare JSON literal (a number or a boolean) rather than a string. The
+// log API has only string values, so the type is read from the text, and only where the conversion is lossless:
+// a canonical decimal integer ("15112", "-1"; not "007", "+1", "-0", "1.5") no larger than 2^53-1 in magnitude,
+// so that every JSON reader (also those that read numbers as doubles) gets the same digits back; and exactly
+// "true" or "false".
+bool IsJsonLiteral(std::string_view v) {
+  if (v == "true" || v == "false") return true;
+  std::string_view digits = v.substr(!v.empty() && v[0] == '-' ? 1 : 0);
+  if (digits.empty() || digits.size() > 16) return false;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+  }
+  if (digits[0] == '0' && (digits.size() > 1 || digits.size() != v.size())) return false;  // "07", "-0"
+  constexpr uint64_t kMaxExact = (uint64_t{1} << 53) - 1;
+  return ParseUint(digits).value_or(UINT64_MAX) <= kMaxExact;
 }
 
 class FdSink : public Sink {
@@ -123,7 +141,7 @@ std::string FormatJson(const Record& r) {
   out += ",\"msg\":" + Quote(r.message);
   for (const auto& f : r.fields) {
     if (f.key == "time" || f.key == "level" || f.key == "msg") continue;
-    out += "," + Quote(f.key) + ":" + Quote(f.value);
+    out += "," + Quote(f.key) + ":" + (IsJsonLiteral(f.value) ? f.value : Quote(f.value));
   }
   out += "}";
   return out;

@@ -41,7 +41,9 @@ class Sink {
 };
 
 std::string FormatText(const Record& record);  // "2026-01-02T03:04:05.678Z info  message key=value ..."
-std::string FormatJson(const Record& record);  // {"time":..,"level":..,"msg":..,"key":"value",...}
+// {"time":..,"level":..,"msg":..,"key":"value",...}; a value that is a canonical decimal integer (at most 2^53-1
+// in magnitude) is written as a JSON number, "true" and "false" as booleans.
+std::string FormatJson(const Record& record);
 std::unique_ptr<Sink> MakeTextSink(int fd);
 std::unique_ptr<Sink> MakeJsonSink(int fd);
 

@@ -67,7 +67,7 @@ check "c2 has a new process" test "$(worker_pid c2)" != "$c2_pid"
 check "c2 restart counted" test "$(restarts c2)" = 1
 check "c3 process unchanged" test "$(worker_pid c3)" = "$c3_pid"
 check "c3 restarts still 0" test "$(restarts c3)" = 0
-check "the exit cause is logged" grep -q '"msg":"worker exited; restarting it","remote":"c2","pid":"'"$c2_pid"'","cause":"killed by signal 9 (SIGKILL)"' "$TMP/daemon.log"
+check "the exit cause is logged" grep -q '"msg":"worker exited; restarting it","remote":"c2","pid":'"$c2_pid"',"cause":"killed by signal 9 (SIGKILL)"' "$TMP/daemon.log"
 
 echo "--- a worker stopped with SIGSTOP is detected as hung and replaced"
 c3_pid=$(worker_pid c3)

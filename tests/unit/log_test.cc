@@ -58,6 +58,19 @@ TEST_CASE("json format: one object per line") {
         "\"remote\":\"c2\",\"peer\":\"k=\u00e9\"}");
 }
 
+TEST_CASE("json format: canonical decimal integers are numbers, true and false are booleans") {
+  Fields f = {{"pid", "15112"},   {"code", "-1"},    {"zero", "0"},       {"ok", "true"},   {"synced", "false"},
+              {"lead", "007"},    {"plus", "+1"},    {"neg0", "-0"},      {"big", "9007199254740993"},
+              {"frac", "1.5"},    {"True", "True"},  {"node", "n1"},      {"empty", ""},    {"max", "9007199254740991"}};
+  CHECK(FormatJson(Record{T(), Level::kInfo, "m", f}) ==
+        "{\"time\":\"2026-01-02T03:04:05.678Z\",\"level\":\"info\",\"msg\":\"m\",\"pid\":15112,\"code\":-1,"
+        "\"zero\":0,\"ok\":true,\"synced\":false,\"lead\":\"007\",\"plus\":\"+1\",\"neg0\":\"-0\","
+        "\"big\":\"9007199254740993\",\"frac\":\"1.5\",\"True\":\"True\",\"node\":\"n1\",\"empty\":\"\","
+        "\"max\":9007199254740991}");
+  // The text format is unchanged.
+  CHECK(FormatText(Record{T(), Level::kInfo, "m", f}).find(" pid=15112 code=-1 zero=0 ok=true ") != std::string::npos);
+}
+
 TEST_CASE("levels filter; base fields come first; one line per record") {
   SetLevel(Level::kInfo);
   CHECK(Capture(Format::kText, Level::kDebug, "hidden", {}).empty());
