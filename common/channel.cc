@@ -2,7 +2,9 @@
 
 #include <uv.h>
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 namespace swg {
 
@@ -13,6 +15,8 @@ struct Channel::Impl {
   MessageFn on_message;
   CloseFn on_close;
   std::string buffer;
+  size_t scanned = 0;        // leading bytes of buffer known to hold no newline
+  uint64_t scanned_bytes = 0;  // bytes searched for newlines, ever
   size_t max_message = 0;
   int pending_writes = 0;
   bool open = true;
@@ -80,17 +84,26 @@ Channel::Channel(Loop& loop, int fd, MessageFn on_message, CloseFn on_close, siz
           return;
         }
         self->buffer.append(buf->base, static_cast<size_t>(n));
+        // The bytes before `scanned` were searched by earlier reads and hold no newline: only the new bytes are
+        // searched, so a long line costs linear time however many reads it takes to arrive.
         size_t start = 0;
+        size_t from = self->scanned;
         for (;;) {
-          size_t nl = self->buffer.find('\n', start);
+          size_t nl = self->buffer.find('\n', from);
+          self->scanned_bytes += (nl == std::string::npos ? self->buffer.size() : nl + 1) - from;
           if (nl == std::string::npos) break;
           std::string line = self->buffer.substr(start, nl - start);
           start = nl + 1;
+          from = start;
           if (self->on_message) self->on_message(line);
           if (!self->open || !self->owner_alive) return;  // closed or destroyed from the callback
         }
         self->buffer.erase(0, start);
-        if (self->buffer.size() > self->max_message) self->Fail("message larger than the limit");
+        self->scanned = self->buffer.size();
+        if (self->buffer.size() > self->max_message) {
+          self->buffer.clear();
+          self->Fail("message larger than the limit of " + std::to_string(self->max_message) + " bytes");
+        }
       });
 }
 
@@ -142,5 +155,7 @@ void Channel::Close() {
 }
 
 bool Channel::open() const { return impl_->open; }
+
+uint64_t Channel::scanned_bytes() const { return impl_->scanned_bytes; }
 
 }  // namespace swg

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <sys/socket.h>
+#include <csignal>
 #include <unistd.h>
 
 #include <memory>
@@ -61,6 +62,34 @@ TEST_CASE("a message over the limit closes the channel; a channel may be destroy
   std::string junk(4096, 'y');
   REQUIRE(write(sv2[1], junk.data(), junk.size()) == static_cast<ssize_t>(junk.size()));
   CHECK(loop.RunUntil([&] { return !reason.empty(); }, 5s));
-  CHECK(reason == "message larger than the limit");
+  CHECK(reason == "message larger than the limit of 1024 bytes");
   close(sv2[1]);
+}
+
+TEST_CASE("a long line is scanned once however many reads it takes; the default cap is 8 MiB") {
+  signal(SIGPIPE, SIG_IGN);  // as the supervisor and workers do: the writer below writes to a closed socket
+  swg::Loop loop;
+  int sv[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  std::vector<std::string> got;
+  std::string reason;
+  swg::Channel reader(loop, sv[0], [&](std::string_view m) { got.emplace_back(m); },
+                      [&](const std::string& r) { reason = r; });
+  swg::Channel writer(loop, sv[1], [](std::string_view) {}, [](const std::string&) {});
+  std::string line(6 << 20, 'z');  // under the cap, arrives in about a hundred reads
+  REQUIRE(writer.Send(line));
+  REQUIRE(writer.Send("after"));
+  CHECK(loop.RunUntil([&] { return got.size() == 2 || !reason.empty(); }, 60s));
+  REQUIRE(got.size() == 2);
+  CHECK(got[0] == line);
+  CHECK(got[1] == "after");
+  // Rescanning the buffer from its start on every read would search hundreds of times the line's length.
+  CHECK(reader.scanned_bytes() == line.size() + 1 + 6);
+  // Over the default cap: the channel closes and says why.
+  REQUIRE(writer.Send(std::string(9 << 20, 'q')));
+  CHECK(loop.RunUntil([&] { return !reason.empty(); }, 60s));
+  CHECK(reason == "message larger than the limit of 8388608 bytes");
+  CHECK(got.size() == 2);
+  // The writer's pending write fails once the reader is gone; let it finish before the loop goes away.
+  CHECK(loop.RunUntil([&] { return !writer.open(); }, 60s));
 }
