@@ -1,5 +1,9 @@
 #include "k8s/exec_plugin.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <csignal>
@@ -14,6 +18,25 @@ extern char** environ;
 
 namespace swg::k8s {
 namespace {
+
+// uv_spawn closes in the child only the descriptors marked close-on-exec, and the worker has some that are not:
+// the supervisor channel it inherits, libcurl's sockets to the apiservers. The plugin is someone else's program
+// and must get none of them, so every descriptor above stderr is marked close-on-exec just before the spawn (the
+// child's stdio is set up by uv_spawn with dup2, which is not affected). Nothing in the process needs a
+// descriptor to survive exec: wireguard-go is started with its own close_range.
+void MarkDescriptorsCloseOnExec() {
+  if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) == 0) return;
+  // Kernels before 5.11: one by one.
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  while (dirent* e = readdir(dir)) {
+    auto fd = ParseUint(e->d_name, INT32_MAX);
+    if (!fd || *fd <= 2 || static_cast<int>(*fd) == dirfd(dir)) continue;
+    int flags = fcntl(static_cast<int>(*fd), F_GETFD);
+    if (flags >= 0) fcntl(static_cast<int>(*fd), F_SETFD, flags | FD_CLOEXEC);
+  }
+  closedir(dir);
+}
 
 constexpr size_t kMaxOutput = 1u << 20;
 
@@ -180,6 +203,7 @@ void ExecPlugin::Run(std::function<void(Result<ExecCredential>)> done) {
     self->term_signal = signal;
     self->MaybeFinish();
   };
+  MarkDescriptorsCloseOnExec();
   int rc = uv_spawn(loop, &r->process, &options);
   r->process.data = r;
   if (rc != 0) {  // reported from the loop like any other outcome

@@ -1,5 +1,7 @@
 #include "worker/supervisor_link.h"
 
+#include <fcntl.h>
+
 #include "common/json.h"
 #include "common/log.h"
 
@@ -7,6 +9,10 @@ namespace swg::worker {
 
 SupervisorLink::SupervisorLink(Loop& loop, int fd, Handlers handlers)
     : handlers_(std::move(handlers)), heartbeat_(loop) {
+  // The supervisor hands the channel over without close-on-exec (it must survive the worker's exec); from here
+  // on it is the worker's own, and no program the worker starts (exec credential plugins) may inherit it.
+  int flags = fcntl(fd, F_GETFD);
+  if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
   channel_ = std::make_unique<Channel>(
       loop, fd, [this](std::string_view m) { OnMessage(m); },
       [this](const std::string& why) {

@@ -2,7 +2,10 @@
 #include "k8s/exec_plugin.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -85,4 +88,26 @@ TEST_CASE("destroying a plugin while it runs kills it and drops the callback") {
   }
   loop.RunUntil([] { return false; }, 50ms);
   CHECK_FALSE(called);
+}
+
+TEST_CASE("an exec plugin sees no descriptors beyond stdin, stdout and stderr") {
+  // The worker holds descriptors that are not close-on-exec: its supervisor channel (inherited as fd 3) and
+  // libcurl's apiserver sockets. A plugin is someone else's program: it must get none of them.
+  swg::test::TempDir dir;
+  int inherited = open("/dev/null", O_RDONLY);  // not O_CLOEXEC, like the channel fd a worker inherits
+  REQUIRE(inherited > 2);
+  int sv[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  // `sh -c` lists its own descriptors with builtins only (no script file, no command substitution, no child);
+  // the directory descriptor the glob opens is gone by the time `[ -e ]` tests it.
+  std::string cmd = Script(dir.path(), R"(exec /bin/sh -c 'fds=""; for f in /proc/self/fd/*; do [ -e "$f" ] && fds="$fds${fds:+,}${f##*/}"; done
+echo "{\"kind\":\"ExecCredential\",\"apiVersion\":\"client.authentication.k8s.io/v1\",\"status\":{\"token\":\"$fds\"}}"')");
+  auto cred = Run(cmd);
+  REQUIRE(cred.ok());
+  CHECK(cred->token == "0,1,2");
+  // The descriptors stay open in the process that started the plugin.
+  CHECK(fcntl(inherited, F_GETFD) >= 0);
+  close(inherited);
+  close(sv[0]);
+  close(sv[1]);
 }
