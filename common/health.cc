@@ -1,6 +1,7 @@
 #include "common/health.h"
 
 #include "common/json.h"
+#include "common/strings.h"
 
 namespace swg {
 namespace {
@@ -126,16 +127,20 @@ bool NodeView::Healthy() const { return Unhealthy().empty(); }
 
 bool NodeView::Ready() const { return Unready().empty(); }
 
+// These lines go to /healthz, /readyz and `status`: the remote's name, notes and errors carry data from workers
+// and remote clusters, so control characters and newlines are escaped as in the logs.
 std::vector<std::string> NodeView::Unhealthy() const {
   std::vector<std::string> out;
   for (const auto& r : remotes) {
+    const std::string remote = EscapeControl(r.status.remote);
     if (r.failed) {
-      out.push_back(r.status.remote + " (failed: " + r.status.last_error + ")");
+      out.push_back(remote + " (failed: " + EscapeControl(r.status.last_error) + ")");
     } else if (!r.worker_up) {
-      out.push_back(r.status.remote + " (worker down" + (r.worker_note.empty() ? "" : ": " + r.worker_note) + ")");
+      out.push_back(remote + " (worker down" + (r.worker_note.empty() ? "" : ": " + EscapeControl(r.worker_note)) +
+                    ")");
     } else if (!r.status.initialised) {
-      out.push_back(r.status.remote + " (" + r.status.state +
-                    (r.status.last_error.empty() ? "" : ": " + r.status.last_error) + ")");
+      out.push_back(remote + " (" + EscapeControl(r.status.state) +
+                    (r.status.last_error.empty() ? "" : ": " + EscapeControl(r.status.last_error)) + ")");
     }
   }
   return out;
@@ -145,7 +150,8 @@ std::vector<std::string> NodeView::Unready() const {
   std::vector<std::string> out = Unhealthy();
   for (const auto& r : remotes) {
     if (!r.failed && r.worker_up && r.status.initialised && !r.status.synced) {
-      out.push_back(r.status.remote + " (" + r.status.state + ": first sync not done, watch " + r.status.watch + ")");
+      out.push_back(EscapeControl(r.status.remote) + " (" + EscapeControl(r.status.state) +
+                    ": first sync not done, watch " + EscapeControl(r.status.watch) + ")");
     }
   }
   return out;

@@ -74,19 +74,22 @@ std::string ClosestMatch(std::string_view word, const std::vector<std::string_vi
   return best_d <= limit ? best : std::string();
 }
 
-std::string Quote(std::string_view value) {
-  std::string out = "\"";
+namespace {
+
+// The escapes of JSON strings (and of the logs' quoted values): \\, \n, \t, \r, \u00XX for the other control
+// characters and DEL; '"' too when the result goes between quotes.
+void AppendEscaped(std::string& out, std::string_view value, bool quote) {
+  static const char* hex = "0123456789abcdef";
   for (char c : value) {
     unsigned char u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
+      case '"': out += quote ? "\\\"" : "\""; break;
       case '\\': out += "\\\\"; break;
       case '\n': out += "\\n"; break;
       case '\t': out += "\\t"; break;
       case '\r': out += "\\r"; break;
       default:
-        if (u < 0x20) {
-          static const char* hex = "0123456789abcdef";
+        if (u < 0x20 || u == 0x7f) {
           out += "\\u00";
           out += hex[u >> 4];
           out += hex[u & 15];
@@ -95,7 +98,20 @@ std::string Quote(std::string_view value) {
         }
     }
   }
+}
+
+}  // namespace
+
+std::string Quote(std::string_view value) {
+  std::string out = "\"";
+  AppendEscaped(out, value, true);
   out += '"';
+  return out;
+}
+
+std::string EscapeControl(std::string_view value) {
+  std::string out;
+  AppendEscaped(out, value, false);
   return out;
 }
 

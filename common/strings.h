@@ -25,6 +25,11 @@ std::string ClosestMatch(std::string_view word, const std::vector<std::string_vi
 // `value` quoted as a JSON string (with escapes), for error messages that show the offending value.
 std::string Quote(std::string_view value);
 
+// `value` with the same escapes as Quote but without the quotes: control characters, DEL, newlines and
+// backslashes escaped, for remote data shown to a person (status, /healthz), so that it cannot forge lines or
+// send terminal escape sequences.
+std::string EscapeControl(std::string_view value);
+
 // Lower-case RFC 1123 DNS label: [a-z0-9]([-a-z0-9]*[a-z0-9])?
 bool IsDnsLabel(std::string_view s);
 

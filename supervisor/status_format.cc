@@ -3,10 +3,17 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/strings.h"
+
 namespace swg::supervisor {
 namespace {
 
-std::string Table(const std::vector<std::vector<std::string>>& rows) {
+// Every cell holds data from workers and remote clusters (node names, errors, rejection messages): control
+// characters and newlines are escaped as in the logs, so that a cell cannot forge rows or drive the terminal.
+std::string Table(std::vector<std::vector<std::string>> rows) {
+  for (auto& r : rows) {
+    for (auto& cell : r) cell = EscapeControl(cell);
+  }
   std::vector<size_t> width;
   for (const auto& r : rows) {
     if (width.size() < r.size()) width.resize(r.size(), 0);
@@ -63,8 +70,8 @@ std::string FormatAge(int64_t s) {
 }
 
 std::string FormatStatus(const NodeView& view, bool verbose, int64_t now) {
-  std::string out = "node " + view.node + " (cluster " + view.local_cluster + "), semaphore-wireguard " +
-                    view.version + ": " + (view.Healthy() ? "healthy" : "NOT healthy") + ", " +
+  std::string out = "node " + EscapeControl(view.node) + " (cluster " + EscapeControl(view.local_cluster) +
+                    "), semaphore-wireguard " + EscapeControl(view.version) + ": " + (view.Healthy() ? "healthy" : "NOT healthy") + ", " +
                     (view.Ready() ? "ready" : "not ready") + "\n\n";
   std::vector<std::vector<std::string>> rows = {{"REMOTE", "STATE", "INTERFACE", "BACKEND", "PORT", "PUBLIC KEY",
                                                  "PEERS", "REJECTED", "HANDSHAKES", "WATCH", "RESTARTS",
@@ -77,6 +84,7 @@ std::string FormatStatus(const NodeView& view, bool verbose, int64_t now) {
     if (!s.reason.empty() && state == "degraded") state += " (" + s.reason + ")";
     std::string error = s.last_error;
     if (!r.worker_up && !r.worker_note.empty()) error = r.worker_note;
+    if (r.failed && !s.last_error.empty()) error = s.last_error;  // the file and the reason, not only "failed"
     rows.push_back({s.remote, state, s.interface.empty() ? "-" : s.interface, s.backend.empty() ? "-" : s.backend,
                     s.listen_port ? std::to_string(s.listen_port) : "-", s.public_key.empty() ? "-" : s.public_key,
                     std::to_string(s.peers), std::to_string(s.rejected), Handshakes(s, now),
@@ -84,10 +92,9 @@ std::string FormatStatus(const NodeView& view, bool verbose, int64_t now) {
   }
   out += Table(rows);
   if (!verbose) return out;
-    if (r.failed && !s.last_error.empty()) error = s.last_error;  // the file and the reason, not only "failed"
   for (const auto& r : view.remotes) {
     const WorkerStatus& s = r.status;
-    out += "\n" + s.remote + ": " + std::to_string(s.peer_list.size()) + " peer(s)\n";
+    out += "\n" + EscapeControl(s.remote) + ": " + std::to_string(s.peer_list.size()) + " peer(s)\n";
     if (!s.peer_list.empty()) {
       std::vector<std::vector<std::string>> prow = {
           {"  NODE", "PUBLIC KEY", "ENDPOINT", "ALLOWED IPS", "HANDSHAKE", "RECEIVED", "SENT"}};
@@ -100,7 +107,7 @@ std::string FormatStatus(const NodeView& view, bool verbose, int64_t now) {
       }
       out += Table(prow);
     }
-    out += s.remote + ": " + std::to_string(s.rejected_list.size()) + " rejected node(s)\n";
+    out += EscapeControl(s.remote) + ": " + std::to_string(s.rejected_list.size()) + " rejected node(s)\n";
     if (!s.rejected_list.empty()) {
       std::vector<std::vector<std::string>> rrow = {{"  NODE", "REASON", "DETAIL"}};
       for (const auto& x : s.rejected_list) rrow.push_back({"  " + x.node, x.reason, x.message});

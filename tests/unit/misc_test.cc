@@ -5,7 +5,9 @@
 #include "common/base64.h"
 #include "common/duration.h"
 #include "common/files.h"
+#include "common/health.h"
 #include "common/strings.h"
+#include "supervisor/status_format.h"
 #include "tests/unit/testutil.h"
 
 using namespace std::chrono_literals;
@@ -101,4 +103,38 @@ TEST_CASE("base64 (kubeconfig -data fields, etcd keys)") {
   for (const auto& s : samples) {
     CHECK(swg::Base64Decode(swg::Base64Encode(s)) == s);
   }
+}
+
+TEST_CASE("status and /healthz text escape control characters and newlines in remote data") {
+  // A node name or message from a remote cluster must not forge lines or colour a person's terminal.
+  const std::string evil = "n1\nc9  ready\x1b[31m";
+  const std::string escaped = "n1\\nc9  ready\\u001b[31m";
+  CHECK(swg::EscapeControl(evil) == escaped);
+  swg::NodeView view;
+  view.node = "local";
+  view.local_cluster = "c1";
+  view.version = "v1";
+  swg::RemoteView r;
+  r.worker_up = true;
+  r.status.remote = "c2";
+  r.status.state = "degraded";
+  r.status.reason = "rejected\x1b[0m";
+  r.status.last_error = "watch failed: " + evil;
+  r.status.peer_list.push_back(swg::PeerStatus{evil, "key", "10.0.0.1:51820", {"10.2.0.0/24"}, 0, 0, 0});
+  r.status.rejected_list.push_back(swg::RejectedStatus{evil, "bad_endpoint", "endpoint " + evil});
+  view.remotes.push_back(r);
+  std::string text = swg::supervisor::FormatStatus(view, true, 1000);
+  CHECK(text.find('\x1b') == std::string::npos);
+  CHECK(text.find("\nc9") == std::string::npos);
+  CHECK(text.find("  " + escaped) != std::string::npos);
+  CHECK(text.find("watch failed: " + escaped) != std::string::npos);
+  CHECK(text.find("endpoint " + escaped) != std::string::npos);
+  // /healthz and /readyz list the unhealthy remotes with their last error.
+  view.remotes[0].status.initialised = false;
+  auto unhealthy = view.Unhealthy();
+  REQUIRE(unhealthy.size() == 1);
+  CHECK(unhealthy[0] == "c2 (degraded: watch failed: " + escaped + ")");
+  view.remotes[0].worker_up = false;
+  view.remotes[0].worker_note = "exit\n\x1b[31m";
+  CHECK(view.Unhealthy()[0] == "c2 (worker down: exit\\n\\u001b[31m)");
 }
