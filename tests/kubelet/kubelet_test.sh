@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# The DaemonSet of deploy/ under real kubelets: clusters c1 and c2 with two kubelet nodes each and c3 with one
+# plain lab node (tests/kubelet/mesh.sh, scripts/kubelet-lab-lib.sh), semaphore-wireguard deployed the way the
+# README tells users. Pods on the nodes' CNI bridges reach the other cluster's pods through wireguard.<remote>
+# and keep doing so when the agent container is killed (the keeper holds the tunnels) and when one remote fails
+# (a corrupt key); a rollout restart is measured; the key outlives its pod; the RBAC of deploy/ is enough;
+# metrics answer on the node's address. Measured figures are printed as "figure:" lines.
+BIN="$1"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+source "$ROOT/tests/lib/testlib.sh"
+LAB_BIN="$BIN"
+source "$ROOT/scripts/kubelet-lab-lib.sh"
+source "$ROOT/tests/kubelet/mesh.sh"
+[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (namespaces, cgroups, containerd)"; exit 1; }
+
+on_exit mesh_cleanup
+start=$SECONDS
+figure() { echo "     figure: $*"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
+
+mesh_lab "$TMP/lab" "k$((RANDOM % 90 + 10))" 192.168.110 c3 || { echo "FAIL cannot start the kubelet lab"; exit 1; }
+mesh_pods || { echo "FAIL cannot start the test pods"; exit 1; }
+figure "lab (3 clusters, 4 kubelet nodes, 1 lab node, image, test pods) up in $((SECONDS - start)) s"
+t=$(now)
+mesh_deploy || { echo "FAIL the README's deployment steps failed"; exit 1; }
+
+k() { lab_kubectl "$1" -n semaphore-wireguard "${@:2}"; }  # k CLUSTER args
+# agent NODE FIELD: a jsonpath below the node's semaphore-wireguard pod (there is one outside a rollout).
+agent() {
+  mesh_k "$1" -n semaphore-wireguard get pod -l app=semaphore-wireguard --field-selector "spec.nodeName=$1" \
+    -o jsonpath="{.items[*]$2}"
+}
+agent_pod() { agent "$1" .metadata.name; }
+restarts() { agent "$1" ".status.containerStatuses[?(@.name==\"$2\")].restartCount"; }
+pod_ready() { [[ $(agent "$1" '.status.conditions[?(@.type=="Ready")].status') == True ]]; }
+ds_ready() {
+  [[ $(k "$1" get ds semaphore-wireguard -o jsonpath='{.status.numberReady}/{.status.updatedNumberScheduled}') == 2/2 ]]
+}
+pod_ip() { if [[ "$1" == c3n1 ]]; then lab_node_get c3n1 POD_IP; else echo "${MESH_POD_IP[$1]}"; fi; }
+# reach SRC DST: SRC's test pod pings DST's, through wireguard.<DST's cluster> on SRC's node.
+reach() {
+  local src="$1" dst="$2" dev
+  if [[ "$src" == c3n1 ]]; then
+    lab_exec c3n1 ping -c 1 -W 2 -I "$(pod_ip c3n1)" "$(pod_ip "$dst")" >/dev/null || { echo "$src -> $dst: no answer"; return 1; }
+    return 0
+  fi
+  dev=$(ip -n "$(kl_node_get "$src" NS)" route get "$(pod_ip "$dst")" from "$(pod_ip "$src")" iif cni0 |
+    sed -n 's/.* dev \([^ ]*\).*/\1/p')
+  [[ "$dev" == "wireguard.$(mesh_cluster "$dst")" ]] || { echo "$src -> $dst routed via '$dev'"; return 1; }
+  mesh_ping "$src" "$(pod_ip "$dst")" >/dev/null || { echo "$src -> $dst: no answer"; return 1; }
+}
+full_mesh() {
+  local a b bad=0
+  for a in c1n1 c1n2; do
+    for b in c2n1 c2n2 c3n1; do
+      reach "$a" "$b" || bad=1
+      reach "$b" "$a" || bad=1
+    done
+  done
+  return $bad
+}
+# ping_loop SRC DST COUNT: COUNT pings at 0.2 s from SRC's test pod (in the background: see lost).
+ping_loop() { mesh_k "$1" exec "ping-$1" -- ping -c "$3" -i 0.2 -W 2 "$(pod_ip "$2")" >"$TMP/ping.log" 2>&1; }
+lost() {
+  local sent got
+  sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$TMP/ping.log")
+  got=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' "$TMP/ping.log")
+  [[ -n "$sent" && -n "$got" ]] || { echo "?"; return; }
+  echo "$((sent - got)) of $sent"
+}
+forbidden_logs() {  # the logs of every agent and keeper container that mention a 403
+  local c p
+  for c in c1 c2; do
+    for p in $(k "$c" get pod -l app=semaphore-wireguard -o name); do
+      k "$c" logs "$p" --all-containers 2>&1 | grep -iE 'forbidden|code=403|"code": ?"?403' | head -3
+    done
+  done
+}
+
+echo "--- deployment"
+both_ready() { ds_ready c1 && ds_ready c2; }
+check "the DaemonSet pods of c1 and c2 become Ready" wait_for 120 both_ready
+if ! both_ready; then  # nothing below can pass: say why and stop
+  for c in c1 c2; do k "$c" get pods -o wide; k "$c" logs ds/semaphore-wireguard --all-containers --tail 10; done 2>&1 |
+    sed 's/^/     | /'
+  summary
+fi
+figure "from kubectl apply to every DaemonSet pod Ready: $(since "$t") s"
+for n in "${MESH_KNODES[@]}"; do
+  cidr=$(mesh_k "$n" get node "$n" -o jsonpath='{.spec.podCIDR}')
+  check "the test pod on $n (${MESH_POD_IP[$n]}) is on its node's bridge, inside the node's podCIDR $cidr" \
+    test "${MESH_POD_IP[$n]%.*}.0/24" = "$cidr"
+done
+t=$(now)
+check "every pod reaches every pod of the other clusters, through wireguard.<remote>" wait_for 60 full_mesh
+figure "cross-cluster pod pings all answered $(since "$t") s after the DaemonSets were Ready"
+no_masquerade() { ! ip netns exec "$(kl_node_get c1n1 NS)" iptables-save -t nat | grep -q MASQUERADE; }
+check "no masquerading on the nodes (the remote pods see the pod's own address)" no_masquerade
+status=$(k c1 exec ds/semaphore-wireguard -- semaphore-wireguard status -v 2>&1)
+both_remotes_ready() { grep -Eq '^c2 +ready' <<<"$status" && grep -Eq '^c3 +ready' <<<"$status"; }
+check "kubectl exec ds/semaphore-wireguard -- semaphore-wireguard status -v works: c2 and c3 ready" both_remotes_ready
+echo "$status" | sed 's/^/     | /'
+ip1=$(kl_node_get c1n1 IP)
+metrics() { ip netns exec "$LAB_UL" curl -sf --max-time 5 "http://$ip1:7773/metrics"; }
+metrics_answer() { local m; m=$(metrics) && grep -q '^semaphore_wg_worker_up{remote="c3"} 1' <<<"$m"; }
+not_on_loopback() { ! ip netns exec "$(kl_node_get c1n1 NS)" curl -s --max-time 5 http://127.0.0.1:7773/livez; }
+check "metrics answer at the node's address $ip1:7773, from another host of the underlay" metrics_answer
+check "health and metrics listen on the node's address only (not on its loopback)" not_on_loopback
+check "the RBAC of deploy/ is enough: no 403 in any container's log" test -z "$(forbidden_logs)"
+no_403_metric() { local m; m=$(metrics) && ! grep -q 'code="403"' <<<"$m"; }
+check "... nor in the request metrics" no_403_metric
+keys="$KL_DIR/c1n1/var-lib/semaphore-wireguard"
+key_modes() { [[ $(stat -c %a "$keys") == 700 && $(stat -c %a "$keys/wireguard.c2.key") == 600 ]]; }
+check "the key directory on the node is 0700, its keys 0600" key_modes
+
+echo "--- kill -9 of the agent's PID 1 on c1n1, during 30 s of pings from c1n1 to c2n1"
+agent_before=$(restarts c1n1 semaphore-wireguard) keeper_before=$(restarts c1n1 wireguard-go-keeper)
+ping_loop c1n1 c2n1 150 &
+ping_pid=$!
+sleep 3
+cid=$(agent c1n1 '.status.containerStatuses[?(@.name=="semaphore-wireguard")].containerID')
+pid=$(kl_node_exec c1n1 ctr -n k8s.io task ls | awk -v c="${cid#containerd://}" '$1 == c {print $2}')
+t=$(now)
+check "the agent's PID 1 ($pid on the host) is killed with SIGKILL" kill -9 "$pid"
+restarted() { (($(restarts c1n1 semaphore-wireguard) > agent_before)); }
+check "the kubelet restarts the agent container" wait_for 60 restarted
+check "the pod is Ready again" wait_for 60 pod_ready c1n1
+figure "agent container killed -> pod Ready again: $(since "$t") s"
+wait "$ping_pid"
+check "the keeper container was not restarted" test "$(restarts c1n1 wireguard-go-keeper)" = "$keeper_before"
+figure "pings lost while the agent container was killed and restarted: $(lost)"
+check "not one ping was lost (the keeper's wireguard-go kept the tunnel)" test "$(lost)" = "0 of 150"
+
+echo "--- a corrupt key for c3 on c1n1 during 35 s of pings from c1n1 to c2n2"
+agent_before=$(restarts c1n1 semaphore-wireguard)
+cp -p "$keys/wireguard.c3.key" "$TMP/c3.key"
+ping_loop c1n1 c2n2 175 &
+ping_pid=$!
+echo "this is not a key" >"$keys/wireguard.c3.key"
+# The c3 worker reads its key again when it starts: kill it (the supervisor starts another).
+worker=$(for p in $(kl_node_pids c1n1); do
+  tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q ' worker -remote c3 ' && echo "$p"; done | head -1)
+check "the c3 worker ($worker) is killed" kill -9 "$worker"
+# `status` exits 1 when the node is not healthy: read its output whatever its status.
+c3_state() { local out; out=$(k c1 exec "$(agent_pod c1n1)" -- semaphore-wireguard status 2>&1); grep -Eq "^c3 +$1" <<<"$out"; }
+c3_failed() { c3_state failed; }
+check "status shows c3 failed" wait_for 30 c3_failed
+check "/livez answers 200 while c3 has failed" test "$(ip netns exec "$LAB_UL" curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$ip1:7773/livez")" = 200
+healthz_names_c3() { ip netns exec "$LAB_UL" curl -s --max-time 5 "http://$ip1:7773/healthz" | grep -q c3; }
+check "/healthz names c3" healthz_names_c3
+wait "$ping_pid"
+figure "pod Ready while c3 has failed: $(agent c1n1 '.status.conditions[?(@.type=="Ready")].status')"
+check "the pod is still Running" test "$(agent c1n1 .status.phase)" = Running
+check "the agent container was not restarted (35 s > 3 failed liveness probes x 10 s)" \
+  test "$(restarts c1n1 semaphore-wireguard)" = "$agent_before"
+figure "pings to c2 lost while c3 had failed: $(lost)"
+check "every ping to c2 was answered" test "$(lost)" = "0 of 175"
+cp -p "$TMP/c3.key" "$keys/wireguard.c3.key.tmp" && mv "$keys/wireguard.c3.key.tmp" "$keys/wireguard.c3.key"
+c3_ready() { c3_state ready; }
+check "with the key restored, c3 is ready again" wait_for 60 c3_ready
+check "and c1n1 reaches c3n1" wait_for 30 reach c1n1 c3n1
+
+echo "--- kubectl rollout restart ds/semaphore-wireguard in c1, during 60 s of pings from c1n1 to c2n1"
+ping_loop c1n1 c2n1 300 &
+ping_pid=$!
+sleep 2
+t=$(now)
+k c1 rollout restart ds/semaphore-wireguard >/dev/null
+check "the rollout completes" k c1 rollout status ds/semaphore-wireguard --timeout=180s
+figure "rollout restart of c1 (2 nodes, maxUnavailable 1) until every pod is Ready: $(since "$t") s"
+wait "$ping_pid"
+figure "pings from c1n1 to c2n1 lost during the rollout restart: $(lost) (0.2 s apart; wireguard-go ends with its pod)"
+check "afterwards every pod reaches every pod of the other clusters" wait_for 60 full_mesh
+
+echo "--- the key outlives the pod"
+pub_before=$(k c1 exec "$(agent_pod c1n1)" -- wg show wireguard.c2 public-key)
+annotation_before=$(lab_kubectl c1 get node c1n1 -o jsonpath='{.metadata.annotations.c2\.wireguard\.semaphore\.uw\.io/pubKey}')
+t=$(now)
+k c1 delete pod "$(agent_pod c1n1)" --wait=true >/dev/null
+check "a new pod on c1n1 becomes Ready" wait_for 90 pod_ready c1n1
+figure "pod deleted -> new pod Ready: $(since "$t") s"
+check "the device has the same public key as before ($pub_before)" \
+  test "$(k c1 exec "$(agent_pod c1n1)" -- wg show wireguard.c2 public-key)" = "$pub_before"
+check "... which the node's annotation still carries" test "$annotation_before" = "$pub_before"
+check "... and c1n1 reaches c2 again" wait_for 60 reach c1n1 c2n1
+
+echo "--- at the end"
+check "still no 403 in any container's log" test -z "$(forbidden_logs)"
+for n in c1n1 c2n1; do
+  for c in semaphore-wireguard wireguard-go-keeper; do
+    cg=$(find "/sys/fs/cgroup/memory/$(kl_node_get "$n" CGROUP)" -type d -name "$(agent "$n" \
+      ".status.containerStatuses[?(@.name==\"$c\")].containerID" | sed 's#^containerd://##')" | head -1)
+    [[ -n "$cg" ]] && figure "memory of $c on $n: $(($(cat "$cg/memory.usage_in_bytes") / 1048576)) MiB now, $(($(cat "$cg/memory.max_usage_in_bytes") / 1048576)) MiB peak"
+  done
+done
+lab_id=$LAB_ID lab_dir=$LAB_DIR
+t=$(now)
+mesh_cleanup
+figure "teardown: $(since "$t") s"
+no_netns() { ! ip netns list | grep -q "^swg-$lab_id-"; }
+no_cgroups() { ! compgen -G "/sys/fs/cgroup/*/swg-$lab_id-*" >/dev/null; }
+no_processes() { ! pgrep -f "$lab_dir" >/dev/null; }
+no_mounts() { ! grep -qsF "$lab_dir" /proc/[0-9]*/mountinfo; }
+check "nothing of the lab is left: network namespaces" no_netns
+check "... cgroups" no_cgroups
+check "... processes" no_processes
+check "... mounts" no_mounts
+figure "whole test: $((SECONDS - start)) s"
+summary
