@@ -14,7 +14,8 @@ constexpr std::string_view kRootFields[] = {"local", "remotes"};
 constexpr std::string_view kLocalFields[] = {"name", "kubeConfigPath"};
 constexpr std::string_view kRemoteFields[] = {"name",          "remoteAPIURL", "remoteCAURL",
                                               "remoteSATokenPath", "kubeConfigPath", "podSubnet",
-                                              "wgDeviceMTU",   "wgListenPort", "resyncPeriod"};
+                                              "wgDeviceMTU",   "wgListenPort", "resyncPeriod",
+                                              "maxPeers"};
 
 std::string Shown(const json_t* v) {
   std::string s = JsonDump(v);
@@ -164,6 +165,7 @@ class Parser {
     Number(obj, prefix, "wgListenPort", 1, 65535, &r.wg_listen_port);
     bool port_ok = result.errors.size() == errors_before;
     Resync(obj, prefix, &r);
+    Number(obj, prefix, "maxPeers", 1, static_cast<int64_t>(kMaxMaxPeers), &r.max_peers);
 
     const json_t* name = json_object_get(obj, "name");
     if (!name || json_is_null(name) || json_is_string(name)) ClusterName(prefix + "name", r.name);
@@ -292,7 +294,13 @@ ConfigParse LoadConfigFile(const std::string& path) {
   return ParseConfig(*text);
 }
 
-std::string ConfigToJson(const Config& c, bool pretty) {
+std::chrono::nanoseconds RemoteConfig::EffectiveResyncPeriod() const {
+  std::chrono::nanoseconds period = kMaxResyncPeriod;
+  if (resync_period.count() > 0) period = std::min(period, resync_period);
+  return std::max<std::chrono::nanoseconds>(period, std::chrono::seconds(1));
+}
+
+std::string ConfigToJson(const Config& c, bool pretty, bool effective) {
   JsonPtr root(json_object());
   json_t* local = json_object();
   json_object_set_new(local, "name", json_string(c.local.name.c_str()));
@@ -317,7 +325,10 @@ std::string ConfigToJson(const Config& c, bool pretty) {
     json_object_set_new(o, "podSubnet", json_string(r.pod_subnet.ToString().c_str()));
     json_object_set_new(o, "wgDeviceMTU", json_integer(r.wg_device_mtu));
     json_object_set_new(o, "wgListenPort", json_integer(r.wg_listen_port));
-    json_object_set_new(o, "resyncPeriod", json_string(FormatDuration(r.resync_period).c_str()));
+    json_object_set_new(
+        o, "resyncPeriod",
+        json_string(FormatDuration(effective ? r.EffectiveResyncPeriod() : r.resync_period).c_str()));
+    json_object_set_new(o, "maxPeers", json_integer(static_cast<json_int_t>(r.max_peers)));
     json_array_append_new(remotes, o);
   }
   json_object_set_new(root.get(), "remotes", remotes);

@@ -16,6 +16,10 @@ namespace swg {
 inline constexpr uint32_t kDefaultMtu = 1420;
 inline constexpr uint16_t kDefaultListenPort = 51820;
 inline constexpr size_t kMaxClusterName = 5;  // "wireguard." + name must fit IFNAMSIZ-1 = 15
+inline constexpr size_t kDefaultMaxPeers = 10000;
+inline constexpr size_t kMaxMaxPeers = 100000;
+// The worker reconciles everything at least this often; a longer or zero resyncPeriod means this.
+inline constexpr std::chrono::milliseconds kMaxResyncPeriod{300000};
 inline constexpr std::string_view kInterfacePrefix = "wireguard.";
 inline constexpr std::string_view kAnnotationDomain = ".wireguard.semaphore.uw.io";
 
@@ -34,6 +38,11 @@ struct RemoteConfig {
   uint32_t wg_device_mtu = kDefaultMtu;
   uint16_t wg_listen_port = kDefaultListenPort;
   std::chrono::nanoseconds resync_period{0};  // 0 disables
+  size_t max_peers = kDefaultMaxPeers;        // remote nodes beyond it are rejected (too_many_peers)
+
+  // How often the worker really reconciles in full: resyncPeriod capped at kMaxResyncPeriod (also when 0),
+  // and at least a second.
+  std::chrono::nanoseconds EffectiveResyncPeriod() const;
 
   std::string InterfaceName() const { return std::string(kInterfacePrefix) + name; }
 };
@@ -55,8 +64,9 @@ ConfigParse ParseConfig(std::string_view json_text);
 ConfigParse LoadConfigFile(const std::string& path);
 
 // The resolved configuration (defaults filled in) as JSON with the original's field names; compact (one line)
-// unless pretty.
-std::string ConfigToJson(const Config& config, bool pretty = true);
+// unless pretty. With effective, resyncPeriod is the period the worker really uses (check-config shows it);
+// without, the configured value (what the supervisor hands its workers).
+std::string ConfigToJson(const Config& config, bool pretty = true, bool effective = false);
 
 // Annotation keys: "<cluster>.wireguard.semaphore.uw.io/pubKey" and ".../endpoint".
 std::string PubKeyAnnotation(std::string_view cluster);

@@ -1,4 +1,8 @@
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "common/config.h"
 #include "common/flags.h"
@@ -37,7 +41,24 @@ int RunCheckConfig(const std::vector<std::string>& args, const GetEnv& getenv) {
                  parsed.errors.size() == 1 ? "" : "s");
     return kExitUsage;
   }
-  std::printf("%s\n", ConfigToJson(parsed.config).c_str());
+  // Credentials files: a missing one is only a warning, since a Secret may be mounted after the check.
+  auto readable = [&](const std::string& field, const std::string& file) {
+    if (file.empty() || access(file.c_str(), R_OK) == 0) return;
+    std::fprintf(stderr, "%s: warning: %s: %s cannot be read: %s\n", path.c_str(), field.c_str(),
+                 Quote(file).c_str(), std::strerror(errno));
+  };
+  readable("local.kubeConfigPath", parsed.config.local.kube_config_path);
+  for (size_t i = 0; i < parsed.config.remotes.size(); ++i) {
+    const RemoteConfig& r = parsed.config.remotes[i];
+    std::string at = "remotes[" + std::to_string(i) + "].";
+    if (!r.kube_config_path.empty()) {
+      readable(at + "kubeConfigPath", r.kube_config_path);
+    } else {
+      readable(at + "remoteSATokenPath", r.remote_sa_token_path);
+    }
+  }
+  // The values the workers will use: resyncPeriod as the effective period (0 means 5 minutes).
+  std::printf("%s\n", ConfigToJson(parsed.config, true, true).c_str());
   return kExitOk;
 }
 

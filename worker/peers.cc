@@ -39,6 +39,9 @@ bool Validate(const k8s::NodeInfo& n, const PeerContext& ctx, Candidate* out, Re
     return reject("bad_endpoint", "endpoint " + Quote(ep_it->second) +
                                       " is not a numeric IPv4:port or [IPv6]:port with a port in 1-65535");
   }
+  if (std::string problem = EndpointAddressProblem(endpoint->addr); !problem.empty()) {
+    return reject("bad_endpoint", "endpoint " + Quote(ep_it->second) + " is " + problem);
+  }
   if (n.pod_cidrs.empty()) return reject("no_pod_cidr", "node has no pod CIDR (spec.podCIDRs is empty)");
   std::vector<Cidr> cidrs;
   for (const auto& text : n.pod_cidrs) {
@@ -77,6 +80,26 @@ std::string WinnerText(const k8s::NodeInfo& winner, const k8s::NodeInfo& loser) 
 }
 
 }  // namespace
+
+std::string EndpointAddressProblem(const IpAddr& a) {
+  const auto& b = a.bytes;
+  if (a.is_v4()) {
+    if (b[0] == 127) return "a loopback address";
+    if (b[0] == 0) return "an unspecified address";  // 0.0.0.0/8: "this network"
+    if (b[0] >= 224 && b[0] <= 239) return "a multicast address";
+    if (b[0] == 169 && b[1] == 254) return "a link-local address";
+    if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) return "the broadcast address";
+    return "";
+  }
+  bool zero_to_14 = std::all_of(b.begin(), b.begin() + 15, [](uint8_t x) { return x == 0; });
+  if (zero_to_14 && b[15] == 1) return "a loopback address";
+  if (zero_to_14 && b[15] == 0) return "an unspecified address";
+  if (b[0] == 0xff) return "a multicast address";
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "a link-local address";
+  bool zero_to_9 = std::all_of(b.begin(), b.begin() + 10, [](uint8_t x) { return x == 0; });
+  if (zero_to_9 && b[10] == 0xff && b[11] == 0xff) return "an IPv4-mapped IPv6 address (write the IPv4 address)";
+  return "";
+}
 
 std::vector<wg::Peer> PeerSet::AsPeers() const {
   std::vector<wg::Peer> out;
@@ -131,6 +154,13 @@ PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const Pe
     keys[c.peer.public_key] = &c;
     for (const auto& mine : c.peer.allowed_ips) claimed[mine] = &c;
   }
+  // Oldest first: past the limit, the newest nodes are left out, so the peers in place stay.
+  for (size_t i = ctx.max_peers; i < accepted.size(); ++i) {
+    out.rejected.push_back(Rejection{accepted[i]->node->name, "too_many_peers",
+                                     std::to_string(accepted.size()) + " remote nodes qualify as peers, more than " +
+                                         "maxPeers " + std::to_string(ctx.max_peers) + "; the newest are left out"});
+  }
+  if (accepted.size() > ctx.max_peers) accepted.resize(ctx.max_peers);
   for (const Candidate* a : accepted) out.peers.push_back(DesiredPeer{a->node->name, a->peer});
   std::sort(out.peers.begin(), out.peers.end(),
             [](const DesiredPeer& a, const DesiredPeer& b) { return a.node < b.node; });

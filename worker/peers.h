@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config.h"
 #include "common/ip.h"
 #include "common/keys.h"
 #include "k8s/node.h"
@@ -21,6 +22,7 @@ struct PeerContext {
   std::string local_cluster;  // remote nodes advertise to us under "<local_cluster>.wireguard.semaphore.uw.io/"
   Cidr pod_subnet;            // the remote cluster's pod subnet from the config
   Key own_public_key;         // this interface's key: a remote node claiming it is rejected
+  size_t max_peers = kDefaultMaxPeers;  // beyond it the newest nodes are rejected as too_many_peers
 };
 
 struct Rejection {
@@ -42,9 +44,15 @@ struct PeerSet {
 };
 
 // Reason codes, also the values of the `reason` label of the rejected-peers metric.
-inline constexpr const char* kReasonCodes[] = {"missing_annotation", "bad_key",      "own_key",
-                                               "bad_endpoint",       "no_pod_cidr",  "bad_pod_cidr",
-                                               "outside_subnet",     "cidr_conflict", "key_conflict"};
+inline constexpr const char* kReasonCodes[] = {"missing_annotation", "bad_key",       "own_key",
+                                               "bad_endpoint",       "no_pod_cidr",   "bad_pod_cidr",
+                                               "outside_subnet",     "cidr_conflict", "key_conflict",
+                                               "too_many_peers"};
+
+// Why an endpoint address cannot be a remote node's public address ("a loopback address"), or "" when it can.
+// Loopback, unspecified, multicast, link-local, broadcast and IPv4-mapped IPv6 addresses would send this node's
+// WireGuard traffic to itself, to a cloud metadata service or to a whole segment instead of a remote node.
+std::string EndpointAddressProblem(const IpAddr& addr);
 
 PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const PeerContext& context);
 

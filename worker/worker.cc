@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/duration.h"
@@ -237,8 +238,15 @@ void Worker::ScheduleRecompute() {
 
 void Worker::Recompute() {
   recompute_timer_.Stop();
-  PeerContext ctx{options_.local.name, options_.remote.pod_subnet, public_key_};
+  PeerContext ctx{options_.local.name, options_.remote.pod_subnet, public_key_, options_.remote.max_peers};
   PeerSet set = ComputePeers(remote_informer_->nodes(), ctx);
+  bool over_limit = std::any_of(set.rejected.begin(), set.rejected.end(),
+                                [](const Rejection& r) { return r.code == "too_many_peers"; });
+  if (over_limit && !max_peers_logged_) {
+    log::Warn("more remote nodes qualify as peers than maxPeers allows; the newest are rejected",
+              {{"max_peers", std::to_string(options_.remote.max_peers)}});
+  }
+  max_peers_logged_ = over_limit;
   std::map<std::string, Rejection> now;
   for (const auto& r : set.rejected) {
     auto it = rejections_.find(r.node);

@@ -94,6 +94,7 @@ class Worker {
   std::unique_ptr<k8s::NodeInformer> remote_informer_;
   std::unique_ptr<Reconciler> reconciler_;
   std::map<std::string, Rejection> rejections_;  // logged once per change
+  bool max_peers_logged_ = false;  // the maxPeers warning is logged once per episode of being over it
 
   bool initialised_ = false;
   bool synced_ = false;

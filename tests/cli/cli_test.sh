@@ -31,9 +31,18 @@ expect() {
   fi
 }
 
-cat >"$TMP/good.json" <<'JSON'
+touch "$TMP/kubeconfig"
+cat >"$TMP/good.json" <<JSON
 {"local": {"name": "c1"},
- "remotes": [{"name": "c2", "kubeConfigPath": "/etc/k", "podSubnet": "10.4.0.0/16"}]}
+ "remotes": [{"name": "c2", "kubeConfigPath": "$TMP/kubeconfig", "podSubnet": "10.4.0.0/16"}]}
+JSON
+# Credentials files that are not there (yet): check-config warns, naming the field and the path, and passes.
+cat >"$TMP/unmounted.json" <<JSON
+{"local": {"name": "c1", "kubeConfigPath": "$TMP/no-local"},
+ "remotes": [{"name": "c2", "kubeConfigPath": "$TMP/no-c2", "podSubnet": "10.4.0.0/16"},
+             {"name": "c3", "remoteAPIURL": "https://c3.example", "remoteCAURL": "https://c3.example/ca",
+              "remoteSATokenPath": "$TMP/no-token", "podSubnet": "10.5.0.0/16", "wgListenPort": 51821,
+              "resyncPeriod": "1h", "maxPeers": 7}]}
 JSON
 cat >"$TMP/bad.json" <<'JSON'
 {"local": {"name": "c1"},
@@ -52,8 +61,14 @@ expect "bad env value names the variable" 2 '' 'invalid value "loud" for SWG_LOG
   -- env SWG_LOG_LEVEL=loud "$BIN" -node-name n1
 expect "unknown command" 2 '' 'unknown command "frobnicate"' -- "$BIN" frobnicate
 
-expect "check-config prints the resolved config" 0 '"wgDeviceMTU": 1420,.*"wgListenPort": 51820,.*"resyncPeriod": "0s"' \
+# resyncPeriod is the effective period: unset (0) means the 5 minute full resync, longer periods are capped.
+expect "check-config prints the resolved config" 0 \
+  '"wgDeviceMTU": 1420,.*"wgListenPort": 51820,.*"resyncPeriod": "5m0s",.*"maxPeers": 10000' \
   '' -- "$BIN" check-config -clusters-config "$TMP/good.json"
+expect "check-config warns about unreadable credentials files" 0 \
+  '"name": "c3",.*"resyncPeriod": "5m0s",.*"maxPeers": 7' \
+  $'unmounted.json: warning: local.kubeConfigPath: "[^"]*/no-local" cannot be read: No such file or directory\n.*unmounted.json: warning: remotes\\[0\\].kubeConfigPath: "[^"]*/no-c2" cannot be read: No such file or directory\n.*unmounted.json: warning: remotes\\[1\\].remoteSATokenPath: "[^"]*/no-token" cannot be read: No such file or directory\n$' \
+  -- "$BIN" check-config -clusters-config "$TMP/unmounted.json"
 expect "check-config reads SWG_CLUSTERS_CONFIG" 0 '"name": "c2"' '' \
   -- env SWG_CLUSTERS_CONFIG="$TMP/good.json" "$BIN" check-config
 expect "check-config lists every error" 2 '' \

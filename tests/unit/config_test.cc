@@ -58,7 +58,8 @@ TEST_CASE("a valid config resolves with defaults") {
       "podSubnet": "10.4.0.0/16",
       "wgDeviceMTU": 1380,
       "wgListenPort": 51821,
-      "resyncPeriod": "0s"
+      "resyncPeriod": "0s",
+      "maxPeers": 10000
     },
     {
       "name": "c3",
@@ -66,7 +67,8 @@ TEST_CASE("a valid config resolves with defaults") {
       "podSubnet": "10.6.0.0/16",
       "wgDeviceMTU": 1420,
       "wgListenPort": 51820,
-      "resyncPeriod": "1m30s"
+      "resyncPeriod": "1m30s",
+      "maxPeers": 10000
     }
   ]
 })");
@@ -84,6 +86,30 @@ TEST_CASE("resyncPeriod: duration strings or nanoseconds as the original accepts
   CHECK(Errors(Remote(R"(,"resyncPeriod":-1)")) ==
         std::vector<std::string>{"remotes[0].resyncPeriod: expected a duration such as \"30s\" or a non-negative "
                                  "number of nanoseconds, got integer -1"});
+}
+
+TEST_CASE("maxPeers: default 10000, range 1..100000; the effective resync period") {
+  CHECK(ParseConfig(Remote("")).config.remotes[0].max_peers == 10000);
+  auto p = ParseConfig(Remote(R"(,"maxPeers":3)"));
+  REQUIRE(p.errors.empty());
+  CHECK(p.config.remotes[0].max_peers == 3);
+  CHECK(swg::ConfigToJson(p.config, false).find("\"maxPeers\":3") != std::string::npos);
+  CHECK(ParseConfig(Remote(R"(,"maxPeers":100000)")).errors.empty());
+  CHECK(ParseConfig(Remote(R"(,"maxPeers":0)")).errors ==
+        std::vector<std::string>{"remotes[0].maxPeers: 0 is out of range 1..100000"});
+  CHECK(ParseConfig(Remote(R"(,"maxPeers":100001)")).errors ==
+        std::vector<std::string>{"remotes[0].maxPeers: 100001 is out of range 1..100000"});
+  // 0 (unset) and anything above 5 minutes mean 5 minutes; shorter periods are used as they are.
+  auto resync = [](const std::string& v) {
+    return ParseConfig(Remote(",\"resyncPeriod\":\"" + v + "\"")).config.remotes[0].EffectiveResyncPeriod();
+  };
+  CHECK(resync("0s") == std::chrono::minutes(5));
+  CHECK(resync("1h") == std::chrono::minutes(5));
+  CHECK(resync("90s") == std::chrono::seconds(90));
+  CHECK(resync("1ms") == std::chrono::seconds(1));
+  auto c = ParseConfig(Remote("")).config;
+  CHECK(swg::ConfigToJson(c, false, true).find("\"resyncPeriod\":\"5m0s\"") != std::string::npos);
+  CHECK(swg::ConfigToJson(c, false, false).find("\"resyncPeriod\":\"0s\"") != std::string::npos);
 }
 
 TEST_CASE("JSON syntax errors give line and column") {

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <ostream>
 
@@ -153,4 +154,51 @@ TEST_CASE("5,000 nodes resolve without conflicts") {
   auto set = ComputePeers(nodes, Ctx());
   CHECK(set.peers.size() == 5000);
   CHECK(set.rejected.empty());
+}
+
+TEST_CASE("endpoints of the wrong address class are rejected as bad_endpoint, naming the class") {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"127.0.0.1:22", "a loopback address"},
+      {"0.0.0.0:51820", "an unspecified address"},
+      {"224.0.0.5:51820", "a multicast address"},
+      {"169.254.169.254:80", "a link-local address"},
+      {"255.255.255.255:51820", "the broadcast address"},
+      {"[::1]:51820", "a loopback address"},
+      {"[::]:51820", "an unspecified address"},
+      {"[fe80::1]:51820", "a link-local address"},
+      {"[febf::1]:51820", "a link-local address"},
+      {"[ff02::1]:51820", "a multicast address"},
+      {"[::ffff:1.2.3.4]:51820", "an IPv4-mapped IPv6 address (write the IPv4 address)"},
+  };
+  std::vector<swg::k8s::NodeInfo> nodes;
+  for (size_t i = 0; i < bad.size(); ++i) {
+    nodes.push_back(Node("n" + std::to_string(10 + i), 1, KeyB64(static_cast<int>(i + 1)), bad[i].first,
+                         {"10.4." + std::to_string(i) + ".0/24"}));
+  }
+  nodes.push_back(Node("ok", 1, KeyB64(50), "[fec0::1]:51820", {"10.4.200.0/24"}));
+  auto set = ComputePeers(Nodes(nodes), Ctx());
+  REQUIRE(set.peers.size() == 1);
+  CHECK(set.peers[0].node == "ok");
+  REQUIRE(set.rejected.size() == bad.size());
+  for (size_t i = 0; i < bad.size(); ++i) {
+    CHECK(set.rejected[i] == Rejection{"n" + std::to_string(10 + i), "bad_endpoint",
+                                       "endpoint \"" + bad[i].first + "\" is " + bad[i].second});
+  }
+}
+
+TEST_CASE("beyond maxPeers the newest nodes are rejected as too_many_peers, each with the reason") {
+  auto ctx = Ctx();
+  ctx.max_peers = 2;
+  auto set = ComputePeers(Nodes({Node("d", 4, KeyB64(4), "192.168.1.4:51820", {"10.4.4.0/24"}),
+                                 Node("a", 1, KeyB64(1), "192.168.1.1:51820", {"10.4.1.0/24"}),
+                                 Node("c", 2, KeyB64(3), "192.168.1.3:51820", {"10.4.3.0/24"}),
+                                 Node("b", 2, KeyB64(2), "192.168.1.2:51820", {"10.4.2.0/24"})}),
+                          ctx);
+  REQUIRE(set.peers.size() == 2);
+  CHECK(set.peers[0].node == "a");
+  CHECK(set.peers[1].node == "b");  // same age as c, smaller name
+  const std::string why = "4 remote nodes qualify as peers, more than maxPeers 2; the newest are left out";
+  CHECK(set.rejected == std::vector<Rejection>{{"c", "too_many_peers", why}, {"d", "too_many_peers", why}});
+  CHECK(std::find(std::begin(swg::worker::kReasonCodes), std::end(swg::worker::kReasonCodes),
+                  std::string("too_many_peers")) != std::end(swg::worker::kReasonCodes));
 }
