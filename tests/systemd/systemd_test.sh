@@ -34,7 +34,8 @@ IMAGE=$("$NM" image $deps) || { echo "FAIL cannot build the machine's tree"; exi
 
 on_exit lab_cleanup
 on_exit '"$NM" stop "$MDIR"'
-lab_init "$TMP/lab" sd 192.168.112
+# A random lab ID: namespaces of two runs at once do not collide (each lab has its own underlay namespace).
+lab_init "$TMP/lab" "y$((RANDOM % 90 + 10))" 192.168.112
 LAB_SUBNET_c1=10.2.0.0/16 LAB_SUBNET_c2=10.4.0.0/16 LAB_SUBNET_c3=10.6.0.0/16
 lab_start_clusters c1,c2,c3 >/dev/null || { echo "FAIL cannot start the test control plane"; exit 1; }
 for c in c1 c2 c3; do lab_credentials "$c"; done
