@@ -96,6 +96,9 @@ run() {
 }
 image_version=$(run "${ENTRYPOINT[@]}" -version 2>&1)
 echo "image: $image_version"
+# Both come from the same checkout only if nobody changed it between the build of this tree and this test.
+now=$(git -C "$ROOT" --no-optional-locks describe --always --dirty 2>/dev/null || echo unknown)
+[[ "$now" != "$revision" ]] && echo "note: the source is at $now now, this tree was built at $revision: rebuild the tree"
 check "the entrypoint runs and prints the build tree's version and revision ($bin_version)" \
   test "$image_version" = "$bin_version"
 run ldd "${ENTRYPOINT[0]}" >"$TMP/ldd.txt" 2>&1
