@@ -118,6 +118,8 @@ check "every library the binary needs is in the image" \
 check "wg runs in the image" run wg --version
 check "wireguard-go runs in the image" run wireguard-go --version
 check "CA certificates are installed" run test -s /etc/ssl/certs/ca-certificates.crt
+check "no docs, man pages or translations (a slim base keeps them out; copyright files stay)" \
+  run sh -c '! find /usr/share/doc /usr/share/man /usr/share/locale /usr/share/info -type f ! -name copyright | grep -q .'
 check "no apt lists or downloaded packages are left in the image" \
   run sh -c '! ls /var/lib/apt/lists/*_Packages* /var/cache/apt/archives/*.deb 2>/dev/null | grep -q .'
 if ((FAILURES == 0)) && [[ -n "$skipped" ]]; then
