@@ -58,7 +58,7 @@ mesh_lab() {
   local waited=0
   # Until it exits (it stays a zombie, which kill -0 still finds, until `wait`).
   while [[ -e "/proc/$MESH_IMAGE_PID" ]] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$MESH_IMAGE_PID/stat" 2>/dev/null; do
-    ((waited % 30 == 0)) && mesh_progress "waiting for scripts/build-image ($(tail -n 1 "$KL_DIR/image.log" | cut -c1-80))"
+    ((waited % 30 == 0)) && mesh_progress "waiting for scripts/build-image (${waited} s so far)"
     sleep 1
     waited=$((waited + 1))
   done
