@@ -95,8 +95,28 @@ done
 t=$(now)
 check "every pod reaches every pod of the other clusters, through wireguard.<remote>" wait_for 60 full_mesh
 figure "cross-cluster pod pings all answered $(since "$t") s after the DaemonSets were Ready"
-no_masquerade() { ! ip netns exec "$(kl_node_get c1n1 NS)" iptables-save -t nat | grep -q MASQUERADE; }
-check "no masquerading on the nodes (the remote pods see the pod's own address)" no_masquerade
+# source_seen SRC DST: the source address of SRC's ping as it reaches DST's pod, read on DST's node bridge.
+source_seen() {
+  ip netns exec "$(kl_node_get "$2" NS)" timeout 15 python3 -c '
+import socket, sys
+# ETH_P_ALL: a socket for one protocol sees only received frames, not those the bridge sends to the pod.
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(3))
+s.bind((sys.argv[1], 0))
+print("listening", flush=True)
+while True:
+    f = s.recv(2048)
+    p = f[14:]
+    if f[12:14] == b"\x08\x00" and p[9] == 1 and socket.inet_ntoa(p[16:20]) == sys.argv[2] and p[(p[0] & 15) * 4] == 8:
+        print(socket.inet_ntoa(p[12:16]), flush=True)
+        break' cni0 "$(pod_ip "$2")" >"$TMP/seen" 2>&1 &
+  local sniffer=$! i
+  for i in $(seq 50); do grep -q listening "$TMP/seen" && break; sleep 0.1; done
+  mesh_ping "$1" "$(pod_ip "$2")" >/dev/null
+  wait "$sniffer"
+  sed -n 2p "$TMP/seen"
+}
+seen=$(source_seen c1n1 c2n1)
+check "c2n1's pod sees c1n1's pod address as the source ($seen), not masqueraded" test "$seen" = "$(pod_ip c1n1)"
 status=$(k c1 exec ds/semaphore-wireguard -- semaphore-wireguard status -v 2>&1)
 both_remotes_ready() { grep -Eq '^c2 +ready' <<<"$status" && grep -Eq '^c3 +ready' <<<"$status"; }
 check "kubectl exec ds/semaphore-wireguard -- semaphore-wireguard status -v works: c2 and c3 ready" both_remotes_ready
