@@ -18,6 +18,8 @@ MESH_C3=0
 
 # Everything, also when a step failed half-way: the image build, the kubelet nodes, the lab.
 mesh_cleanup() {
+  # Only the shell that built the lab: a child forked just before a signal may run its parent's traps.
+  [[ -z "${MESH_MAIN:-}" || $BASHPID == "$MESH_MAIN" ]] || return 0
   local session
   session=$(cat "${KL_DIR:-/nonexistent}/image-build.session" 2>/dev/null)
   [[ -n "$session" ]] && kill -- "-$session" 2>/dev/null
@@ -29,6 +31,7 @@ mesh_cluster() { echo "${1:0:2}"; }
 mesh_k() { lab_kubectl "$(mesh_cluster "$1")" "${@:2}"; }  # mesh_k NODE args: kubectl on NODE's cluster
 
 mesh_lab() {
+  MESH_MAIN=$BASHPID
   [[ "${4:-}" == c3 ]] && MESH_C3=1
   kl_init "$1" "$2" "$3" || return 1
   # The image (deploy/Dockerfile's, made by scripts/build-image) is built while the lab starts, in a session
