@@ -40,8 +40,8 @@ readyz_is() { [[ $(http_code "$URL/readyz") == "$1" ]]; }
 
 echo "--- normal operation"
 start_daemon
-check "healthz becomes 200 when every worker initialised" wait_for 15 healthz_is 200
-check "readyz becomes 200 when every worker synced" wait_for 15 readyz_is 200
+check "healthz becomes 200 when every worker initialised" wait_for 60 healthz_is 200
+check "readyz becomes 200 when every worker synced" wait_for 60 readyz_is 200
 out=$("$BIN" status -control-socket "$CTL")
 check "status exits 0 when healthy" test $? -eq 0
 check "status shows one line per remote" grep -Eq '^c2 +ready +wireguard\.c2 +fake +51821 +hSDw[^ ]+ +3 +1 ' <<<"$out"
@@ -62,20 +62,20 @@ c2_pid=$(worker_pid c2)
 c3_pid=$(worker_pid c3)
 kill -9 "$c2_pid"
 check "healthz shows the gap (503 naming c2)" wait_for 3 bash -c "curl -s $URL/healthz | grep -q '^not healthy: c2 (worker down'"
-check "c2 is back within seconds" wait_for 10 healthz_is 200
+check "c2 is back within seconds" wait_for 60 healthz_is 200
 check "c2 has a new process" test "$(worker_pid c2)" != "$c2_pid"
 check "c2 restart counted" test "$(restarts c2)" = 1
 check "c3 process unchanged" test "$(worker_pid c3)" = "$c3_pid"
 check "c3 restarts still 0" test "$(restarts c3)" = 0
-check "the exit cause is logged" grep -q '"msg":"worker exited; restarting it","remote":"c2","pid":'"$c2_pid"',"cause":"killed by signal 9 (SIGKILL)"' "$TMP/daemon.log"
+check "the exit cause is logged" wait_for 60 grep -q '"msg":"worker exited; restarting it","remote":"c2","pid":'"$c2_pid"',"cause":"killed by signal 9 (SIGKILL)"' "$TMP/daemon.log"
 
 echo "--- a worker stopped with SIGSTOP is detected as hung and replaced"
 c3_pid=$(worker_pid c3)
 kill -STOP "$c3_pid"
-check "hung c3 is replaced" wait_for 15 bash -c "[[ \$('$BIN' status -json -control-socket '$CTL' | jq -r '.remotes[] | select(.status.remote==\"c3\") | .status.pid') =~ ^[0-9]+$ && \$('$BIN' status -json -control-socket '$CTL' | jq -r '.remotes[] | select(.status.remote==\"c3\") | .status.pid') != $c3_pid && \$('$BIN' status -json -control-socket '$CTL' | jq -r '.remotes[] | select(.status.remote==\"c3\") | .status.pid') != 0 ]]"
-check "the stopped process is gone" wait_for 5 bash -c "! kill -0 $c3_pid"
+check "hung c3 is replaced" wait_for 60 bash -c "[[ \$('$BIN' status -json -control-socket '$CTL' | jq -r '.remotes[] | select(.status.remote==\"c3\") | .status.pid') =~ ^[0-9]+$ && \$('$BIN' status -json -control-socket '$CTL' | jq -r '.remotes[] | select(.status.remote==\"c3\") | .status.pid') != $c3_pid && \$('$BIN' status -json -control-socket '$CTL' | jq -r '.remotes[] | select(.status.remote==\"c3\") | .status.pid') != 0 ]]"
+check "the stopped process is gone" wait_for 60 bash -c "! kill -0 $c3_pid"
 check "the hang is logged" grep -q '"msg":"worker is hung: no heartbeat; killing it","remote":"c3"' "$TMP/daemon.log"
-check "healthy again" wait_for 10 healthz_is 200
+check "healthy again" wait_for 60 healthz_is 200
 
 echo "--- a second agent on the same control socket refuses to start"
 "$BIN" -node-name n1 -clusters-config "$TMP/config.json" -listen-address 127.0.0.1:0 -control-socket "$CTL" \
@@ -93,7 +93,7 @@ check "control socket removed" test ! -e "$CTL"
 echo "--- a configuration-error worker is not restarted; a slow worker does not break the scrape"
 export SWG_FAKE_C2=config-error SWG_FAKE_C3=slow-metrics
 start_daemon
-check "healthz 503 names the failed remote" wait_for 10 bash -c "curl -s $URL/healthz | grep -q '^not healthy: c2 (failed: configuration error)'"
+check "healthz 503 names the failed remote" wait_for 60 bash -c "curl -s $URL/healthz | grep -q '^not healthy: c2 (failed: configuration error)'"
 sleep 3
 check "c2 not restarted" test "$(restarts c2)" = 0
 check "c2 has no process" test "$(worker_pid c2)" = 0
@@ -110,12 +110,12 @@ unset SWG_FAKE_C2 SWG_FAKE_C3
 
 echo "--- the supervisor killed with SIGKILL: its workers exit too"
 start_daemon
-wait_for 15 healthz_is 200
+wait_for 60 healthz_is 200
 pids="$(worker_pid c2) $(worker_pid c3)"
 kill -9 "$DPID"
 wait "$DPID" 2>/dev/null
 DPID=""
-check "orphaned workers exit" wait_for 5 bash -c "! kill -0 ${pids// / 2>/dev/null || ! kill -0 } 2>/dev/null"
+check "orphaned workers exit" wait_for 60 bash -c "! kill -0 ${pids// / 2>/dev/null || ! kill -0 } 2>/dev/null"
 rm -f "$CTL"
 
 echo "--- systemd: READY, STATUS and WATCHDOG on the notify socket; D-Bus status object"
@@ -148,14 +148,16 @@ XML
 dbus-daemon --config-file="$TMP/bus.conf" --fork --print-pid >"$TMP/dbus.pid"
 on_exit 'kill $(cat "$TMP/dbus.pid")'
 export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$TMP/system_bus_socket"
-wait_for 5 test -S "$TMP/system_bus_socket"
+wait_for 60 test -S "$TMP/system_bus_socket"
+# The listener must be bound before the daemon starts: a READY=1 sent to a socket nobody holds yet is lost.
+wait_for 60 test -S "$TMP/notify.sock"
 NOTIFY_SOCKET="$TMP/notify.sock" WATCHDOG_USEC=1000000 start_daemon
-check "READY=1 sent once all workers initialised" wait_for 15 grep -q '^READY=1$' "$TMP/notify.log"
-check "STATUS= summary" wait_for 5 grep -q '^STATUS=2/2 remotes in sync: c2 ready (3 peers), c3 ready (3 peers)$' "$TMP/notify.log"
-check "WATCHDOG=1 pings" wait_for 5 grep -q '^WATCHDOG=1$' "$TMP/notify.log"
-check "D-Bus Status method returns the JSON" wait_for 10 bash -c \
+check "READY=1 sent once all workers initialised" wait_for 60 grep -q '^READY=1$' "$TMP/notify.log"
+check "STATUS= summary" wait_for 60 grep -q '^STATUS=2/2 remotes in sync: c2 ready (3 peers), c3 ready (3 peers)$' "$TMP/notify.log"
+check "WATCHDOG=1 pings" wait_for 60 grep -q '^WATCHDOG=1$' "$TMP/notify.log"
+check "D-Bus Status method returns the JSON" wait_for 60 bash -c \
   "busctl --system call io.uw.SemaphoreWireguard /io/uw/SemaphoreWireguard io.uw.SemaphoreWireguard1 Status | grep -q 'node.*n1'"
-check "D-Bus per-remote State property" wait_for 5 bash -c \
+check "D-Bus per-remote State property" wait_for 60 bash -c \
   "busctl --system get-property io.uw.SemaphoreWireguard /io/uw/SemaphoreWireguard/remote/c2 io.uw.SemaphoreWireguard1.Remote State | grep -qx 's \"ready\"'"
 check "D-Bus Healthy property" bash -c \
   "busctl --system get-property io.uw.SemaphoreWireguard /io/uw/SemaphoreWireguard io.uw.SemaphoreWireguard1 Healthy | grep -qx 'b true'"
