@@ -5,10 +5,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <thread>
 
+#include "common/files.h"
 #include "tests/wg/nstest.h"
 #include "worker/wg/backends.h"
 #include "worker/wg/diff.h"
@@ -297,6 +300,20 @@ void Errors(BackendChoice choice) {
           "directory (errno 2)");
   }
 
+  // wireguard-go binds its port only once it has seen the link up (a netlink event it reads on its own time);
+  // before that a port change is only recorded and cannot fail. Wait for its UDP sockets.
+  if (!kernel) {
+    auto udp_sockets = [] {
+      int n = 0;
+      for (const char* f : {"/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"}) {
+        auto text = ReadFile(f);
+        if (text.ok()) n += static_cast<int>(std::count(text->begin(), text->end(), '\n')) - 1;
+      }
+      return n;
+    };
+    for (int i = 0; i < 600 && udp_sockets() <= 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    REQUIRE(udp_sockets() > 0);
+  }
   // A listen port in use: the real errno (libnl alone would report EEXIST's code for it).
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_in sin{};
