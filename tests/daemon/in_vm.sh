@@ -3,23 +3,7 @@
 # talking to the host's apiservers over qemu's user network. Prints "vm ok"/"vm FAIL" lines; exit status is
 # the number of failures.
 . /extra/expected.env
-fails=0
-chk() {
-  d="$1"
-  shift
-  if "$@" >/dev/null 2>&1; then echo "vm ok   $d"; else echo "vm FAIL $d"; fails=$((fails + 1)); fi
-}
-waitfor() {
-  n=$1
-  shift
-  i=0
-  while [ "$i" -lt "$n" ]; do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 1
-    i=$((i + 1))
-  done
-  return 1
-}
+. /extra/vm_checks.sh
 ready() { wget -q -O /dev/null http://127.0.0.1:7773/readyz; }
 start() {
   semaphore-wireguard -node-name n1 -clusters-config /extra/config.json -wg-key-path /tmp/keys \

@@ -4,6 +4,7 @@
 # inside the VM are in in_vm.sh; here: the clusters, and what the daemon wrote to its Node.
 BIN="$1"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+source "$ROOT/scripts/vm-lib.sh"
 source "$ROOT/tests/lib/testlib.sh"
 KUBECTL=$("$ROOT/scripts/build-control-plane" | sed -n 's/^KUBECTL=//p')
 
@@ -25,25 +26,8 @@ node c2 r1 10.4.1.0/24 192.168.99.1 "$(ann "$K1" 192.168.99.1:51820)"
 sleep 1.1
 node c2 r2 10.9.0.0/24 192.168.99.2 "$(ann "$(wg genkey | wg pubkey)" 192.168.99.2:51820)"
 
-# In the VM the host's loopback is 10.0.2.2; the apiserver certificates name localhost.
-mkdir -p "$TMP/extra"
-for c in c1 c2; do
-  source "$TMP/cp/$c/env"
-  cat >"$TMP/extra/$c.kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-clusters:
-- name: $c
-  cluster: {server: "https://10.0.2.2:$API_PORT", tls-server-name: localhost, certificate-authority-data: "$(base64 -w0 <"$CA_FILE")"}
-users:
-- name: admin
-  user: {token: "$ADMIN_TOKEN"}
-contexts:
-- name: $c
-  context: {cluster: $c, user: admin}
-current-context: $c
-YAML
-done
+vm_kubeconfigs "$TMP/cp" "$TMP/extra" c1 c2
+cp "$ROOT/tests/lib/vm_checks.sh" "$TMP/extra/"
 cat >"$TMP/extra/config.json" <<JSON
 {"local": {"name": "c1", "kubeConfigPath": "/extra/c1.kubeconfig"},
  "remotes": [{"name": "c2", "kubeConfigPath": "/extra/c2.kubeconfig", "podSubnet": "10.4.0.0/16", "wgListenPort": 51821}]}

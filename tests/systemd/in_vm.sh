@@ -3,23 +3,7 @@
 # with the kernel WireGuard module, then with wireguard-go under the unit's enforced device policy. Prints
 # "vm ok"/"vm FAIL" lines; exit status is the number of failures.
 . /extra/expected.env
-fails=0
-chk() {
-  d="$1"
-  shift
-  if "$@" >/dev/null 2>&1; then echo "vm ok   $d"; else echo "vm FAIL $d"; fails=$((fails + 1)); fi
-}
-waitfor() {
-  n=$1
-  shift
-  i=0
-  while [ "$i" -lt "$n" ]; do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 1
-    i=$((i + 1))
-  done
-  return 1
-}
+. /extra/vm_checks.sh
 prop() { systemctl show -p "$1" --value semaphore-wireguard; }
 echo "vm: booted $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r), PID 1 $(readlink /proc/1/exe)"
 mkdir -p /etc/semaphore-wireguard

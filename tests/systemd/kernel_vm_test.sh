@@ -6,6 +6,7 @@
 #   kernel_vm_test.sh BUILD_DIR    packages BUILD_DIR with cpack, unless SWG_DEB names a .deb to test
 BUILD="$1"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+source "$ROOT/scripts/vm-lib.sh"
 source "$ROOT/tests/lib/testlib.sh"
 [[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (chroot, dpkg)"; exit 1; }
 KUBECTL=$("$ROOT/scripts/build-control-plane" | sed -n 's/^KUBECTL=//p')
@@ -32,25 +33,8 @@ node c1 n1 10.2.1.0/24 10.0.2.15 '{}'
 node c2 r1 10.4.1.0/24 192.168.99.1 \
   "{\"c1.wireguard.semaphore.uw.io/pubKey\":\"$K1\",\"c1.wireguard.semaphore.uw.io/endpoint\":\"192.168.99.1:51820\"}"
 
-# In the VM the host's loopback is 10.0.2.2; the apiserver certificates name localhost.
-mkdir -p "$TMP/extra"
-for c in c1 c2; do
-  source "$TMP/cp/$c/env"
-  cat >"$TMP/extra/$c.kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-clusters:
-- name: $c
-  cluster: {server: "https://10.0.2.2:$API_PORT", tls-server-name: localhost, certificate-authority-data: "$(base64 -w0 <"$CA_FILE")"}
-users:
-- name: admin
-  user: {token: "$ADMIN_TOKEN"}
-contexts:
-- name: $c
-  context: {cluster: $c, user: admin}
-current-context: $c
-YAML
-done
+vm_kubeconfigs "$TMP/cp" "$TMP/extra" c1 c2
+cp "$ROOT/tests/lib/vm_checks.sh" "$TMP/extra/"
 cat >"$TMP/extra/clusters.json" <<JSON
 {"local": {"name": "c1", "kubeConfigPath": "/etc/semaphore-wireguard/c1.kubeconfig"},
  "remotes": [{"name": "c2", "kubeConfigPath": "/etc/semaphore-wireguard/c2.kubeconfig", "podSubnet": "10.4.0.0/16",
