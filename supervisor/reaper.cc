@@ -16,6 +16,7 @@
 
 #include "common/files.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/strings.h"
 
 namespace swg::supervisor {
@@ -29,17 +30,6 @@ void ForEachEntry(const char* dir, F&& f) {
     if (e->d_name[0] != '.') f(std::string(e->d_name));
   }
   closedir(d);
-}
-
-// The parent pid: the fourth field of /proc/PID/stat, after the parenthesised command (which may hold spaces).
-pid_t ParentOf(const std::string& pid) {
-  auto stat = ReadFile("/proc/" + pid + "/stat", 4096);
-  if (!stat.ok()) return 0;
-  size_t close = stat->rfind(')');
-  if (close == std::string::npos || close + 4 >= stat->size()) return 0;
-  auto fields = Split(std::string_view(*stat).substr(close + 4), ' ');
-  auto ppid = fields.empty() ? std::nullopt : ParseUint(fields[0], 1u << 30);
-  return ppid ? static_cast<pid_t>(*ppid) : 0;
 }
 
 // Children of this process, from /proc/self/task/*/children (an orphan is adopted by one of our threads), or
@@ -59,17 +49,10 @@ std::vector<pid_t> Children() {
   const pid_t self = getpid();
   ForEachEntry("/proc", [&](const std::string& name) {
     if (name[0] < '0' || name[0] > '9') return;
-    if (ParentOf(name) == self) out.push_back(static_cast<pid_t>(std::stol(name)));
+    auto pid = static_cast<pid_t>(std::stol(name));
+    if (ParentPid(pid) == self) out.push_back(pid);
   });
   return out;
-}
-
-// 'Z' for a zombie; the state is the first field after the parenthesised command, which may hold spaces.
-bool IsZombie(pid_t pid) {
-  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", 4096);
-  if (!stat.ok()) return false;
-  size_t close = stat->rfind(')');
-  return close != std::string::npos && close + 2 < stat->size() && (*stat)[close + 2] == 'Z';
 }
 
 std::string ExitText(int status) {
@@ -120,7 +103,7 @@ int OrphanReaper::ReapNow() {
   int reaped = 0;
   for (pid_t pid : Children()) {
     if (impl_->is_own && impl_->is_own(pid)) continue;
-    if (!IsZombie(pid)) continue;
+    if (ProcessState(pid) != 'Z') continue;
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
       reaped++;

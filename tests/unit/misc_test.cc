@@ -1,11 +1,14 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/backoff.h"
 #include "common/base64.h"
 #include "common/duration.h"
 #include "common/files.h"
 #include "common/health.h"
+#include "common/proc.h"
 #include "common/strings.h"
 #include "supervisor/status_format.h"
 #include "tests/unit/testutil.h"
@@ -137,4 +140,20 @@ TEST_CASE("status and /healthz text escape control characters and newlines in re
   view.remotes[0].worker_up = false;
   view.remotes[0].worker_note = "exit\n\x1b[31m";
   CHECK(view.Unhealthy()[0] == "c2 (worker down: exit\\n\\u001b[31m)");
+}
+
+TEST_CASE("ProcessState and ParentPid read /proc/PID/stat") {
+  CHECK(swg::ParentPid(getpid()) == getppid());
+  CHECK(swg::ProcessState(getpid()) == 'R');
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) _exit(0);
+  // Not waited for yet: a zombie whose parent is this process.
+  for (int i = 0; i < 600 && swg::ProcessState(child) != 'Z'; ++i) usleep(100000);
+  CHECK(swg::ProcessState(child) == 'Z');
+  CHECK(swg::ParentPid(child) == getpid());
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK_FALSE(swg::ProcessState(child).has_value());
+  CHECK_FALSE(swg::ParentPid(child).has_value());
 }

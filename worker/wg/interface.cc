@@ -8,8 +8,8 @@
 #include <chrono>
 #include <thread>
 
-#include "common/files.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/strings.h"
 #include "worker/wg/backends.h"
 #include "worker/wg/link.h"
@@ -29,10 +29,9 @@ constexpr auto kKeeperWait = std::chrono::seconds(3);
 bool Exited(pid_t pid) {
   if (pid <= 0) return false;
   if (kill(pid, 0) < 0 && errno == ESRCH) return true;
-  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", 4096);
-  if (!stat.ok()) return stat.error().code == ENOENT;
-  size_t close = stat->rfind(')');
-  return close != std::string::npos && close + 2 < stat->size() && (*stat)[close + 2] == 'Z';
+  auto state = ProcessState(pid);
+  if (!state) return kill(pid, 0) < 0 && errno == ESRCH;  // gone since the first look
+  return *state == 'Z';
 }
 
 Error Prefixed(const std::string& name, const Error& e) { return Error{name + ": " + e.message, e.code}; }
