@@ -29,3 +29,18 @@ YAML
     )
   done
 }
+
+# vm_kubectl CP_DIR CLUSTER args...: kubectl ($KUBECTL) as the admin of a cluster started under CP_DIR.
+vm_kubectl() {
+  local cp="$1" c="$2"
+  shift 2
+  "$KUBECTL" --kubeconfig "$cp/$c/kubeconfig" "$@"
+}
+
+# vm_node CP_DIR CLUSTER NAME POD_CIDR INTERNAL_IP ANNOTATIONS_JSON: creates a Node object.
+vm_node() {
+  vm_kubectl "$1" "$2" create -f - >/dev/null <<JSON
+{"apiVersion":"v1","kind":"Node","metadata":{"name":"$3","annotations":$6},
+ "spec":{"podCIDR":"$4","podCIDRs":["$4"]},"status":{"addresses":[{"type":"InternalIP","address":"$5"}]}}
+JSON
+}

@@ -11,13 +11,8 @@ KUBECTL=$("$ROOT/scripts/build-control-plane" | sed -n 's/^KUBECTL=//p')
 on_exit '"$ROOT/scripts/control-plane" stop --dir "$TMP/cp"'
 "$ROOT/scripts/control-plane" start --dir "$TMP/cp" --clusters c1,c2 >/dev/null 2>"$TMP/cp.log" ||
   { cat "$TMP/cp.log"; echo "FAIL cannot start the test control plane"; exit 1; }
-k() { local c="$1"; shift; "$KUBECTL" --kubeconfig "$TMP/cp/$c/kubeconfig" "$@"; }
-node() {  # cluster name cidr internal-ip annotations-json
-  k "$1" create -f - >/dev/null <<JSON
-{"apiVersion":"v1","kind":"Node","metadata":{"name":"$2","annotations":$5},
- "spec":{"podCIDR":"$3","podCIDRs":["$3"]},"status":{"addresses":[{"type":"InternalIP","address":"$4"}]}}
-JSON
-}
+k() { vm_kubectl "$TMP/cp" "$@"; }
+node() { vm_node "$TMP/cp" "$@"; }  # cluster name cidr internal-ip annotations-json
 K1=$(wg genkey | wg pubkey)
 STALE=$(wg genkey | wg pubkey)
 node c1 n1 10.2.1.0/24 10.0.2.15 '{}'
