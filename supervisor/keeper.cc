@@ -35,7 +35,6 @@ namespace swg {
 namespace {
 
 using std::chrono::milliseconds;
-constexpr const char* kSocketDir = "/var/run/wireguard";
 constexpr auto kCheckInterval = milliseconds(2000);
 
 // One remote's device, and the wireguard-go that serves it.
@@ -126,7 +125,7 @@ class Keeper {
     }
     if (*found) {
       // A wireguard-go we did not start (one the agent started before it had a keeper): leave it serving.
-      if (wg::UapiSocketAlive(kSocketDir, k.name)) {
+      if (wg::UapiSocketAlive(wg::kUapiSocketDir, k.name)) {
         k.dead_checks = 0;
         Say(k, "a wireguard-go started by someone else serves the device; leaving it", {});
         return;
@@ -300,7 +299,7 @@ int RunWireguardGoKeeper(const std::vector<std::string>& args, const GetEnv& get
     signals.push_back(h);
   }
   log::Info("keeping wireguard-go running for the agent", {{"backend", std::string(wg::BackendChoiceName(*choice))},
-                                                          {"socket_dir", kSocketDir}});
+                                                          {"socket_dir", wg::kUapiSocketDir}});
   keeper.Start();
   loop.Run();
   for (auto* h : signals) {

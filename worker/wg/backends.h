@@ -7,6 +7,7 @@
 #include <string>
 
 #include "worker/wg/backend.h"
+#include "worker/wg/wireguard_go.h"
 
 namespace swg::wg {
 
@@ -16,6 +17,6 @@ std::unique_ptr<WgBackend> MakeKernelBackend();
 
 // wireguard-go's UAPI socket `<socket_dir>/<ifname>.sock`. A listen port equal to the one last seen on the
 // same link (same ifindex) is not sent again, since every listen_port line rebinds wireguard-go's sockets.
-std::unique_ptr<WgBackend> MakeUserspaceBackend(std::string socket_dir = "/var/run/wireguard");
+std::unique_ptr<WgBackend> MakeUserspaceBackend(std::string socket_dir = kUapiSocketDir);
 
 }  // namespace swg::wg

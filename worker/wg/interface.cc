@@ -19,7 +19,6 @@
 namespace swg::wg {
 namespace {
 
-constexpr const char* kSocketDir = "/var/run/wireguard";
 constexpr auto kStartTimeout = std::chrono::seconds(10);
 constexpr auto kStartPoll = std::chrono::milliseconds(20);
 // Short: the worker's loop is blocked meanwhile, and the set-up retries with backoff anyway.
@@ -111,8 +110,8 @@ std::string Interface::AdoptProblem(const std::string& kind) const {
   if (kind == "wireguard" && options_.choice == BackendChoice::kUserspace) {
     return "it is a kernel WireGuard device and the backend is userspace";
   }
-  if (kind == "tun" && !UapiSocketAlive(kSocketDir, options_.name)) {
-    return std::string("no wireguard-go answers on ") + kSocketDir + "/" + options_.name + ".sock";
+  if (kind == "tun" && !UapiSocketAlive(kUapiSocketDir, options_.name)) {
+    return std::string("no wireguard-go answers on ") + kUapiSocketDir + "/" + options_.name + ".sock";
   }
   return "";
 }
@@ -167,7 +166,7 @@ Status Interface::WaitForKeeper(Netlink& nl) {
   for (;;) {
     auto found = link::Find(nl.get(), name);
     if (!found) return std::move(found).error();
-    if (*found && (*found)->kind == "tun" && UapiSocketAlive(kSocketDir, name)) {
+    if (*found && (*found)->kind == "tun" && UapiSocketAlive(kUapiSocketDir, name)) {
       ifindex_ = (*found)->ifindex;
       UseKind("tun");
       log::Info("using the wireguard-go that the keeper runs", {{"device", name}});
@@ -178,7 +177,7 @@ Status Interface::WaitForKeeper(Netlink& nl) {
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return Error{name + ": waiting for the wireguard-go keeper: " +
-                       (*found ? std::string("no wireguard-go answers on ") + kSocketDir + "/" + name + ".sock"
+                       (*found ? std::string("no wireguard-go answers on ") + kUapiSocketDir + "/" + name + ".sock"
                                : std::string("no such interface")) +
                        " (is the wireguard-go-keeper container running?)",
                    EAGAIN};
@@ -196,7 +195,7 @@ Status Interface::StartWireguardGo(Netlink& nl, bool fell_back) {
   for (;;) {
     auto found = link::Find(nl.get(), name);
     if (!found) return std::move(found).error();
-    if (*found && (*found)->kind == "tun" && UapiSocketAlive(kSocketDir, name)) {
+    if (*found && (*found)->kind == "tun" && UapiSocketAlive(kUapiSocketDir, name)) {
       ifindex_ = (*found)->ifindex;
       break;
     }
@@ -238,7 +237,7 @@ Status Interface::Configure(Netlink& nl) {
 void Interface::UseKind(const std::string& kind) {
   if (kind_ == kind && backend_) return;
   kind_ = kind;
-  backend_ = kind == "wireguard" ? MakeKernelBackend() : MakeUserspaceBackend(kSocketDir);
+  backend_ = kind == "wireguard" ? MakeKernelBackend() : MakeUserspaceBackend(kUapiSocketDir);
 }
 
 Status Interface::EnsureRoute(const Cidr& subnet) {
@@ -272,7 +271,7 @@ Result<RepairReport> Interface::Check(const Cidr& subnet) {
         return std::move(s).error();
       }
     }
-  } else if (kind_ == "tun" && !UapiSocketAlive(kSocketDir, name)) {
+  } else if (kind_ == "tun" && !UapiSocketAlive(kUapiSocketDir, name)) {
     why = "wireguard-go does not answer";
     // The keeper's link is the keeper's to replace: wait for it below instead.
     if (Status s = options_.external_wireguard_go ? Ok() : link::Delete(nl.get(), name, ifindex_);

@@ -9,6 +9,9 @@
 
 namespace swg::wg {
 
+// Where wireguard-go serves its UAPI sockets (<dir>/<interface>.sock), as wg(8) expects.
+inline constexpr const char* kUapiSocketDir = "/var/run/wireguard";
+
 // Starts `binary -f <name>` (looked up in PATH unless it contains a '/') detached from the caller: in a
 // session and process group of its own, reparented away from the caller (so it outlives a worker restart and
 // never becomes the worker's zombie), stdin and stdout on /dev/null, stderr inherited, no other descriptors,
