@@ -25,7 +25,13 @@ struct Channel::Impl {
   bool handle_closed = false;
 
   void TryClose() {
-    if (open || pending_writes > 0 || close_started) return;
+    if (open || pending_writes > 0) return;
+    CloseHandle();
+  }
+
+  // Closes the socket now. libuv cancels the pending writes first (their callbacks run with UV_ECANCELED).
+  void CloseHandle() {
+    if (close_started) return;
     close_started = true;
     uv_close(reinterpret_cast<uv_handle_t*>(&pipe), [](uv_handle_t* h) {
       auto* self = static_cast<Impl*>(h->data);
@@ -154,7 +160,19 @@ void Channel::Close() {
   impl_->TryClose();
 }
 
+void Channel::Abort() {
+  if (impl_->open) {
+    impl_->open = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&impl_->pipe));
+  }
+  impl_->on_message = nullptr;
+  impl_->on_close = nullptr;
+  impl_->CloseHandle();
+}
+
 bool Channel::open() const { return impl_->open; }
+
+bool Channel::flushed() const { return impl_->pending_writes == 0; }
 
 uint64_t Channel::scanned_bytes() const { return impl_->scanned_bytes; }
 

@@ -29,7 +29,9 @@ class Channel {
 
   bool Send(std::string message);  // queues message + '\n'; false once closed
   void Close();                    // stops reading; pending writes are flushed before the socket closes
+  void Abort();                    // closes the socket now, dropping pending writes; no callback follows
   bool open() const;
+  bool flushed() const;  // no write is pending
   // Bytes searched for line ends so far: each received byte is searched once (tests check this).
   uint64_t scanned_bytes() const;
 

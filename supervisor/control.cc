@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <list>
 
@@ -18,8 +19,6 @@
 
 namespace swg::supervisor {
 namespace {
-
-constexpr size_t kMaxConnections = 16;
 
 Result<sockaddr_un> Address(const std::string& path) {
   sockaddr_un addr{};
@@ -37,60 +36,94 @@ std::string DirOf(const std::string& path) {
 }  // namespace
 
 struct ControlServer::Impl {
-  Impl(Loop& l) : loop(l), timeout(l) {}
+  Impl(Loop& l, const ControlLimits& lim) : loop(l), limits(lim), sweeper(l) {}
   Loop& loop;
+  ControlLimits limits;
   std::string path;
   Handler handler;
   int fd = -1;
   uv_poll_t* poll = nullptr;
+  // A connection's life: accepted -> asked (one request line) -> replied (flushing) -> dropped.
+  struct State {
+    bool asked = false;
+    bool replied = false;
+    bool closed = false;  // by the client or a read error
+    std::chrono::steady_clock::time_point since;  // of the last step
+  };
   struct Conn {
     std::unique_ptr<Channel> channel;
-    std::shared_ptr<bool> alive;
+    std::shared_ptr<State> state;
   };
   std::list<Conn> conns;
-  Timer timeout;
+  Timer sweeper;
+
+  // At the limit, a new client takes the place of the oldest one that has not asked anything yet, so idle
+  // connections cannot keep `status` out; when every slot is busy with a request, the new one is refused.
+  bool MakeRoom() {
+    if (conns.size() < limits.max_connections) return true;
+    for (auto it = conns.begin(); it != conns.end(); ++it) {
+      if (!it->state->asked) {
+        it->channel->Abort();
+        conns.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
 
   void Accept() {
     for (;;) {
       int c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (c < 0) return;
-      if (conns.size() >= kMaxConnections) {
+      if (!MakeRoom()) {
         close(c);
         continue;
       }
-      conns.emplace_back();
-      auto it = std::prev(conns.end());
-      it->alive = std::make_shared<bool>(true);
-      std::weak_ptr<bool> alive = it->alive;
-      it->channel = std::make_unique<Channel>(
+      auto state = std::make_shared<State>();
+      state->since = loop.Now();
+      std::weak_ptr<State> weak = state;
+      conns.push_back(Conn{nullptr, state});
+      // The list element outlives every call of the callbacks: erasing it destroys the Channel, which stops them.
+      std::unique_ptr<Channel>& channel_ref = conns.back().channel;
+      channel_ref = std::make_unique<Channel>(
           loop, c,
-          [this, it, alive](std::string_view request) {
-            if (alive.expired()) return;
-            auto reply = [it, alive](std::string answer) {
-              if (alive.expired()) return;  // the client went away meanwhile
-              it->channel->Send(std::move(answer));
-              it->channel->Close();  // flushes, then closes; the entry is dropped by the next Sweep()
-              *it->alive = false;
-            };
-            handler(request, std::move(reply));
+          [this, weak, &channel_ref](std::string_view request) {
+            auto st = weak.lock();
+            if (!st || st->asked) return;  // one request per connection: later lines are ignored
+            st->asked = true;
+            st->since = loop.Now();
+            Channel* ch = channel_ref.get();
+            handler(request, [this, weak, ch](std::string answer) {
+              auto s = weak.lock();
+              if (!s || s->closed) return;  // the client went away, or was dropped, meanwhile
+              ch->Send(std::move(answer));
+              ch->Close();  // flushes, then closes; Sweep() drops it once flushed, or aborts a client that never reads
+              s->replied = true;
+              s->since = loop.Now();
+            });
           },
-          [this, it](const std::string&) { *it->alive = false; }, 1 << 16);
+          [weak](const std::string&) {
+            if (auto st = weak.lock()) st->closed = true;
+          },
+          limits.max_request);
     }
   }
 
-  // Drops finished connections; a Channel that was closed keeps flushing on its own.
   void Sweep() {
+    auto now = loop.Now();
     for (auto it = conns.begin(); it != conns.end();) {
-      if (!*it->alive) {
-        it = conns.erase(it);
-      } else {
-        ++it;
-      }
+      const State& st = *it->state;
+      bool drop = st.closed || (st.replied && it->channel->flushed());
+      bool stuck = (!st.asked && now - st.since > limits.request_timeout) ||
+                   (st.replied && now - st.since > limits.flush_timeout);
+      if (stuck) it->channel->Abort();
+      it = (drop || stuck) ? conns.erase(it) : std::next(it);
     }
   }
 };
 
-Result<std::unique_ptr<ControlServer>> ControlServer::Start(Loop& loop, const std::string& path, Handler handler) {
+Result<std::unique_ptr<ControlServer>> ControlServer::Start(Loop& loop, const std::string& path, Handler handler,
+                                                            const ControlLimits& limits) {
   auto addr = Address(path);
   if (!addr.ok()) return std::move(addr).error();
   if (auto st = EnsureDirectory(DirOf(path), 0755); !st.ok()) return std::move(st).error();
@@ -112,7 +145,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Start(Loop& loop, const st
   }
   chmod(path.c_str(), 0660);
   std::unique_ptr<ControlServer> server(new ControlServer());
-  server->impl_ = std::make_unique<Impl>(loop);
+  server->impl_ = std::make_unique<Impl>(loop, limits);
   Impl* impl = server->impl_.get();
   impl->path = path;
   impl->handler = std::move(handler);
@@ -124,19 +157,23 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Start(Loop& loop, const st
     auto* self = static_cast<Impl*>(p->data);
     if (status == 0) self->Accept();
   });
-  impl->timeout.StartRepeating(std::chrono::milliseconds(1000), [impl] { impl->Sweep(); });
-  impl->timeout.Unref();
+  auto sweep_every = std::min({std::chrono::milliseconds(1000), limits.request_timeout / 4, limits.flush_timeout / 4});
+  impl->sweeper.StartRepeating(std::max(sweep_every, std::chrono::milliseconds(10)), [impl] { impl->Sweep(); });
+  impl->sweeper.Unref();
   return server;
 }
 
 ControlServer::~ControlServer() {
   if (!impl_) return;
+  for (auto& c : impl_->conns) c.state->closed = true;  // a reply still on its way finds no one
   impl_->conns.clear();
   uv_poll_stop(impl_->poll);
   uv_close(reinterpret_cast<uv_handle_t*>(impl_->poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
   close(impl_->fd);
   unlink(impl_->path.c_str());
 }
+
+size_t ControlServer::connections() const { return impl_->conns.size(); }
 
 Result<std::string> ControlRequest(const std::string& path, const std::string& request, int timeout_ms) {
   auto addr = Address(path);
