@@ -393,6 +393,7 @@ struct Fanout {
   size_t outstanding = 0;
   bool finished = false;
   std::function<void()> done;
+  std::vector<std::pair<std::map<uint64_t, std::function<void(const json_t*)>>*, uint64_t>> asked;  // pending maps
   void Finish() {
     if (finished) return;
     finished = true;
@@ -419,13 +420,20 @@ void WorkerTable::AskAll(const std::string& type, milliseconds timeout,
       if (--f->outstanding == 0) f->Finish();
     };
     f->outstanding++;
+    f->asked.emplace_back(&s->pending, id);
     s->channel->Send("{\"type\":\"" + type + "\",\"id\":" + std::to_string(id) + "}");
   }
   if (f->outstanding == 0) {
     f->Finish();
     return;
   }
-  f->timer.Start(timeout, [f] { f->Finish(); });
+  // At the timeout, the handlers of requests a worker never answered are dropped, so a worker that ignores
+  // requests cannot grow the supervisor (slots live as long as the table, so the maps do too).
+  f->timer.Start(timeout, [f, table_alive = std::weak_ptr<int>(alive_)] {
+    if (table_alive.expired()) return;  // the table (and the maps) went first: nothing left to tell
+    for (auto [pending, id] : f->asked) pending->erase(id);
+    f->Finish();
+  });
 }
 
 void WorkerTable::CollectMetrics(milliseconds timeout, std::function<void(std::vector<metrics::Family>)> done) {
@@ -477,6 +485,11 @@ void WorkerTable::AddMetrics(metrics::Registry& r) const {
   r.Gauge("semaphore_wg_worker_failed",
           "Whether the worker for a remote cluster stopped with a configuration error and is not restarted",
           {"remote"});
+  r.Gauge("semaphore_wg_worker_requests_pending",
+          "Requests to the worker for a remote cluster (scrapes, status -v) that await its answer", {"remote"});
+  for (const auto& s : slots_) {
+    r.Set("semaphore_wg_worker_requests_pending", {s->remote.name}, static_cast<double>(s->pending.size()));
+  }
   for (const auto& v : View()) {
     r.Set("semaphore_wg_worker_up", {v.status.remote}, v.worker_up ? 1 : 0);
     r.Set("semaphore_wg_worker_restarts_total", {v.status.remote}, static_cast<double>(v.restarts));

@@ -78,6 +78,7 @@ class WorkerTable {
   WorkerOptions options_;
   std::function<void()> on_change_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // weakly held by callbacks that may outlive the table
   Timer heartbeat_timer_;
   Timer key_timer_;
   Timer stop_timer_;

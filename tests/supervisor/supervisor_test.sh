@@ -101,6 +101,7 @@ start=$SECONDS
 curl -s --max-time 10 "$URL/metrics" >"$TMP/metrics2.txt"
 check "scrape answers although c3 never answers metrics" test $((SECONDS - start)) -le 4
 check "failed worker shown in metrics" grep -q '^semaphore_wg_worker_failed{remote="c2"} 1$' "$TMP/metrics2.txt"
+check "the unanswered request was dropped at the timeout" grep -q '^semaphore_wg_worker_requests_pending{remote="c3"} 0$' "$TMP/metrics2.txt"
 check "slow worker still up" grep -q '^semaphore_wg_worker_up{remote="c3"} 1$' "$TMP/metrics2.txt"
 check "dead worker is up 0" grep -q '^semaphore_wg_worker_up{remote="c2"} 0$' "$TMP/metrics2.txt"
 check "metrics still valid" promtool check metrics <"$TMP/metrics2.txt"
