@@ -11,6 +11,8 @@
 #   lab_config NODE MODE_FOR_REMOTE...   writes DIR/NODE/config.json (MODE: kubeconfig | token)
 #   lab_start_daemon NODE [args] runs semaphore-wireguard in the node (its own mount namespace for wireguard-go)
 #   lab_stop_daemon NODE [SIG]   lab_cleanup
+#   lab_claim DIR                for labs at a fixed place (the demos): refuses, naming the pid, while another
+#                                live run holds DIR, so that a second run does not clean up the first one's lab
 # Everything lives in namespaces the lab creates; nothing is configured in the machine's own namespace.
 
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -276,6 +278,22 @@ lab_ns_exec() {
   local node="$1"
   shift
   nsenter -t "$(lab_node_get "$node" ANCHOR)" -n -m "$@"
+}
+
+lab_claim() {
+  local pid_file="$1.pid" holder
+  # The check and the write happen under a short lock whose descriptor closes at once: a lock held for the
+  # whole run would be inherited by the lab's daemons and outlive a run that was killed hard.
+  {
+    flock 9
+    holder=$(cat "$pid_file" 2>/dev/null)
+    if [[ -n $holder && $holder != "$$" ]] && kill -0 "$holder" 2>/dev/null &&
+      tr '\0' ' ' <"/proc/$holder/cmdline" 2>/dev/null | grep -q "$(basename "$0")"; then
+      echo "$(basename "$0"): another run (pid $holder) is using $1; stop it first (Ctrl-C there, or kill $holder)" >&2
+      return 1
+    fi
+    echo $$ >"$pid_file"
+  } 9>>"$1.lock"
 }
 
 lab_cleanup() {
