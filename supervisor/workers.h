@@ -77,6 +77,7 @@ class WorkerTable {
   Config config_;
   WorkerOptions options_;
   std::function<void()> on_change_;
+  void AddProcessMetrics(metrics::Registry& r) const;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // weakly held by callbacks that may outlive the table
   Timer heartbeat_timer_;

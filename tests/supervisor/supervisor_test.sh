@@ -55,6 +55,14 @@ curl -s "$URL/metrics" >"$TMP/metrics.txt"
 check "metrics pass promtool check metrics" promtool check metrics <"$TMP/metrics.txt"
 check "metrics have worker up" grep -q '^semaphore_wg_worker_up{remote="c2"} 1$' "$TMP/metrics.txt"
 check "metrics include the workers' own metrics" grep -q '^semaphore_wg_peers{remote="c3"} 3$' "$TMP/metrics.txt"
+check "build info names the version and revision" \
+  grep -Eq "^semaphore_wg_build_info\{version=\"[0-9.]+\",revision=\"[^\"]+\"\} 1$" "$TMP/metrics.txt"
+rss_c2=$(sed -n 's/^process_resident_memory_bytes{process="worker",remote="c2"} \([0-9.e+]*\)$/\1/p' "$TMP/metrics.txt")
+rss_real=$(( $(awk '/^VmRSS:/ {print $2}' "/proc/$(worker_pid c2)/status") * 1024 ))
+check "the c2 worker's RSS is in process_resident_memory_bytes (within 50%)" \
+  python3 -c "import sys; a, b = float('$rss_c2'), $rss_real; sys.exit(0 if 0.5 * b <= a <= 1.5 * b else 1)"
+check "the supervisor's own process metrics" grep -Eq '^process_open_fds\{process="supervisor",remote=""\} [1-9]' "$TMP/metrics.txt"
+check "and each worker's CPU time" grep -q '^process_cpu_seconds_total{process="worker",remote="c3"} ' "$TMP/metrics.txt"
 check "unknown path is 404" test "$(http_code "$URL/nope")" = 404
 
 echo "--- a worker killed with SIGKILL is restarted; the other is untouched"

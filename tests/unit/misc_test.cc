@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <ctime>
+
 #include "common/backoff.h"
 #include "common/base64.h"
 #include "common/duration.h"
@@ -140,6 +142,25 @@ TEST_CASE("status and /healthz text escape control characters and newlines in re
   view.remotes[0].worker_up = false;
   view.remotes[0].worker_note = "exit\n\x1b[31m";
   CHECK(view.Unhealthy()[0] == "c2 (worker down: exit\\n\\u001b[31m)");
+}
+
+TEST_CASE("ReadProcessStats reports what process_* metrics need") {
+  std::string big(64 << 20, 'x');  // touched: resident
+  auto st = swg::ReadProcessStats(getpid());
+  REQUIRE(st.has_value());
+  CHECK(st->resident_bytes >= big.size());
+  CHECK(st->virtual_bytes >= st->resident_bytes);
+  CHECK(st->cpu_seconds >= 0);
+  auto now = static_cast<double>(time(nullptr));
+  CHECK(st->start_time_seconds > now - 3600);  // this test started within the hour...
+  CHECK(st->start_time_seconds <= now + 1);    // ...and not in the future
+  CHECK(st->open_fds >= 3);
+  CHECK(st->max_fds >= st->open_fds);
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  REQUIRE(child > 0);
+  REQUIRE(waitpid(child, nullptr, 0) == child);
+  CHECK_FALSE(swg::ReadProcessStats(child).has_value());  // gone: no figures
 }
 
 TEST_CASE("ProcessState and ParentPid read /proc/PID/stat") {
