@@ -109,6 +109,8 @@ check "rejections logged with node and reason" \
   grep -q 'warn  remote node rejected remote=c2 node=dup-key reason=key_conflict' "$LAB_DIR/n1/daemon.log"
 n1_http "$URL/metrics" >"$TMP/metrics"
 check "metrics pass promtool" promtool check metrics <"$TMP/metrics"
+check "deploy/monitoring queries only metrics the daemon exports" \
+  python3 "$ROOT/tests/deploy/monitoring_names.py" "$ROOT/deploy/monitoring" "$TMP/metrics"
 check "rejected metric by reason" grep -q '^semaphore_wg_rejected_peers{remote="c2",reason="outside_subnet"} 2$' "$TMP/metrics"
 check "peer info metric" grep -q "^semaphore_wg_peer_info{device=\"wireguard.c2\",public_key=\"$R1_PUB\",endpoint=\"$R1_IP:51820\"} 1$" "$TMP/metrics"
 check "device info metric" grep -q "^semaphore_wg_device_info{device=\"wireguard.c2\",public_key=\"$N1_C2_PUB\"} 1$" "$TMP/metrics"

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Checks that every metric name the monitoring of deploy/monitoring queries (the dashboard's panels and
+variables, the PrometheusRule's alerts) is one the daemon exports, as seen in a real scrape.
+
+usage: monitoring_names.py DEPLOY_MONITORING_DIR SCRAPE_FILE
+"""
+import json
+import re
+import sys
+
+import yaml
+
+PROMQL_FUNCTIONS = {
+    "sum", "min", "max", "count", "avg", "rate", "increase", "time", "histogram_quantile", "label_values",
+    "by", "without", "and", "or", "unless", "on", "ignoring",
+}
+
+
+def exported(scrape):
+    names = set()
+    for line in scrape.splitlines():
+        m = re.match(r"# TYPE (\S+) (\S+)", line)
+        if m:
+            name, kind = m.groups()
+            names.add(name)
+            if kind == "histogram":
+                names.update({name + "_bucket", name + "_sum", name + "_count"})
+        elif line and not line.startswith("#"):
+            names.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))
+    return names
+
+
+def queried(expr):
+    # Drop strings, label matchers and range selectors, then take the identifiers that are not PromQL words.
+    expr = re.sub(r"label_values\(([^,()]+),[^)]*\)", r"\1", expr)  # label_values(METRIC, LABEL)
+    expr = re.sub(r'"[^"]*"', '""', expr)
+    expr = re.sub(r"\{[^}]*\}", "", expr)
+    expr = re.sub(r"\[[^\]]*\]", "", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", expr)
+    idents = re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", expr)
+    return {i for i in idents if i not in PROMQL_FUNCTIONS and "_" in i and not i.startswith("__")}
+
+
+def main():
+    directory, scrape_file = sys.argv[1], sys.argv[2]
+    have = exported(open(scrape_file).read())
+    exprs = []
+    dashboard = json.load(open(f"{directory}/dashboard.json"))
+    for panel in dashboard["panels"]:
+        exprs += [(f"dashboard panel '{panel['title']}'", t["expr"]) for t in panel["targets"]]
+    for var in dashboard["templating"]["list"]:
+        if var.get("type") == "query":
+            exprs.append((f"dashboard variable {var['name']}", var["definition"]))
+    rule = yaml.safe_load(open(f"{directory}/prometheusrule.yaml"))
+    for group in rule["spec"]["groups"]:
+        exprs += [(f"alert {r['alert']}", r["expr"]) for r in group["rules"]]
+    missing = []
+    for where, expr in exprs:
+        names = queried(expr)
+        if not names:
+            missing.append(f"{where}: no metric name found in {expr!r}")
+        missing += [f"{where}: {n} is not exported by the daemon" for n in sorted(names - have)]
+    for m in missing:
+        print(m)
+    print(f"{len(exprs)} queries checked against {len(have)} exported names")
+    sys.exit(1 if missing else 0)
+
+
+if __name__ == "__main__":
+    main()
