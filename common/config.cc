@@ -1,6 +1,7 @@
 #include "common/config.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/duration.h"
 #include "common/files.h"
@@ -14,8 +15,8 @@ constexpr std::string_view kRootFields[] = {"local", "remotes"};
 constexpr std::string_view kLocalFields[] = {"name", "kubeConfigPath"};
 constexpr std::string_view kRemoteFields[] = {"name",          "remoteAPIURL", "remoteCAURL",
                                               "remoteSATokenPath", "kubeConfigPath", "podSubnet",
-                                              "wgDeviceMTU",   "wgListenPort", "resyncPeriod",
-                                              "maxPeers"};
+                                              "podSubnets",    "wgDeviceMTU",  "wgListenPort",
+                                              "resyncPeriod",  "maxPeers"};
 
 std::string Shown(const json_t* v) {
   std::string s = JsonDump(v);
@@ -146,6 +147,76 @@ class Parser {
     }
   }
 
+  // One pod subnet: a CIDR without host bits, narrower than /0, not IPv4-mapped.
+  std::optional<Cidr> PodSubnet(const json_t* v, const std::string& path) {
+    if (!json_is_string(v)) {
+      Error(path, "expected a string, got " + std::string(JsonTypeName(v)) + " " + Shown(v));
+      return std::nullopt;
+    }
+    std::string s = json_string_value(v);
+    auto cidr = Cidr::Parse(s);
+    if (!cidr) {
+      Error(path, Quote(s) + " is not a valid CIDR");
+    } else if (cidr->HasHostBits()) {
+      Error(path, Quote(s) + " has host bits set; did you mean " + Quote(cidr->Normalized().ToString()) + "?");
+    } else if (cidr->prefix == 0) {
+      Error(path, Quote(s) + " covers every address; a pod subnet must be a specific range");
+    } else if (cidr->OverlapsV4Mapped()) {
+      Error(path, Quote(s) + " overlaps the IPv4-mapped IPv6 range ::ffff:0:0/96; give IPv4 pods an IPv4 subnet");
+    } else {
+      return cidr;
+    }
+    return std::nullopt;
+  }
+
+  // `podSubnet` (one CIDR) or `podSubnets` (a list of at most one CIDR per address family), not both. The valid
+  // subnets go to r->pod_subnets, each with its field path in *paths (for the overlap check across remotes).
+  void PodSubnets(const json_t* obj, const std::string& prefix, RemoteConfig* r, std::vector<std::string>* paths) {
+    const json_t* one = json_object_get(obj, "podSubnet");
+    const json_t* list = json_object_get(obj, "podSubnets");
+    bool has_one = one && !json_is_null(one) && !(json_is_string(one) && json_string_length(one) == 0);
+    bool has_list = list && !json_is_null(list);
+    if (has_one && has_list) {
+      Error(prefix + "podSubnets", "set either podSubnet or podSubnets, not both");
+      return;
+    }
+    if (!has_list) {
+      if (!has_one) {
+        Error(prefix + "podSubnet", "required");
+      } else if (auto c = PodSubnet(one, prefix + "podSubnet")) {
+        r->pod_subnets.push_back(*c);
+        paths->push_back(prefix + "podSubnet");
+      }
+      return;
+    }
+    r->pod_subnets_listed = true;
+    const std::string at = prefix + "podSubnets";
+    const std::string example = "such as [\"10.4.0.0/16\", \"fd00:4::/48\"]";
+    if (!json_is_array(list)) {
+      Error(at, "expected a list of CIDRs " + example + ", got " + std::string(JsonTypeName(list)) + " " +
+                    Shown(list));
+      return;
+    }
+    if (json_array_size(list) == 0) {
+      Error(at, "is empty; give one subnet per address family, " + example);
+      return;
+    }
+    for (size_t i = 0; i < json_array_size(list); ++i) {
+      std::string path = at + "[" + std::to_string(i) + "]";
+      auto c = PodSubnet(json_array_get(list, i), path);
+      if (!c) continue;
+      auto same = std::find_if(r->pod_subnets.begin(), r->pod_subnets.end(),
+                               [&](const Cidr& o) { return o.addr.family == c->addr.family; });
+      if (same != r->pod_subnets.end()) {
+        Error(path, Quote(c->ToString()) + " is a second " + FamilyName(c->addr.family) + " subnet after " +
+                        Quote(same->ToString()) + "; give at most one subnet per address family");
+        continue;
+      }
+      r->pod_subnets.push_back(*c);
+      paths->push_back(path);
+    }
+  }
+
   void Remote(const json_t* obj, size_t index) {
     std::string path = "remotes[" + std::to_string(index) + "]";
     std::string prefix = path + ".";
@@ -188,29 +259,11 @@ class Parser {
                                        "remoteSATokenPath are ignored");
     }
 
-    const json_t* subnet = json_object_get(obj, "podSubnet");
-    if (!subnet || json_is_null(subnet) || (json_is_string(subnet) && json_string_length(subnet) == 0)) {
-      Error(prefix + "podSubnet", "required");
-    } else if (json_is_string(subnet)) {
-      std::string s = json_string_value(subnet);
-      auto cidr = Cidr::Parse(s);
-      if (!cidr) {
-        Error(prefix + "podSubnet", Quote(s) + " is not a valid CIDR");
-      } else if (cidr->HasHostBits()) {
-        Error(prefix + "podSubnet", Quote(s) + " has host bits set; did you mean " +
-                                        Quote(cidr->Normalized().ToString()) + "?");
-      } else if (cidr->prefix == 0) {
-        Error(prefix + "podSubnet", Quote(s) + " covers every address; a pod subnet must be a specific range");
-      } else {
-        r.pod_subnet = *cidr;
-      }
-    } else {
-      Error(prefix + "podSubnet", "expected a string, got " + std::string(JsonTypeName(subnet)) + " " +
-                                      Shown(subnet));
-    }
+    std::vector<std::string> subnet_paths;
+    PodSubnets(obj, prefix, &r, &subnet_paths);
     result.config.remotes.push_back(r);
     indexes_.push_back(index);
-    subnet_ok_.push_back(subnet && json_is_string(subnet) && r.pod_subnet.prefix != 0);
+    subnet_paths_.push_back(std::move(subnet_paths));
     port_ok_.push_back(port_ok);
   }
 
@@ -232,9 +285,12 @@ class Parser {
                 std::to_string(rs[i].wg_listen_port) + (dflt ? " (the default)" : "") + " is already used by " +
                     at(j) + "; each remote's interface needs its own UDP port");
         }
-        if (subnet_ok_[i] && subnet_ok_[j] && rs[i].pod_subnet.Overlaps(rs[j].pod_subnet)) {
-          Error(at(i) + ".podSubnet", Quote(rs[i].pod_subnet.ToString()) + " overlaps " + at(j) +
-                                          ".podSubnet " + Quote(rs[j].pod_subnet.ToString()));
+        for (size_t k = 0; k < rs[i].pod_subnets.size(); ++k) {
+          for (size_t l = 0; l < rs[j].pod_subnets.size(); ++l) {
+            if (!rs[i].pod_subnets[k].Overlaps(rs[j].pod_subnets[l])) continue;
+            Error(subnet_paths_[i][k], Quote(rs[i].pod_subnets[k].ToString()) + " overlaps " + subnet_paths_[j][l] +
+                                           " " + Quote(rs[j].pod_subnets[l].ToString()));
+          }
         }
       }
     }
@@ -260,7 +316,7 @@ class Parser {
 
  private:
   std::vector<size_t> indexes_;
-  std::vector<bool> subnet_ok_;
+  std::vector<std::vector<std::string>> subnet_paths_;  // per remote, the field path of each pod subnet
   std::vector<bool> port_ok_;
 };
 
@@ -300,6 +356,12 @@ std::chrono::nanoseconds RemoteConfig::EffectiveResyncPeriod() const {
   return std::max<std::chrono::nanoseconds>(period, std::chrono::seconds(1));
 }
 
+std::string RemoteConfig::PodSubnetsText() const {
+  std::string out;
+  for (const Cidr& c : pod_subnets) out += (out.empty() ? "" : ",") + c.ToString();
+  return out;
+}
+
 std::string ConfigToJson(const Config& c, bool pretty, bool effective) {
   JsonPtr root(json_object());
   json_t* local = json_object();
@@ -322,7 +384,13 @@ std::string ConfigToJson(const Config& c, bool pretty, bool effective) {
     } else {
       opt("kubeConfigPath", r.kube_config_path);
     }
-    json_object_set_new(o, "podSubnet", json_string(r.pod_subnet.ToString().c_str()));
+    if (r.pod_subnets_listed) {
+      json_t* list = json_array();
+      for (const Cidr& s : r.pod_subnets) json_array_append_new(list, json_string(s.ToString().c_str()));
+      json_object_set_new(o, "podSubnets", list);
+    } else if (!r.pod_subnets.empty()) {
+      json_object_set_new(o, "podSubnet", json_string(r.pod_subnets[0].ToString().c_str()));
+    }
     json_object_set_new(o, "wgDeviceMTU", json_integer(r.wg_device_mtu));
     json_object_set_new(o, "wgListenPort", json_integer(r.wg_listen_port));
     json_object_set_new(

@@ -34,7 +34,10 @@ struct RemoteConfig {
   std::string remote_ca_url;
   std::string remote_sa_token_path;
   std::string kube_config_path;  // when set, it is used and the three fields above are ignored
-  Cidr pod_subnet;
+  // The remote's pod subnets, at most one per address family: `podSubnet` (one CIDR) or `podSubnets` (a list).
+  // Each gets a route via the interface; remote nodes' pod CIDRs of a family must lie inside its subnet.
+  std::vector<Cidr> pod_subnets;
+  bool pod_subnets_listed = false;  // given as podSubnets: written back that way
   uint32_t wg_device_mtu = kDefaultMtu;
   uint16_t wg_listen_port = kDefaultListenPort;
   std::chrono::nanoseconds resync_period{0};  // 0 disables
@@ -45,6 +48,7 @@ struct RemoteConfig {
   std::chrono::nanoseconds EffectiveResyncPeriod() const;
 
   std::string InterfaceName() const { return std::string(kInterfacePrefix) + name; }
+  std::string PodSubnetsText() const;  // "10.4.0.0/16" or "10.4.0.0/16,fd00:4::/48"
 };
 
 struct Config {

@@ -38,6 +38,16 @@ std::optional<IpAddr> IpAddr::Parse(std::string_view text) {
   return ip;
 }
 
+bool IpAddr::IsV4Mapped() const {
+  if (is_v4()) return false;
+  for (size_t i = 0; i < 10; ++i) {
+    if (bytes[i] != 0) return false;
+  }
+  return bytes[10] == 0xff && bytes[11] == 0xff;
+}
+
+const char* FamilyName(IpAddr::Family family) { return family == IpAddr::Family::kV4 ? "IPv4" : "IPv6"; }
+
 std::string IpAddr::ToString() const {
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes.data(), buf, sizeof buf);
@@ -74,6 +84,11 @@ bool Cidr::Contains(const IpAddr& ip) const {
 bool Cidr::Contains(const Cidr& other) const { return other.prefix >= prefix && Contains(other.addr); }
 
 bool Cidr::Overlaps(const Cidr& other) const { return Contains(other) || other.Contains(*this); }
+
+bool Cidr::OverlapsV4Mapped() const {
+  static const Cidr kV4Mapped = *Cidr::Parse("::ffff:0:0/96");
+  return Overlaps(kV4Mapped);
+}
 
 std::string Cidr::ToString() const { return addr.ToString() + "/" + std::to_string(prefix); }
 

@@ -19,6 +19,7 @@ struct IpAddr {
   // Numeric only: dotted quad or RFC 4291 text; no zone index, no brackets, no surrounding spaces.
   static std::optional<IpAddr> Parse(std::string_view text);
   bool is_v4() const { return family == Family::kV4; }
+  bool IsV4Mapped() const;  // ::ffff:a.b.c.d, an IPv4 address written as IPv6
   unsigned bits() const { return is_v4() ? 32 : 128; }
   size_t size() const { return is_v4() ? 4 : 16; }
   std::string ToString() const;
@@ -36,6 +37,8 @@ struct Cidr {
   bool Contains(const IpAddr& ip) const;
   bool Contains(const Cidr& other) const;  // other lies entirely inside this
   bool Overlaps(const Cidr& other) const;
+  // Overlaps ::ffff:0:0/96, the IPv4-mapped IPv6 addresses: an IPv6 range that stands for IPv4 addresses.
+  bool OverlapsV4Mapped() const;
   std::string ToString() const;
   auto operator<=>(const Cidr&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 bug
 };
@@ -49,6 +52,9 @@ struct Endpoint {
   std::string ToString() const;  // IPv6 in brackets
   auto operator<=>(const Endpoint&) const = default;
 };
+
+// "IPv4" or "IPv6", for messages.
+const char* FamilyName(IpAddr::Family family);
 
 std::string FormatEndpoint(const IpAddr& addr, uint16_t port);
 

@@ -13,7 +13,14 @@ namespace {
 struct Candidate {
   const k8s::NodeInfo* node;
   wg::Peer peer;
+  std::vector<Cidr> ignored;  // pod CIDRs of a family without a configured subnet
 };
+
+std::string CidrList(const std::vector<Cidr>& cidrs) {
+  std::string out;
+  for (const Cidr& c : cidrs) out += (out.empty() ? "" : ", ") + c.ToString();
+  return out;
+}
 
 // Validates one node on its own. Returns false with *rejection filled when it cannot be a peer; returns false
 // with an empty code when the node simply does not take part (no annotations for us).
@@ -43,22 +50,46 @@ bool Validate(const k8s::NodeInfo& n, const PeerContext& ctx, Candidate* out, Re
     return reject("bad_endpoint", "endpoint " + Quote(ep_it->second) + " is " + problem);
   }
   if (n.pod_cidrs.empty()) return reject("no_pod_cidr", "node has no pod CIDR (spec.podCIDRs is empty)");
-  std::vector<Cidr> cidrs;
+  std::vector<Cidr> listed;
   for (const auto& text : n.pod_cidrs) {
     auto c = Cidr::Parse(text);
     if (!c) return reject("bad_pod_cidr", "pod CIDR " + Quote(text) + " is not a valid CIDR");
     if (c->HasHostBits()) return reject("bad_pod_cidr", "pod CIDR " + Quote(text) + " has host bits set");
-    if (!ctx.pod_subnet.Contains(*c)) {
-      return reject("outside_subnet", "pod CIDR " + c->ToString() + " is outside the remote pod subnet " +
-                                          ctx.pod_subnet.ToString());
+    if (c->OverlapsV4Mapped()) {
+      return reject("bad_pod_cidr", "pod CIDR " + Quote(text) + " overlaps the IPv4-mapped IPv6 range ::ffff:0:0/96");
     }
-    if (std::find(cidrs.begin(), cidrs.end(), *c) == cidrs.end()) cidrs.push_back(*c);
+    for (const Cidr& before : listed) {
+      if (before.addr.family != c->addr.family) continue;
+      return reject("bad_pod_cidr", std::string("node lists more than one ") + FamilyName(c->addr.family) +
+                                        " pod CIDR (" + before.ToString() + ", " + c->ToString() +
+                                        "); Kubernetes allows one per address family");
+    }
+    listed.push_back(*c);
+  }
+  std::vector<Cidr> cidrs, ignored;
+  for (const Cidr& c : listed) {
+    auto subnet = std::find_if(ctx.pod_subnets.begin(), ctx.pod_subnets.end(),
+                               [&](const Cidr& s) { return s.addr.family == c.addr.family; });
+    if (subnet == ctx.pod_subnets.end()) {
+      ignored.push_back(c);
+    } else if (!subnet->Contains(c)) {
+      return reject("outside_subnet",
+                    "pod CIDR " + c.ToString() + " is outside the remote pod subnet " + subnet->ToString());
+    } else {
+      cidrs.push_back(c);
+    }
+  }
+  if (cidrs.empty()) {
+    return reject("no_pod_cidr", "node has no pod CIDR of a configured address family (its pod CIDRs: " +
+                                     CidrList(listed) + "; the remote pod subnets: " + CidrList(ctx.pod_subnets) +
+                                     ")");
   }
   out->node = &n;
   out->peer.public_key = key;
   out->peer.endpoint = *endpoint;
   out->peer.allowed_ips = std::move(cidrs);
   out->peer.persistent_keepalive = kPersistentKeepalive;
+  out->ignored = std::move(ignored);
   return true;
 }
 
@@ -96,8 +127,7 @@ std::string EndpointAddressProblem(const IpAddr& a) {
   if (zero_to_14 && b[15] == 0) return "an unspecified address";
   if (b[0] == 0xff) return "a multicast address";
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return "a link-local address";
-  bool zero_to_9 = std::all_of(b.begin(), b.begin() + 10, [](uint8_t x) { return x == 0; });
-  if (zero_to_9 && b[10] == 0xff && b[11] == 0xff) return "an IPv4-mapped IPv6 address (write the IPv4 address)";
+  if (a.IsV4Mapped()) return "an IPv4-mapped IPv6 address (write the IPv4 address)";
   return "";
 }
 
@@ -161,7 +191,7 @@ PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const Pe
                                          "maxPeers " + std::to_string(ctx.max_peers) + "; the newest are left out"});
   }
   if (accepted.size() > ctx.max_peers) accepted.resize(ctx.max_peers);
-  for (const Candidate* a : accepted) out.peers.push_back(DesiredPeer{a->node->name, a->peer});
+  for (const Candidate* a : accepted) out.peers.push_back(DesiredPeer{a->node->name, a->peer, a->ignored});
   std::sort(out.peers.begin(), out.peers.end(),
             [](const DesiredPeer& a, const DesiredPeer& b) { return a.node < b.node; });
   std::sort(out.rejected.begin(), out.rejected.end(),

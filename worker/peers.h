@@ -20,7 +20,7 @@ inline constexpr uint16_t kPersistentKeepalive = 25;
 
 struct PeerContext {
   std::string local_cluster;  // remote nodes advertise to us under "<local_cluster>.wireguard.semaphore.uw.io/"
-  Cidr pod_subnet;            // the remote cluster's pod subnet from the config
+  std::vector<Cidr> pod_subnets;  // the remote cluster's pod subnets from the config, at most one per family
   Key own_public_key;         // this interface's key: a remote node claiming it is rejected
   size_t max_peers = kDefaultMaxPeers;  // beyond it the newest nodes are rejected as too_many_peers
 };
@@ -35,6 +35,9 @@ struct Rejection {
 struct DesiredPeer {
   std::string node;
   wg::Peer peer;
+  // The node's pod CIDRs of an address family without a configured subnet: valid, but not allowed IPs (an IPv6
+  // CIDR of a dual-stack node when the remote has an IPv4 podSubnet only).
+  std::vector<Cidr> ignored_cidrs;
 };
 
 struct PeerSet {
@@ -54,6 +57,10 @@ inline constexpr const char* kReasonCodes[] = {"missing_annotation", "bad_key", 
 // WireGuard traffic to itself, to a cloud metadata service or to a whole segment instead of a remote node.
 std::string EndpointAddressProblem(const IpAddr& addr);
 
+// A node's pod CIDRs (spec.podCIDRs) become its allowed IPs: those of a configured family must lie inside that
+// family's subnet (else outside_subnet), those of another family are left out (DesiredPeer::ignored_cidrs). At
+// most one per family, as Kubernetes allows, and no IPv4-mapped IPv6 range (else bad_pod_cidr); none left of a
+// configured family is no_pod_cidr.
 PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const PeerContext& context);
 
 // The annotation keys the informer must keep for this pairing.

@@ -149,14 +149,14 @@ Status Worker::SetUpInterface() {
   if (!iface.ok()) return std::move(iface).error();
   iface_ = std::move(*iface);
   if (auto st = ApplyKeyAndPort(); !st.ok()) return st;
-  if (auto st = iface_->EnsureRoute(options_.remote.pod_subnet); !st.ok()) return st;
+  if (auto st = iface_->EnsureRoutes(options_.remote.pod_subnets); !st.ok()) return st;
   log::Info(iface_->created() ? "created the interface" : "adopted the existing interface",
             {{"device", device_},
              {"kind", std::string(iface_->kind())},
              {"backend", std::string(iface_->backend().Kind())},
              {"listen_port", std::to_string(options_.remote.wg_listen_port)},
              {"mtu", std::to_string(options_.remote.wg_device_mtu)},
-             {"route", options_.remote.pod_subnet.ToString()}});
+             {"routes", options_.remote.PodSubnetsText()}});
   if (!reconciler_) {
     reconciler_ = std::make_unique<Reconciler>(
         loop_, device_, [this]() -> wg::WgBackend& { return iface_->backend(); }, ReconcilerOptions(),
@@ -238,8 +238,9 @@ void Worker::ScheduleRecompute() {
 
 void Worker::Recompute() {
   recompute_timer_.Stop();
-  PeerContext ctx{options_.local.name, options_.remote.pod_subnet, public_key_, options_.remote.max_peers};
+  PeerContext ctx{options_.local.name, options_.remote.pod_subnets, public_key_, options_.remote.max_peers};
   PeerSet set = ComputePeers(remote_informer_->nodes(), ctx);
+  LogIgnoredCidrs(set);
   bool over_limit = std::any_of(set.rejected.begin(), set.rejected.end(),
                                 [](const Rejection& r) { return r.code == "too_many_peers"; });
   if (over_limit && !max_peers_logged_) {
@@ -262,6 +263,20 @@ void Worker::Recompute() {
   reconciler_->SetDesired(std::move(set));
 }
 
+void Worker::LogIgnoredCidrs(const PeerSet& set) {
+  // Once per family for the worker's life: with thousands of dual-stack nodes, a line per node would be noise.
+  for (const auto& p : set.peers) {
+    for (const Cidr& c : p.ignored_cidrs) {
+      bool& logged = c.addr.is_v4() ? ignored_v4_logged_ : ignored_v6_logged_;
+      if (logged) continue;
+      logged = true;
+      log::Info(std::string("remote nodes have ") + FamilyName(c.addr.family) + " pod CIDRs but no " +
+                    FamilyName(c.addr.family) + " pod subnet is configured: they are ignored (not routed here)",
+                {{"node", p.node}, {"pod_cidr", c.ToString()}, {"pod_subnets", options_.remote.PodSubnetsText()}});
+    }
+  }
+}
+
 void Worker::OnReconciled(const Reconciler::Outcome& o) {
   metrics_.Add(kSyncPeers, {device_, o.ok ? "1" : "0"});
   metrics_.Observe(kSyncDuration, {options_.remote.name, o.full ? "full" : "incremental"}, o.seconds);
@@ -277,7 +292,7 @@ void Worker::OnReconciled(const Reconciler::Outcome& o) {
 
 void Worker::Repair() {
   if (!iface_) return;
-  auto report = iface_->Check(options_.remote.pod_subnet);
+  auto report = iface_->Check(options_.remote.pod_subnets);
   if (!report.ok()) {
     if (repair_error_ != report.error().message) {
       log::Warn("interface check failed", {{"device", device_}, {"error", report.error().message}});

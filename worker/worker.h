@@ -68,6 +68,7 @@ class Worker {
   void StartRemoteWatch();
   void Recompute();
   void ScheduleRecompute();  // coalesces a burst of watch events into one recomputation
+  void LogIgnoredCidrs(const PeerSet& set);
   void OnReconciled(const Reconciler::Outcome& outcome);
   void Repair();
   void RefreshStats();
@@ -95,6 +96,7 @@ class Worker {
   std::unique_ptr<Reconciler> reconciler_;
   std::map<std::string, Rejection> rejections_;  // logged once per change
   bool max_peers_logged_ = false;  // the maxPeers warning is logged once per episode of being over it
+  bool ignored_v4_logged_ = false, ignored_v6_logged_ = false;  // pod CIDRs of a family without a subnet
 
   bool initialised_ = false;
   bool synced_ = false;

@@ -44,7 +44,8 @@ TEST_CASE("a valid config resolves with defaults") {
   CHECK(c.remotes[1].wg_device_mtu == 1420);
   CHECK(c.remotes[1].wg_listen_port == 51820);
   CHECK(c.remotes[1].resync_period == std::chrono::seconds(90));
-  CHECK(c.remotes[1].pod_subnet.ToString() == "10.6.0.0/16");
+  CHECK(c.remotes[1].pod_subnets == std::vector<swg::Cidr>{*swg::Cidr::Parse("10.6.0.0/16")});
+  CHECK_FALSE(c.remotes[1].pod_subnets_listed);
   CHECK(swg::ConfigToJson(c) == R"({
   "local": {
     "name": "c1"
@@ -215,6 +216,73 @@ TEST_CASE("pod subnets: IPv6 accepted, overlaps across families are not overlaps
       {"name":"c4","kubeConfigPath":"/k","podSubnet":"10.200.0.0/16","wgListenPort":3}]})");
   CHECK(p.errors == std::vector<std::string>{
                         "remotes[2].podSubnet: \"10.200.0.0/16\" overlaps remotes[1].podSubnet \"10.0.0.0/8\""});
+}
+
+TEST_CASE("podSubnets: one subnet per address family, a route each; round trip through JSON") {
+  auto p = ParseConfig(R"({"local":{"name":"c1"},"remotes":[{"name":"c2","kubeConfigPath":"/k",)"
+                       R"("podSubnet":null,"podSubnets":["fd00:4::/48","10.4.0.0/16"]}]})");
+  REQUIRE(p.errors.empty());
+  const auto& r = p.config.remotes.at(0);
+  CHECK(r.pod_subnets == std::vector<swg::Cidr>{*swg::Cidr::Parse("fd00:4::/48"), *swg::Cidr::Parse("10.4.0.0/16")});
+  CHECK(r.pod_subnets_listed);
+  CHECK(r.PodSubnetsText() == "fd00:4::/48,10.4.0.0/16");
+  // The supervisor hands its workers the configuration as JSON: the list survives, in the user's form.
+  std::string json = swg::ConfigToJson(p.config, false);
+  CHECK(json.find(R"("podSubnets":["fd00:4::/48","10.4.0.0/16"])") != std::string::npos);
+  CHECK(json.find(R"("podSubnet")") == std::string::npos);
+  auto again = ParseConfig(json);
+  REQUIRE(again.errors.empty());
+  CHECK(again.config.remotes.at(0).pod_subnets == r.pod_subnets);
+  // A single-family list is fine too.
+  CHECK(Errors(R"({"local":{"name":"c1"},"remotes":[{"name":"c2","kubeConfigPath":"/k",)"
+               R"("podSubnet":"","podSubnets":["10.4.0.0/16"]}]})")
+            .empty());
+}
+
+TEST_CASE("podSubnets: every mistake is named with its value") {
+  auto remote = [](const std::string& subnets) {
+    return R"({"local":{"name":"c1"},"remotes":[{"name":"c2","kubeConfigPath":"/k",)" + subnets + "}]}";
+  };
+  CHECK(Errors(remote(R"("podSubnet":"10.4.0.0/16","podSubnets":["fd00:4::/48"])")) ==
+        std::vector<std::string>{"remotes[0].podSubnets: set either podSubnet or podSubnets, not both"});
+  CHECK(Errors(remote(R"("podSubnets":["10.4.0.0/16","fd00:4::/48","10.5.0.0/16"])")) ==
+        std::vector<std::string>{"remotes[0].podSubnets[2]: \"10.5.0.0/16\" is a second IPv4 subnet after "
+                                 "\"10.4.0.0/16\"; give at most one subnet per address family"});
+  CHECK(Errors(remote(R"("podSubnets":["fd00:4::/48","fd00:5::/48"])")) ==
+        std::vector<std::string>{"remotes[0].podSubnets[1]: \"fd00:5::/48\" is a second IPv6 subnet after "
+                                 "\"fd00:4::/48\"; give at most one subnet per address family"});
+  CHECK(Errors(remote(R"("podSubnets":[])")) ==
+        std::vector<std::string>{"remotes[0].podSubnets: is empty; give one subnet per address family, such as "
+                                 "[\"10.4.0.0/16\", \"fd00:4::/48\"]"});
+  CHECK(Errors(remote(R"("podSubnets":"10.4.0.0/16")")) ==
+        std::vector<std::string>{"remotes[0].podSubnets: expected a list of CIDRs such as [\"10.4.0.0/16\", "
+                                 "\"fd00:4::/48\"], got string \"10.4.0.0/16\""});
+  CHECK(Errors(remote(R"("podSubnets":["10.4.0.0/33",7,"fd00:4::1/48","::/0","::ffff:10.4.0.0/112"])")) ==
+        std::vector<std::string>{
+            "remotes[0].podSubnets[0]: \"10.4.0.0/33\" is not a valid CIDR",
+            "remotes[0].podSubnets[1]: expected a string, got integer 7",
+            "remotes[0].podSubnets[2]: \"fd00:4::1/48\" has host bits set; did you mean \"fd00:4::/48\"?",
+            "remotes[0].podSubnets[3]: \"::/0\" covers every address; a pod subnet must be a specific range",
+            "remotes[0].podSubnets[4]: \"::ffff:10.4.0.0/112\" overlaps the IPv4-mapped IPv6 range ::ffff:0:0/96; "
+            "give IPv4 pods an IPv4 subnet"});
+  CHECK(Errors(remote(R"("podSubnet":"::/8")")) ==
+        std::vector<std::string>{"remotes[0].podSubnet: \"::/8\" overlaps the IPv4-mapped IPv6 range "
+                                 "::ffff:0:0/96; give IPv4 pods an IPv4 subnet"});
+  CHECK(Errors(remote(R"("podSubNets":["10.4.0.0/16"])")) ==
+        std::vector<std::string>{"remotes[0].podSubNets: unknown field, did you mean \"podSubnets\"?",
+                                 "remotes[0].podSubnet: required"});
+}
+
+TEST_CASE("podSubnets: no overlap across remotes, in either form, per family") {
+  auto p = ParseConfig(R"({"local":{"name":"c1"},"remotes":[
+      {"name":"c2","kubeConfigPath":"/k","podSubnets":["10.4.0.0/16","fd00:4::/48"],"wgListenPort":1},
+      {"name":"c3","kubeConfigPath":"/k","podSubnets":["fd00:4:0:1::/64","10.6.0.0/16"],"wgListenPort":2},
+      {"name":"c4","kubeConfigPath":"/k","podSubnet":"10.4.128.0/17","wgListenPort":3},
+      {"name":"c5","kubeConfigPath":"/k","podSubnets":["10.8.0.0/16","fd00:8::/48"],"wgListenPort":4}]})");
+  CHECK(p.errors ==
+        std::vector<std::string>{
+            "remotes[1].podSubnets[0]: \"fd00:4:0:1::/64\" overlaps remotes[0].podSubnets[1] \"fd00:4::/48\"",
+            "remotes[2].podSubnet: \"10.4.128.0/17\" overlaps remotes[0].podSubnets[0] \"10.4.0.0/16\""});
 }
 
 TEST_CASE("wrong types name the type and the value") {

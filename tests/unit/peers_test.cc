@@ -33,7 +33,7 @@ swg::k8s::NodeInfo Node(const std::string& name, int64_t created, const std::str
 PeerContext Ctx() {
   PeerContext c;
   c.local_cluster = "c1";
-  c.pod_subnet = *swg::Cidr::Parse("10.4.0.0/16");
+  c.pod_subnets = {*swg::Cidr::Parse("10.4.0.0/16")};
   c.own_public_key = *swg::Key::FromBase64(KeyB64(99));
   return c;
 }
@@ -54,21 +54,118 @@ std::ostream& operator<<(std::ostream& os, const Rejection& r) {
 
 TEST_CASE("valid nodes become peers with their pod CIDRs and keepalive 25") {
   auto set = ComputePeers(Nodes({Node("b", 2, KeyB64(2), "192.168.1.2:51820", {"10.4.2.0/24"}),
-                                 Node("a", 1, KeyB64(1), "[fd00::1]:51821", {"10.4.1.0/24", "fd00:4:1::/64"}),
+                                 Node("a", 1, KeyB64(1), "[fd00::1]:51821", {"10.4.1.0/24"}),
                                  Node("plain", 1, "", "", {"10.4.3.0/24"})}),
-                          [] {
-                            auto c = Ctx();
-                            c.pod_subnet = *swg::Cidr::Parse("10.4.0.0/16");
-                            return c;
-                          }());
-  // fd00:4:1::/64 lies outside an IPv4-only subnet: node a is rejected as a whole.
+                          Ctx());
+  REQUIRE(set.peers.size() == 2);
+  CHECK(set.peers[0].node == "a");
+  CHECK(set.peers[0].peer.endpoint->ToString() == "[fd00::1]:51821");
+  CHECK(set.peers[1].node == "b");
+  CHECK(set.peers[1].peer.persistent_keepalive == 25);
+  CHECK(set.peers[1].peer.endpoint->ToString() == "192.168.1.2:51820");
+  CHECK(set.peers[1].peer.allowed_ips == std::vector<swg::Cidr>{*swg::Cidr::Parse("10.4.2.0/24")});
+  CHECK(set.rejected.empty());
+}
+
+TEST_CASE("dual-stack nodes: both CIDRs with podSubnets, the configured family's with one podSubnet") {
+  auto nodes = Nodes({Node("dual", 1, KeyB64(1), "192.168.1.1:51820", {"10.4.1.0/24", "fd00:4:0:1::/64"}),
+                      Node("v6first", 2, KeyB64(2), "192.168.1.2:51820", {"fd00:4:0:2::/64", "10.4.2.0/24"}),
+                      Node("v4only", 3, KeyB64(3), "192.168.1.3:51820", {"10.4.3.0/24"}),
+                      Node("v6only", 4, KeyB64(4), "192.168.1.4:51820", {"fd00:4:0:4::/64"})});
+  auto both = Ctx();
+  both.pod_subnets = {*swg::Cidr::Parse("10.4.0.0/16"), *swg::Cidr::Parse("fd00:4::/48")};
+  auto set = ComputePeers(nodes, both);
+  CHECK(set.rejected.empty());
+  REQUIRE(set.peers.size() == 4);
+  CHECK(set.peers[0].peer.allowed_ips ==
+        std::vector<swg::Cidr>{*swg::Cidr::Parse("10.4.1.0/24"), *swg::Cidr::Parse("fd00:4:0:1::/64")});
+  CHECK(set.peers[0].ignored_cidrs.empty());
+  CHECK(set.peers[2].node == "v6first");
+  CHECK(set.peers[2].peer.allowed_ips ==
+        std::vector<swg::Cidr>{*swg::Cidr::Parse("fd00:4:0:2::/64"), *swg::Cidr::Parse("10.4.2.0/24")});
+
+  // IPv4 podSubnet only (the original's configuration): a dual-stack node is a peer with its IPv4 CIDR; the IPv6
+  // one is ignored, not a rejection. A node with IPv6 only has nothing of the configured family.
+  set = ComputePeers(nodes, Ctx());
+  REQUIRE(set.peers.size() == 3);
+  CHECK(set.peers[0].node == "dual");
+  CHECK(set.peers[0].peer.allowed_ips == std::vector<swg::Cidr>{*swg::Cidr::Parse("10.4.1.0/24")});
+  CHECK(set.peers[0].ignored_cidrs == std::vector<swg::Cidr>{*swg::Cidr::Parse("fd00:4:0:1::/64")});
+  CHECK(set.peers[1].node == "v4only");
+  CHECK(set.peers[1].ignored_cidrs.empty());
+  CHECK(set.peers[2].node == "v6first");
+  CHECK(set.peers[2].peer.allowed_ips == std::vector<swg::Cidr>{*swg::Cidr::Parse("10.4.2.0/24")});
+  CHECK(set.rejected ==
+        std::vector<Rejection>{{"v6only", "no_pod_cidr",
+                                "node has no pod CIDR of a configured address family (its pod CIDRs: "
+                                "fd00:4:0:4::/64; the remote pod subnets: 10.4.0.0/16)"}});
+
+  // IPv6 podSubnet only: the mirror image.
+  auto v6 = Ctx();
+  v6.pod_subnets = {*swg::Cidr::Parse("fd00:4::/48")};
+  set = ComputePeers(nodes, v6);
+  std::vector<std::string> names;
+  for (const auto& p : set.peers) names.push_back(p.node);
+  CHECK(names == std::vector<std::string>{"dual", "v6first", "v6only"});
+  CHECK(set.peers[0].peer.allowed_ips == std::vector<swg::Cidr>{*swg::Cidr::Parse("fd00:4:0:1::/64")});
+  CHECK(set.peers[0].ignored_cidrs == std::vector<swg::Cidr>{*swg::Cidr::Parse("10.4.1.0/24")});
+  REQUIRE(set.rejected.size() == 1);
+  CHECK(set.rejected[0].node == "v4only");
+  CHECK(set.rejected[0].code == "no_pod_cidr");
+}
+
+TEST_CASE("dual-stack nodes: a configured family outside its subnet, two of a family, v4-mapped") {
+  auto both = Ctx();
+  both.pod_subnets = {*swg::Cidr::Parse("10.4.0.0/16"), *swg::Cidr::Parse("fd00:4::/48")};
+  auto nodes = Nodes({
+      Node("v6out", 1, KeyB64(1), "192.168.1.1:51820", {"10.4.1.0/24", "fd00:9:1::/64"}),
+      Node("v4out", 1, KeyB64(2), "192.168.1.2:51820", {"10.9.2.0/24", "fd00:4:0:2::/64"}),
+      Node("two4", 1, KeyB64(3), "192.168.1.3:51820", {"10.4.3.0/24", "10.4.33.0/24"}),
+      Node("two6", 1, KeyB64(4), "192.168.1.4:51820", {"fd00:4:0:4::/64", "10.4.4.0/24", "fd00:4:0:44::/64"}),
+      Node("twice", 1, KeyB64(5), "192.168.1.5:51820", {"10.4.5.0/24", "10.4.5.0/24"}),
+      Node("mapped", 1, KeyB64(6), "192.168.1.6:51820", {"10.4.6.0/24", "::ffff:10.4.6.0/120"}),
+      Node("good", 1, KeyB64(7), "192.168.1.7:51820", {"10.4.7.0/24", "fd00:4:0:7::/64"}),
+  });
+  auto set = ComputePeers(nodes, both);
   REQUIRE(set.peers.size() == 1);
-  CHECK(set.peers[0].node == "b");
-  CHECK(set.peers[0].peer.persistent_keepalive == 25);
-  CHECK(set.peers[0].peer.endpoint->ToString() == "192.168.1.2:51820");
-  CHECK(set.peers[0].peer.allowed_ips.at(0).ToString() == "10.4.2.0/24");
-  CHECK(set.rejected == std::vector<Rejection>{{"a", "outside_subnet",
-                                                "pod CIDR fd00:4:1::/64 is outside the remote pod subnet 10.4.0.0/16"}});
+  CHECK(set.peers[0].node == "good");
+  std::vector<Rejection> want = {
+      {"mapped", "bad_pod_cidr", "pod CIDR \"::ffff:10.4.6.0/120\" overlaps the IPv4-mapped IPv6 range ::ffff:0:0/96"},
+      {"twice", "bad_pod_cidr",
+       "node lists more than one IPv4 pod CIDR (10.4.5.0/24, 10.4.5.0/24); Kubernetes allows one per address family"},
+      {"two4", "bad_pod_cidr",
+       "node lists more than one IPv4 pod CIDR (10.4.3.0/24, 10.4.33.0/24); Kubernetes allows one per address "
+       "family"},
+      {"two6", "bad_pod_cidr",
+       "node lists more than one IPv6 pod CIDR (fd00:4:0:4::/64, fd00:4:0:44::/64); Kubernetes allows one per address "
+       "family"},
+      {"v4out", "outside_subnet", "pod CIDR 10.9.2.0/24 is outside the remote pod subnet 10.4.0.0/16"},
+      {"v6out", "outside_subnet", "pod CIDR fd00:9:1::/64 is outside the remote pod subnet fd00:4::/48"},
+  };
+  CHECK(set.rejected == want);
+  // The same rules hold for a family that is not configured: two IPv6 CIDRs or a v4-mapped one are bad even
+  // where IPv6 CIDRs would be ignored.
+  set = ComputePeers(nodes, Ctx());
+  std::vector<std::string> rejected;
+  for (const auto& r : set.rejected) rejected.push_back(r.node + " " + r.code);
+  CHECK(rejected == std::vector<std::string>{"mapped bad_pod_cidr", "twice bad_pod_cidr", "two4 bad_pod_cidr",
+                                             "two6 bad_pod_cidr", "v4out outside_subnet"});
+  std::vector<std::string> peers;
+  for (const auto& p : set.peers) peers.push_back(p.node);
+  CHECK(peers == std::vector<std::string>{"good", "v6out"});
+}
+
+TEST_CASE("dual-stack conflicts: an IPv6 CIDR claimed twice goes to the oldest node") {
+  auto both = Ctx();
+  both.pod_subnets = {*swg::Cidr::Parse("10.4.0.0/16"), *swg::Cidr::Parse("fd00:4::/48")};
+  auto set = ComputePeers(Nodes({Node("old", 1, KeyB64(1), "192.168.1.1:51820", {"10.4.1.0/24", "fd00:4:0:1::/64"}),
+                                 Node("new", 2, KeyB64(2), "192.168.1.2:51820", {"10.4.2.0/24", "fd00:4::/56"})}),
+                          both);
+  REQUIRE(set.peers.size() == 1);
+  CHECK(set.peers[0].node == "old");
+  CHECK(set.rejected == std::vector<Rejection>{{"new", "cidr_conflict",
+                                                "pod CIDR fd00:4::/56 overlaps fd00:4:0:1::/64 of node old, which "
+                                                "keeps it (older)"}});
 }
 
 TEST_CASE("every kind of bad node is rejected with a reason, and the others still become peers") {

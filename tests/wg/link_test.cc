@@ -45,7 +45,7 @@ bool LinkExists(const std::string& dev) { return Run({"ip", "link", "show", "dev
 std::string KindOf(BackendChoice c) { return c == BackendChoice::kKernel ? "wireguard" : "tun"; }
 
 void Describe(Interface& iface, const std::string& want) {
-  auto r = iface.Check(kPods);
+  auto r = iface.Check({kPods});
   INFO(ErrorOf(r));
   REQUIRE(r);
   CHECK(r->Describe() == want);
@@ -107,6 +107,38 @@ void RepairsRoute(BackendChoice choice) {
   CHECK(Routes4() == "10.2.0.0/16 dev wireguard.lnk scope link");
 }
 LINK_CASE("Check restores a deleted or redirected route", RepairsRoute)
+
+void DualStackRoutes(BackendChoice choice) {
+  Sandbox box;
+  auto iface = MustEnsure({"wireguard.lnk", 1420, choice});
+  const std::vector<Cidr> both = {kPods, *Cidr::Parse("fd00:2::/48")};
+  REQUIRE(iface->EnsureRoutes(both));
+  CHECK(Routes4() == "10.2.0.0/16 dev wireguard.lnk scope link");
+  CHECK(Routes6() == "fd00:2::/48 dev wireguard.lnk metric 1024 pref medium");
+  // The check looks at every route, not only the first.
+  Sh("ip -6 route del fd00:2::/48 dev wireguard.lnk");
+  auto r = iface->Check(both);
+  REQUIRE(r);
+  CHECK(r->Describe() == "route restored");
+  CHECK(Routes6() == "fd00:2::/48 dev wireguard.lnk metric 1024 pref medium");
+  // A subnet dropped from the configuration: its route goes; routes that are not ours (another protocol, or
+  // ours via another link) stay.
+  Sh("ip -6 route add fd00:9::/48 dev wireguard.lnk proto static && "
+     "ip link add dummy-peer type veth peer name dummy-end && ip link set dummy-peer up && "
+     "ip link set dummy-end up && ip route add 10.9.0.0/16 dev dummy-peer proto 87 scope link");
+  REQUIRE(iface->EnsureRoutes({kPods}));
+  CHECK(Routes4() == "10.2.0.0/16 dev wireguard.lnk scope link 10.9.0.0/16 dev dummy-peer scope link");
+  CHECK(Routes6() == "");
+  CHECK(Squeeze(Sh("ip -6 -o route show dev wireguard.lnk proto static")) == "fd00:9::/48 metric 1024 pref medium");
+  r = iface->Check({kPods});
+  REQUIRE(r);
+  CHECK(r->Describe() == "");
+  // And back: the IPv6 subnet configured again.
+  REQUIRE(iface->EnsureRoutes(both));
+  CHECK(Routes6() == "fd00:2::/48 dev wireguard.lnk metric 1024 pref medium");
+}
+LINK_CASE("EnsureRoutes: a route per subnet, a subnet no longer configured loses its route; Check checks each",
+          DualStackRoutes)
 
 void RepairsDown(BackendChoice choice) {
   Sandbox box;

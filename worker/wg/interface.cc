@@ -246,7 +246,21 @@ Status Interface::EnsureRoute(const Cidr& subnet) {
   return link::ReplaceRoute(sock->get(), options_.name, ifindex_, subnet);
 }
 
-Result<RepairReport> Interface::Check(const Cidr& subnet) {
+Status Interface::EnsureRoutes(const std::vector<Cidr>& subnets) {
+  auto sock = nl::Connect(NETLINK_ROUTE);
+  if (!sock) return Prefixed(options_.name, sock.error());
+  for (const Cidr& subnet : subnets) {
+    if (Status s = link::ReplaceRoute(sock->get(), options_.name, ifindex_, subnet); !s) return s;
+  }
+  auto deleted = link::DeleteOtherRoutes(sock->get(), options_.name, ifindex_, subnets);
+  if (!deleted) return std::move(deleted).error();
+  for (const Cidr& gone : *deleted) {
+    log::Info("deleted a route to a subnet no longer configured", {{"device", options_.name}, {"route", gone.ToString()}});
+  }
+  return Ok();
+}
+
+Result<RepairReport> Interface::Check(const std::vector<Cidr>& subnets) {
   const std::string& name = options_.name;
   auto sock = nl::Connect(NETLINK_ROUTE);
   if (!sock) return Prefixed(name, sock.error());
@@ -299,11 +313,13 @@ Result<RepairReport> Interface::Check(const Cidr& subnet) {
     if (Status s = link::SetMtuUp(nl.get(), name, ifindex_, options_.mtu); !s) return std::move(s).error();
   }
 
-  auto has = link::HasRoute(nl.get(), name, ifindex_, subnet);
-  if (!has) return std::move(has).error();
-  if (!*has) {
-    if (Status s = link::ReplaceRoute(nl.get(), name, ifindex_, subnet); !s) return std::move(s).error();
-    report.route_restored = true;
+  for (const Cidr& subnet : subnets) {
+    auto has = link::HasRoute(nl.get(), name, ifindex_, subnet);
+    if (!has) return std::move(has).error();
+    if (!*has) {
+      if (Status s = link::ReplaceRoute(nl.get(), name, ifindex_, subnet); !s) return std::move(s).error();
+      report.route_restored = true;
+    }
   }
   return report;
 }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/ip.h"
 #include "common/result.h"
@@ -74,9 +75,13 @@ class Interface {
   // Replaces the route to `subnet` via this link: table main, scope link, protocol link::kRouteProtocol.
   Status EnsureRoute(const Cidr& subnet);
 
+  // One route per subnet (EnsureRoute), and no other route of ours via this link: a route to a subnet that is
+  // no longer configured is deleted (and logged).
+  Status EnsureRoutes(const std::vector<Cidr>& subnets);
+
   // The periodic repair: recreates a missing link (including when wireguard-go exited), brings a down link
-  // up, restores the MTU and a missing route. Errors leave the rest for the next check.
-  Result<RepairReport> Check(const Cidr& subnet);
+  // up, restores the MTU and every missing route, one per subnet. Errors leave the rest for the next check.
+  Result<RepairReport> Check(const std::vector<Cidr>& subnets);
 
  private:
   struct Netlink;  // the rtnetlink socket of one Ensure or Check

@@ -13,6 +13,7 @@
 #include <netlink/route/route.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -188,39 +189,103 @@ Status ReplaceRoute(nl_sock* sk, const std::string& name, int ifindex, const Cid
   return Send(what, sk, r, msg);
 }
 
-Result<bool> HasRoute(nl_sock* sk, const std::string& name, int ifindex, const Cidr& dst) {
-  const std::string what = name + ": list routes";
-  // With strict checking the kernel filters the dump by table, protocol and device; without it (older
-  // kernels) every route comes back and the filter below does the work.
+namespace {
+
+// Dumps the main table's routes of `family` with protocol kRouteProtocol via `ifindex` and calls `fn` with each
+// (parsed, owned). With strict checking the kernel filters the dump by table, protocol and device; without it
+// (older kernels) every route comes back, and `fn` sees only those that match. A dump interrupted by a change may
+// miss a route: `reset` is called and the dump is read again.
+template <typename Fn, typename Reset>
+Status DumpOurRoutes(nl_sock* sk, const std::string& what, int family, int ifindex, Reset reset, Fn fn) {
   int one = 1;
   (void)setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one);
   nl::Msg msg(nlmsg_alloc_simple(RTM_GETROUTE, NLM_F_DUMP));
   if (!msg) return NoMemory(what);
   rtmsg rtm{};
-  rtm.rtm_family = dst.addr.is_v4() ? AF_INET : AF_INET6;
+  rtm.rtm_family = static_cast<unsigned char>(family);
   rtm.rtm_table = RT_TABLE_MAIN;
   rtm.rtm_protocol = kRouteProtocol;
   if (nlmsg_append(msg.get(), &rtm, sizeof rtm, NLMSG_ALIGNTO) < 0 ||
       nla_put_u32(msg.get(), RTA_OIF, static_cast<uint32_t>(ifindex)) < 0) {
     return NoMemory(what);
   }
-  bool found = false, interrupted = true;
-  // A dump interrupted by a change may miss the route; read again rather than report a false repair.
+  bool interrupted = true;
   for (int attempt = 0; attempt < 3 && interrupted; ++attempt) {
-    found = interrupted = false;
+    interrupted = false;
+    reset();
     nl::Outcome outcome = nl::Dump(
         sk, msg.get(),
         [&](nl_msg* reply) {
           rtnl_route* raw = nullptr;
           if (rtnl_route_parse(nlmsg_hdr(reply), &raw) < 0) return 0;  // not a route we can read: not ours
           Ptr<rtnl_route> route(raw);
-          if (IsOurRoute(route.get(), ifindex, dst)) found = true;
+          if (rtnl_route_get_table(route.get()) != RT_TABLE_MAIN ||
+              rtnl_route_get_protocol(route.get()) != kRouteProtocol || rtnl_route_get_nnexthops(route.get()) < 1) {
+            return 0;
+          }
+          rtnl_nexthop* nh = rtnl_route_nexthop_n(route.get(), 0);
+          if (!nh || rtnl_route_nh_get_ifindex(nh) != ifindex) return 0;
+          fn(std::move(route));
           return 0;
         },
         &interrupted);
     if (outcome.err) return nl::MakeError(what, outcome);
   }
+  return Ok();
+}
+
+std::optional<Cidr> DstOf(rtnl_route* r) {
+  nl_addr* d = rtnl_route_get_dst(r);
+  if (!d) return std::nullopt;
+  Cidr c;
+  int family = nl_addr_get_family(d);
+  if (family != AF_INET && family != AF_INET6) return std::nullopt;
+  c.addr.family = family == AF_INET ? IpAddr::Family::kV4 : IpAddr::Family::kV6;
+  if (nl_addr_get_len(d) != c.addr.size()) return std::nullopt;
+  std::memcpy(c.addr.bytes.data(), nl_addr_get_binary_addr(d), c.addr.size());
+  c.prefix = static_cast<uint8_t>(nl_addr_get_prefixlen(d));
+  return c.Normalized();
+}
+
+}  // namespace
+
+Result<bool> HasRoute(nl_sock* sk, const std::string& name, int ifindex, const Cidr& dst) {
+  bool found = false;
+  Status s = DumpOurRoutes(
+      sk, name + ": list routes", dst.addr.is_v4() ? AF_INET : AF_INET6, ifindex, [&] { found = false; },
+      [&](Ptr<rtnl_route> route) {
+        if (IsOurRoute(route.get(), ifindex, dst)) found = true;
+      });
+  if (!s) return std::move(s).error();
   return found;
+}
+
+Result<std::vector<Cidr>> DeleteOtherRoutes(nl_sock* sk, const std::string& name, int ifindex,
+                                            const std::vector<Cidr>& keep) {
+  std::vector<Ptr<rtnl_route>> others;
+  for (int family : {AF_INET, AF_INET6}) {
+    std::vector<Ptr<rtnl_route>> found;
+    Status s = DumpOurRoutes(
+        sk, name + ": list routes", family, ifindex, [&] { found.clear(); },
+        [&](Ptr<rtnl_route> route) {
+          auto dst = DstOf(route.get());
+          bool kept = dst && std::any_of(keep.begin(), keep.end(), [&](const Cidr& k) { return k.Normalized() == *dst; });
+          if (!kept) found.push_back(std::move(route));
+        });
+    if (!s) return std::move(s).error();
+    for (auto& r : found) others.push_back(std::move(r));
+  }
+  std::vector<Cidr> deleted;
+  for (auto& route : others) {
+    auto dst = DstOf(route.get());
+    std::string shown = dst ? dst->ToString() : "default";
+    nl_msg* msg = nullptr;
+    int r = rtnl_route_build_del_request(route.get(), 0, &msg);
+    Status s = Send(name + ": delete route " + shown, sk, r, msg);
+    if (!s && s.error().code != ESRCH) return std::move(s).error();  // gone already is fine
+    if (s && dst) deleted.push_back(*dst);
+  }
+  return deleted;
 }
 
 }  // namespace swg::wg::link

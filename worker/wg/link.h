@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/ip.h"
 #include "common/result.h"
@@ -49,5 +50,10 @@ Status ReplaceRoute(nl_sock* sk, const std::string& name, int ifindex, const Cid
 
 // True when the route ReplaceRoute installs is there.
 Result<bool> HasRoute(nl_sock* sk, const std::string& name, int ifindex, const Cidr& dst);
+
+// Deletes every route of ours (table main, protocol kRouteProtocol) via the link whose destination is not in
+// `keep`: a subnet no longer configured. Returns the destinations deleted.
+Result<std::vector<Cidr>> DeleteOtherRoutes(nl_sock* sk, const std::string& name, int ifindex,
+                                            const std::vector<Cidr>& keep);
 
 }  // namespace swg::wg::link
