@@ -77,6 +77,7 @@ void Reconciler::Run() {
   out.full = full_requested_ || !applied_known_;
   std::vector<wg::Peer> desired = desired_.AsPeers();
   std::vector<wg::Peer> current;
+  int64_t read_at = 0;  // unix time of the device read: its handshake times tell live peers from stale endpoints
   auto fail = [&](std::string error) {
     out.ok = false;
     out.error = std::move(error);
@@ -95,10 +96,12 @@ void Reconciler::Run() {
     auto device = backend_().GetDevice(ifname_);
     if (!device.ok()) return fail(device.error().message);
     current = std::move(device->peers);
+    read_at = std::chrono::duration_cast<std::chrono::seconds>(
+                  std::chrono::system_clock::now().time_since_epoch()).count();
   } else {
     current = applied_;
   }
-  wg::DeviceChange change = wg::DiffPeers(desired, current, previous_known_ ? &previous_ : nullptr);
+  wg::DeviceChange change = wg::DiffPeers(desired, current, previous_known_ ? &previous_ : nullptr, read_at);
   for (const auto& p : change.peers) {
     if (p.remove) out.removed++;
     else if (p.update_only) out.updated++;

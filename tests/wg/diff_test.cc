@@ -1,4 +1,4 @@
-// The peer diff: minimal, deterministic, never undoing a roamed endpoint.
+// The peer diff: minimal, deterministic, never undoing the roamed endpoint of a live peer.
 #include "worker/wg/diff.h"
 
 #include <doctest/doctest.h>
@@ -108,6 +108,49 @@ TEST_CASE("DiffPeers sends an endpoint only when the desired endpoint changed") 
   SUBCASE("a desired peer without endpoint never clears the device's") {
     std::vector<Peer> desired = {P(1, nullptr, {"10.1.0.0/24"})};
     CHECK(DiffPeers(desired, current, nullptr).empty());
+  }
+}
+
+TEST_CASE("DiffPeers with a device read: a peer that is not live gets the desired endpoint back") {
+  const int64_t now = 1700000000;
+  std::vector<Peer> desired = {P(1, "10.0.0.1:51820", {"10.1.0.0/24"})};
+  // The device still has the endpoint the remote node advertised before it moved, e.g. while the worker was down.
+  Peer stale = P(1, "10.0.0.99:51820", {"10.1.0.0/24"});
+  std::vector<Peer> current = {stale};
+  const std::string send = "1 update_only endpoint=10.0.0.1:51820\n";
+
+  SUBCASE("never a handshake: after a restart (previous desire unknown)") {
+    CHECK(Show(DiffPeers(desired, current, nullptr, now)) == send);
+  }
+  SUBCASE("never a handshake: also when the desire is unchanged, so it is not stuck after the first diff") {
+    CHECK(Show(DiffPeers(desired, current, &desired, now)) == send);
+  }
+  SUBCASE("the last handshake is older than REJECT_AFTER_TIME") {
+    current[0].last_handshake_sec = now - kRoamedEndpointTrustSec - 1;
+    CHECK(Show(DiffPeers(desired, current, nullptr, now)) == send);
+    CHECK(Show(DiffPeers(desired, current, &desired, now)) == send);
+  }
+  SUBCASE("a live peer keeps the endpoint it roamed to") {
+    current[0].last_handshake_sec = now - kRoamedEndpointTrustSec;
+    CHECK(DiffPeers(desired, current, nullptr, now).empty());
+    CHECK(DiffPeers(desired, current, &desired, now).empty());
+    current[0].last_handshake_sec = now - 5;
+    CHECK(DiffPeers(desired, current, &desired, now).empty());
+    current[0].last_handshake_sec = now + 3;  // the clock stepped back: still live
+    CHECK(DiffPeers(desired, current, &desired, now).empty());
+  }
+  SUBCASE("a live peer still gets a changed desire") {
+    current[0].last_handshake_sec = now - 5;
+    std::vector<Peer> moved = {P(1, "10.0.0.2:51820", {"10.1.0.0/24"})};
+    CHECK(Show(DiffPeers(moved, current, &desired, now)) == "1 update_only endpoint=10.0.0.2:51820\n");
+  }
+  SUBCASE("without a read time (the model of what was applied) handshake times are not looked at") {
+    CHECK(DiffPeers(desired, current, &desired).empty());
+    CHECK(DiffPeers(desired, current, nullptr, 0).empty());
+  }
+  SUBCASE("an endpoint equal to the desired one is never sent, live or not") {
+    CHECK(DiffPeers(desired, desired, &desired, now).empty());
+    CHECK(DiffPeers(desired, desired, nullptr, now).empty());
   }
 }
 

@@ -14,10 +14,16 @@ ByKey Index(const std::vector<Peer>& peers) {
   return out;
 }
 
-bool SendEndpoint(const Peer& want, const Peer& have, const ByKey* previous) {
+bool Live(const Peer& have, int64_t now) {
+  return have.last_handshake_sec > 0 && now - have.last_handshake_sec <= kRoamedEndpointTrustSec;
+}
+
+bool SendEndpoint(const Peer& want, const Peer& have, const ByKey* previous, int64_t now) {
   if (!want.endpoint) return false;  // an endpoint cannot be cleared; leave whatever the device has
   if (!have.endpoint) return true;
-  if (*have.endpoint == *want.endpoint || !previous) return false;
+  if (*have.endpoint == *want.endpoint) return false;
+  if (now > 0 && !Live(have, now)) return true;
+  if (!previous) return false;
   auto it = previous->find(want.public_key);
   // Not desired before: the desired endpoint is new, so it counts as changed where the device differs.
   if (it == previous->end()) return *have.endpoint != *want.endpoint;
@@ -34,7 +40,7 @@ std::vector<Cidr> NormalizeCidrs(std::vector<Cidr> cidrs) {
 }
 
 DeviceChange DiffPeers(const std::vector<Peer>& desired, const std::vector<Peer>& current,
-                       const std::vector<Peer>* previous_desired) {
+                       const std::vector<Peer>* previous_desired, int64_t now) {
   const ByKey want = Index(desired), have = Index(current);
   ByKey previous;
   if (previous_desired) previous = Index(*previous_desired);
@@ -73,7 +79,7 @@ DeviceChange DiffPeers(const std::vector<Peer>& desired, const std::vector<Peer>
       pc.persistent_keepalive = peer->persistent_keepalive;
       changed = true;
     }
-    if (SendEndpoint(*peer, dev, prev)) {
+    if (SendEndpoint(*peer, dev, prev, now)) {
       pc.endpoint = peer->endpoint;
       changed = true;
     }
