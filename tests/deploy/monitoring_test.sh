@@ -6,36 +6,14 @@
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/tests/lib/testlib.sh"
 KUBECTL=$("$ROOT/scripts/build-control-plane" | sed -n 's/^KUBECTL=//p')
-# The CRDs as the Prometheus Operator publishes them, from its module on the Go module proxy, checked against a
-# pinned SHA-256 and cached.
-PO_VERSION=v0.85.0
-PO_SHA256=0bdb88ed823d0f2e86cf909638439b6ad1da744a228172c7411d9987527dc5d1
-CACHE="${SWG_CACHE:-$HOME/.cache/semaphore-wireguard}/crds/prometheus-operator-$PO_VERSION"
-
-if [[ ! -f $CACHE/monitoring.coreos.com_prometheusrules.yaml ]]; then
-  proxy=${GOPROXY:-https://proxy.golang.org}
-  proxy=${proxy%%,*}
-  curl -fsSL --retry 3 -o "$TMP/po.zip" "$proxy/github.com/prometheus-operator/prometheus-operator/@v/$PO_VERSION.zip" ||
-    { echo "FAIL cannot fetch the Prometheus Operator module $PO_VERSION"; exit 1; }
-  [[ $(sha256sum "$TMP/po.zip" | cut -d' ' -f1) == "$PO_SHA256" ]] ||
-    { echo "FAIL the Prometheus Operator module $PO_VERSION does not have the pinned SHA-256"; exit 1; }
-  mkdir -p "$CACHE.tmp"
-  python3 - "$TMP/po.zip" "$CACHE.tmp" "$PO_VERSION" <<'PY'
-import sys, zipfile
-z = zipfile.ZipFile(sys.argv[1])
-for kind in ("podmonitors", "prometheusrules"):
-    name = f"github.com/prometheus-operator/prometheus-operator@{sys.argv[3]}/example/prometheus-operator-crd/monitoring.coreos.com_{kind}.yaml"
-    open(f"{sys.argv[2]}/monitoring.coreos.com_{kind}.yaml", "wb").write(z.read(name))
-PY
-  rm -rf "$CACHE" && mv "$CACHE.tmp" "$CACHE"
-fi
+CRDS=$("$ROOT/tests/deploy/prometheus_operator_crds.sh") || { echo "FAIL cannot get the Prometheus Operator's CRDs"; exit 1; }
 
 on_exit '"$ROOT/scripts/control-plane" stop --dir "$TMP/cp"'
 "$ROOT/scripts/control-plane" start --dir "$TMP/cp" --clusters mon >/dev/null 2>"$TMP/cp.log" ||
   { cat "$TMP/cp.log"; echo "FAIL cannot start the test control plane"; exit 1; }
 k() { "$KUBECTL" --kubeconfig "$TMP/cp/mon/kubeconfig" "$@"; }
 
-check "the Prometheus Operator's CRDs install" k apply --server-side -f "$CACHE"
+check "the Prometheus Operator's CRDs install" k apply --server-side -f "$CRDS"
 check "and are established" k wait --for condition=established --timeout=60s \
   crd/podmonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com
 check "kubectl kustomize renders deploy/monitoring" bash -c "'$KUBECTL' kustomize '$ROOT/deploy/monitoring' >'$TMP/mon.yaml'"
