@@ -81,6 +81,9 @@ forbidden_logs() {  # the logs of every agent and keeper container that mention 
 echo "--- deployment"
 both_ready() { ds_ready c1 && ds_ready c2; }
 check "the DaemonSet pods of c1 and c2 become Ready" wait_for 120 both_ready
+# tests/kubelet/mesh.sh installs c1's agent with kustomize and c2's with the Helm chart.
+managed_by() { k "$1" get ds semaphore-wireguard -o jsonpath='{.metadata.labels.app\.kubernetes\.io/managed-by}'; }
+check "c2's DaemonSet is the Helm chart's (helm install), c1's kustomize's" test "$(managed_by c2)/$(managed_by c1)" = "Helm/"
 if ! both_ready; then  # nothing below can pass: say why and stop
   for c in c1 c2; do k "$c" get pods -o wide; k "$c" logs ds/semaphore-wireguard --all-containers --tail 10; done 2>&1 |
     sed 's/^/     | /'
