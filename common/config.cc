@@ -16,7 +16,8 @@ constexpr std::string_view kLocalFields[] = {"name", "kubeConfigPath"};
 constexpr std::string_view kRemoteFields[] = {"name",          "remoteAPIURL", "remoteCAURL",
                                               "remoteSATokenPath", "kubeConfigPath", "podSubnet",
                                               "podSubnets",    "wgDeviceMTU",  "wgListenPort",
-                                              "resyncPeriod",  "maxPeers"};
+                                              "resyncPeriod",  "maxPeers",     "advertiseAddressType",
+                                              "persistentKeepalive"};
 
 std::string Shown(const json_t* v) {
   std::string s = JsonDump(v);
@@ -215,6 +216,34 @@ class Parser {
       r->pod_subnets.push_back(*c);
       paths->push_back(path);
     }
+  // wgDeviceMTU ("auto" or 0 too), advertiseAddressType and persistentKeepalive.
+  void Reach(const json_t* obj, const std::string& prefix, RemoteConfig* r) {
+    const json_t* mtu = json_object_get(obj, "wgDeviceMTU");
+    if ((json_is_string(mtu) && std::string_view(json_string_value(mtu)) == "auto") ||
+        (json_is_integer(mtu) && json_integer_value(mtu) == 0)) {
+      r->wg_device_mtu_auto = true;
+    } else if (json_is_string(mtu)) {
+      Error(prefix + "wgDeviceMTU", Quote(json_string_value(mtu)) + " is not a number nor \"auto\"");
+    } else {
+      Number(obj, prefix, "wgDeviceMTU", 576, 65535, &r->wg_device_mtu);
+    }
+    std::string types;
+    String(obj, prefix, "advertiseAddressType", &types);
+    if (!types.empty()) {
+      auto parsed = ParseAddressTypes(types);
+      if (parsed.ok()) r->advertise_address_types = *parsed;
+      else Error(prefix + "advertiseAddressType", parsed.error().message);
+    }
+    const json_t* ka = json_object_get(obj, "persistentKeepalive");
+    if (!ka || json_is_null(ka)) return;
+    auto d = json_is_string(ka) ? ParseDuration(json_string_value(ka)) : std::nullopt;
+    if (json_is_integer(ka) && json_integer_value(ka) == 0) d = std::chrono::nanoseconds(0);
+    if (!d || *d % std::chrono::seconds(1) != std::chrono::nanoseconds(0) || *d > std::chrono::seconds(65535)) {
+      Error(prefix + "persistentKeepalive",
+            Shown(ka) + " is not a whole number of seconds from 0 (off) to 65535s, such as \"25s\"");
+      return;
+    }
+    r->persistent_keepalive = std::chrono::duration_cast<std::chrono::seconds>(*d);
   }
 
   void Remote(const json_t* obj, size_t index) {
@@ -231,7 +260,7 @@ class Parser {
     String(obj, prefix, "remoteCAURL", &r.remote_ca_url);
     String(obj, prefix, "remoteSATokenPath", &r.remote_sa_token_path);
     String(obj, prefix, "kubeConfigPath", &r.kube_config_path);
-    Number(obj, prefix, "wgDeviceMTU", 576, 65535, &r.wg_device_mtu);
+    Reach(obj, prefix, &r);
     size_t errors_before = result.errors.size();
     Number(obj, prefix, "wgListenPort", 1, 65535, &r.wg_listen_port);
     bool port_ok = result.errors.size() == errors_before;
@@ -391,16 +420,41 @@ std::string ConfigToJson(const Config& c, bool pretty, bool effective) {
     } else if (!r.pod_subnets.empty()) {
       json_object_set_new(o, "podSubnet", json_string(r.pod_subnets[0].ToString().c_str()));
     }
-    json_object_set_new(o, "wgDeviceMTU", json_integer(r.wg_device_mtu));
+    json_object_set_new(o, "wgDeviceMTU", r.wg_device_mtu_auto ? json_string("auto") : json_integer(r.wg_device_mtu));
     json_object_set_new(o, "wgListenPort", json_integer(r.wg_listen_port));
     json_object_set_new(
         o, "resyncPeriod",
         json_string(FormatDuration(effective ? r.EffectiveResyncPeriod() : r.resync_period).c_str()));
     json_object_set_new(o, "maxPeers", json_integer(static_cast<json_int_t>(r.max_peers)));
+    std::string types;
+    for (const auto& t : r.advertise_address_types) types += (types.empty() ? "" : ",") + t;
+    if (!types.empty()) json_object_set_new(o, "advertiseAddressType", json_string(types.c_str()));
+    if (effective || r.persistent_keepalive != kDefaultPersistentKeepalive) {
+      json_object_set_new(o, "persistentKeepalive", json_string(FormatDuration(r.persistent_keepalive).c_str()));
+    }
     json_array_append_new(remotes, o);
   }
   json_object_set_new(root.get(), "remotes", remotes);
   return JsonDump(root.get(), pretty);
+}
+
+Result<std::vector<std::string>> ParseAddressTypes(std::string_view text) {
+  std::vector<std::string> out;
+  for (std::string_view rest = text;;) {
+    size_t comma = rest.find(',');
+    std::string part(rest.substr(0, comma));
+    if (part != "InternalIP" && part != "ExternalIP") {
+      return Error{Quote(std::string(text)) + ": " + Quote(part) +
+                   " is not an address type; use InternalIP, ExternalIP or an ordered list such as "
+                   "\"ExternalIP,InternalIP\""};
+    }
+    if (std::find(out.begin(), out.end(), part) != out.end()) {
+      return Error{Quote(std::string(text)) + ": " + part + " is listed twice"};
+    }
+    out.push_back(part);
+    if (comma == std::string_view::npos) return out;
+    rest.remove_prefix(comma + 1);
+  }
 }
 
 std::string PubKeyAnnotation(std::string_view cluster) {

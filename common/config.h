@@ -15,6 +15,7 @@ namespace swg {
 
 inline constexpr uint32_t kDefaultMtu = 1420;
 inline constexpr uint16_t kDefaultListenPort = 51820;
+inline constexpr std::chrono::seconds kDefaultPersistentKeepalive{25};
 inline constexpr size_t kMaxClusterName = 5;  // "wireguard." + name must fit IFNAMSIZ-1 = 15
 inline constexpr size_t kDefaultMaxPeers = 10000;
 inline constexpr size_t kMaxMaxPeers = 100000;
@@ -42,6 +43,11 @@ struct RemoteConfig {
   uint16_t wg_listen_port = kDefaultListenPort;
   std::chrono::nanoseconds resync_period{0};  // 0 disables
   size_t max_peers = kDefaultMaxPeers;        // remote nodes beyond it are rejected (too_many_peers)
+  // Reach (README "Reach"): wgDeviceMTU "auto" or 0 -> the underlay's MTU minus WireGuard's overhead;
+  // advertiseAddressType: empty -> the -advertise-address-type flag; persistentKeepalive: 0 disables.
+  bool wg_device_mtu_auto = false;
+  std::vector<std::string> advertise_address_types;
+  std::chrono::seconds persistent_keepalive{kDefaultPersistentKeepalive};
 
   // How often the worker really reconciles in full: resyncPeriod capped at kMaxResyncPeriod (also when 0),
   // and at least a second.
@@ -71,6 +77,10 @@ ConfigParse LoadConfigFile(const std::string& path);
 // unless pretty. With effective, resyncPeriod is the period the worker really uses (check-config shows it);
 // without, the configured value (what the supervisor hands its workers).
 std::string ConfigToJson(const Config& config, bool pretty = true, bool effective = false);
+
+// An address type list such as "ExternalIP,InternalIP" (InternalIP and ExternalIP, each once, comma
+// separated); an error names the bad part. Used by the flag and by advertiseAddressType.
+Result<std::vector<std::string>> ParseAddressTypes(std::string_view text);
 
 // Annotation keys: "<cluster>.wireguard.semaphore.uw.io/pubKey" and ".../endpoint".
 std::string PubKeyAnnotation(std::string_view cluster);

@@ -37,6 +37,10 @@ json_t* StatusObject(const WorkerStatus& s) {
                       json_integer(static_cast<json_int_t>(s.peers_without_handshake)));
   json_object_set_new(o, "watch", Str(s.watch));
   json_object_set_new(o, "last_error", Str(s.last_error));
+  json_object_set_new(o, "endpoint", Str(s.endpoint));
+  json_object_set_new(o, "endpoint_source", Str(s.endpoint_source));
+  json_object_set_new(o, "mtu", json_integer(s.mtu));
+  json_object_set_new(o, "mtu_source", Str(s.mtu_source));
   json_object_set_new(o, "initialised", json_boolean(s.initialised));
   json_object_set_new(o, "synced", json_boolean(s.synced));
   json_object_set_new(o, "pid", json_integer(s.pid));
@@ -91,6 +95,10 @@ bool ParseStatus(const json_t* o, WorkerStatus* s, std::string* error) {
   s->peers_without_handshake = static_cast<uint64_t>(GetInt(o, "peers_without_handshake"));
   s->watch = GetStr(o, "watch");
   s->last_error = GetStr(o, "last_error");
+  s->endpoint = GetStr(o, "endpoint");
+  s->endpoint_source = GetStr(o, "endpoint_source");
+  s->mtu = static_cast<uint32_t>(GetInt(o, "mtu"));
+  s->mtu_source = GetStr(o, "mtu_source");
   s->initialised = GetBool(o, "initialised");
   s->synced = GetBool(o, "synced");
   s->pid = GetInt(o, "pid");

@@ -53,6 +53,10 @@ struct WorkerStatus {
   uint64_t peers_without_handshake = 0;
   std::string watch;  // the remote informer's state: listing, watching, backoff ...
   std::string last_error;
+  std::string endpoint;         // the endpoint this node advertises to the remote ("" until known)
+  std::string endpoint_source;  // InternalIP, ExternalIP or the override annotation's key
+  uint32_t mtu = 0;             // the interface's MTU
+  std::string mtu_source;       // "wgDeviceMTU 1420", "auto: eth0 (MTU 1500) holds ..., minus 60 for IPv4"
   bool initialised = false;  // interface, route and annotations are in place
   bool synced = false;       // the first full reconcile after a complete list is done
   int64_t pid = 0;

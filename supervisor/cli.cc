@@ -37,6 +37,9 @@ FlagSet DaemonFlagSet() {
   fs.String("wireguard-go-keeper", "SWG_WIREGUARD_GO_KEEPER", "false",
             "true: wireguard-go is run by `semaphore-wireguard wireguard-go-keeper` (a second container of the "
             "pod), so that it outlives this one; never start it here, adopt the keeper's interfaces");
+  fs.String("advertise-address-type", "SWG_ADVERTISE_ADDRESS_TYPE", "InternalIP",
+            "The node address advertised as the endpoint: InternalIP, ExternalIP, or an ordered list such as "
+            "ExternalIP,InternalIP (the first type the node has); a remote's advertiseAddressType wins");
   fs.Bool("version", "Print the version and exit");
   fs.String("worker-binary", "", "", "(testing) program to run as the worker");
   fs.Hidden("worker-binary");
@@ -135,6 +138,13 @@ Result<Options> ParseDaemonFlags(const std::vector<std::string>& args, const Get
                  kExitUsage};
   }
   o.wireguard_go_keeper = keeper == "true";
+  auto types = ParseAddressTypes(fs.Get("advertise-address-type"));
+  if (!types.ok()) {
+    return Error{"invalid value for " + Named(fs, "advertise-address-type", "SWG_ADVERTISE_ADDRESS_TYPE") + ": " +
+                     types.error().message,
+                 kExitUsage};
+  }
+  o.advertise_address_types = *types;
   if (!ValidListenAddress(o.listen_address)) {
     return Error{"invalid value " + Quote(o.listen_address) + " for " +
                      Named(fs, "listen-address", "SWG_LISTEN_ADDRESS") +

@@ -21,6 +21,7 @@ struct Options {
   std::string control_socket = "/run/semaphore-wireguard/control.sock";
   std::string wg_backend = "auto";
   bool wireguard_go_keeper = false;  // the pod's keeper container runs wireguard-go (see wireguard-go-keeper)
+  std::vector<std::string> advertise_address_types = {"InternalIP"};  // for remotes without advertiseAddressType
   log::Level log_level = log::Level::kInfo;
   log::Format log_format = log::Format::kAuto;
   // Hidden, for tests: what to exec as a worker, and how long a silent worker may live.

@@ -85,6 +85,10 @@ int RunDaemon(const Options& o) {
                                                       {"errors", std::to_string(parsed.errors.size())}});
     return kExitUsage;
   }
+  // The flag's address types go to every remote that does not choose its own (advertiseAddressType).
+  for (auto& r : parsed.config.remotes) {
+    if (r.advertise_address_types.empty()) r.advertise_address_types = o.advertise_address_types;
+  }
   const Config& config = parsed.config;
   std::string remotes;
   for (const auto& r : config.remotes) remotes += (remotes.empty() ? "" : ",") + r.name;

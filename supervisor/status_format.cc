@@ -94,7 +94,10 @@ std::string FormatStatus(const NodeView& view, bool verbose, int64_t now) {
   if (!verbose) return out;
   for (const auto& r : view.remotes) {
     const WorkerStatus& s = r.status;
-    out += "\n" + EscapeControl(s.remote) + ": " + std::to_string(s.peer_list.size()) + " peer(s)\n";
+    out += "\n" + EscapeControl(s.remote) + ": advertises " + (s.endpoint.empty() ? "-" : EscapeControl(s.endpoint)) +
+           (s.endpoint_source.empty() ? "" : " (" + EscapeControl(s.endpoint_source) + ")") + ", MTU " +
+           (s.mtu ? std::to_string(s.mtu) + " (" + EscapeControl(s.mtu_source) + ")" : "-") + "\n";
+    out += EscapeControl(s.remote) + ": " + std::to_string(s.peer_list.size()) + " peer(s)\n";
     if (!s.peer_list.empty()) {
       std::vector<std::vector<std::string>> prow = {
           {"  NODE", "PUBLIC KEY", "ENDPOINT", "ALLOWED IPS", "HANDSHAKE", "RECEIVED", "SENT"}};

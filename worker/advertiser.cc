@@ -3,17 +3,69 @@
 #include "common/config.h"
 #include "common/ip.h"
 #include "common/log.h"
+#include "common/strings.h"
+#include "worker/peers.h"
 
 namespace swg::worker {
 
-std::optional<std::string> AdvertisedEndpoint(const k8s::NodeInfo& node, uint16_t port) {
-  for (const auto& a : node.addresses) {
-    if (a.type != "InternalIP") continue;
-    auto ip = IpAddr::Parse(a.address);
-    if (ip) return FormatEndpoint(*ip, port);
+namespace {
+
+// An override: "IP", "IP:port" or "[IPv6]:port"; without a port, `port`. Never a host name, never an address
+// that cannot be a node's (loopback, link-local, ...): the remote side would reject it anyway.
+Result<Endpoint> ParseOverride(const std::string& text, uint16_t port) {
+  std::optional<Endpoint> e;
+  if (auto ip = IpAddr::Parse(text)) {
+    e = Endpoint{*ip, port};
+  } else {
+    e = Endpoint::Parse(text);
   }
-  return std::nullopt;
+  if (!e) {
+    return Error{Quote(text) + " is not IP, IP:port or [IPv6]:port (a numeric address, a port from 1 to 65535)"};
+  }
+  if (std::string problem = EndpointAddressProblem(e->addr); !problem.empty()) {
+    return Error{Quote(text) + " is " + problem};
+  }
+  return *e;
 }
+
+}  // namespace
+
+std::string AdvertiseEndpointAnnotation(std::string_view remote) {
+  return std::string(remote) + "." + std::string(kAdvertiseEndpointAnnotation);
+}
+
+EndpointChoice ChooseEndpoint(const k8s::NodeInfo& node, std::string_view remote,
+                              const std::vector<std::string>& address_types, uint16_t port) {
+  EndpointChoice c;
+  // The per-remote override wins over the node-wide one; a bad one is skipped, never advertised.
+  for (const std::string& key : {AdvertiseEndpointAnnotation(remote), std::string(kAdvertiseEndpointAnnotation)}) {
+    auto it = node.annotations.find(key);
+    if (it == node.annotations.end()) continue;
+    auto e = ParseOverride(it->second, port);
+    if (!e.ok()) {
+      if (c.warning.empty()) c.warning = "ignoring annotation " + key + ": " + e.error().message;
+      continue;
+    }
+    c.endpoint = *e;
+    c.source = key;
+    return c;
+  }
+  std::string types;
+  for (const auto& type : address_types) {
+    types += (types.empty() ? "" : " or ") + type;
+    for (const auto& a : node.addresses) {
+      if (a.type != type) continue;
+      auto ip = IpAddr::Parse(a.address);
+      if (!ip || !EndpointAddressProblem(*ip).empty()) continue;
+      c.endpoint = Endpoint{*ip, port};
+      c.source = type;
+      return c;
+    }
+  }
+  c.error = "node " + node.name + " has no " + types + " address to advertise as the endpoint";
+  return c;
+}
+
 
 Advertiser::Advertiser(Loop& loop, k8s::Client& local, Options options,
                        std::function<void(bool, const std::string&)> on_state)
@@ -24,7 +76,8 @@ Advertiser::Advertiser(Loop& loop, k8s::Client& local, Options options,
       backoff_(Backoff::Options{std::chrono::milliseconds(1000), 2.0, std::chrono::milliseconds(30000), 0.3,
                                 std::chrono::milliseconds(120000)}) {
   k8s::NodeFilter filter;
-  filter.annotation_keys = {PubKeyAnnotation(options_.remote), EndpointAnnotation(options_.remote)};
+  filter.annotation_keys = {PubKeyAnnotation(options_.remote), EndpointAnnotation(options_.remote),
+                            AdvertiseEndpointAnnotation(options_.remote), std::string(kAdvertiseEndpointAnnotation)};
   filter.field_selector = "metadata.name=" + options_.node_name;
   k8s::NodeInformer::Handler handler;
   handler.on_event = [this](k8s::EventType, const k8s::NodeInfo&) { Check(); };
@@ -58,11 +111,23 @@ void Advertiser::Check() {
 }
 
 void Advertiser::CheckNode(const k8s::NodeInfo& node) {
-  auto endpoint = AdvertisedEndpoint(node, options_.listen_port);
-  if (!endpoint) {
-    SetState(false, "node " + options_.node_name + " has no InternalIP address to advertise as the endpoint");
+  EndpointChoice choice = ChooseEndpoint(node, options_.remote, options_.address_types, options_.listen_port);
+  internal_ips_.clear();
+  for (const auto& a : node.addresses) {
+    if (auto ip = IpAddr::Parse(a.address); ip && a.type == "InternalIP") internal_ips_.push_back(*ip);
+  }
+  if (choice.warning != warning_) {
+    if (!choice.warning.empty()) log::Warn("bad endpoint override; advertising the default endpoint instead",
+                                           {{"node", options_.node_name}, {"error", choice.warning}});
+    else log::Info("the endpoint override problem is gone", {{"node", options_.node_name}});
+    warning_ = choice.warning;
+    if (on_state_) on_state_(ok_, error_);  // the status shows the warning
+  }
+  if (!choice.endpoint) {
+    SetState(false, choice.error);
     return;
   }
+  auto endpoint = std::optional<std::string>(choice.endpoint->ToString());
   std::string key_ann = PubKeyAnnotation(options_.remote);
   std::string ep_ann = EndpointAnnotation(options_.remote);
   std::map<std::string, std::optional<std::string>> changes;
@@ -73,10 +138,15 @@ void Advertiser::CheckNode(const k8s::NodeInfo& node) {
   want(key_ann, options_.public_key);
   want(ep_ann, *endpoint);
   if (changes.empty()) {
-    if (!ok_) {
+    if (!ok_ || endpoint_ != choice.endpoint) {
       log::Info("this node advertises itself to the remote cluster",
-                {{"node", options_.node_name}, {"endpoint", *endpoint}, {"public_key", options_.public_key}});
+                {{"node", options_.node_name}, {"endpoint", *endpoint}, {"source", choice.source},
+                 {"public_key", options_.public_key}});
     }
+    bool moved = ok_ && endpoint_ != choice.endpoint;
+    endpoint_ = choice.endpoint;
+    source_ = choice.source;
+    if (moved && on_state_) on_state_(true, "");  // the worker follows the address (the MTU's underlay)
     backoff_.Reset();
     ever_ok_ = true;
     SetState(true, "");

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "common/config.h"
+#include "common/duration.h"
 #include "common/strings.h"
 
 namespace swg::worker {
@@ -88,8 +89,13 @@ bool Validate(const k8s::NodeInfo& n, const PeerContext& ctx, Candidate* out, Re
   out->peer.public_key = key;
   out->peer.endpoint = *endpoint;
   out->peer.allowed_ips = std::move(cidrs);
-  out->peer.persistent_keepalive = kPersistentKeepalive;
+  out->peer.persistent_keepalive = ctx.keepalive;
   out->ignored = std::move(ignored);
+  if (auto ka = n.annotations.find(KeepaliveAnnotation(ctx.local_cluster)); ka != n.annotations.end()) {
+    auto seconds = ParsePeerKeepalive(ka->second);
+    if (!seconds.ok()) return reject("bad_keepalive", ka->first + ": " + seconds.error().message);
+    out->peer.persistent_keepalive = *seconds;
+  }
   return true;
 }
 
@@ -139,7 +145,28 @@ std::vector<wg::Peer> PeerSet::AsPeers() const {
 }
 
 std::vector<std::string> PeerAnnotationKeys(const std::string& local_cluster) {
-  return {PubKeyAnnotation(local_cluster), EndpointAnnotation(local_cluster)};
+  return {PubKeyAnnotation(local_cluster), EndpointAnnotation(local_cluster), KeepaliveAnnotation(local_cluster)};
+}
+
+std::string KeepaliveAnnotation(const std::string& local_cluster) {
+  return local_cluster + std::string(kAnnotationDomain) + "/persistentKeepalive";
+}
+
+Result<uint16_t> ParsePeerKeepalive(const std::string& text) {
+  std::optional<std::chrono::nanoseconds> d;
+  if (auto n = ParseUint(text, 1u << 20)) d = std::chrono::seconds(*n);
+  else d = ParseDuration(text);
+  const std::string bounds = " (use 0 to turn it off, or whole seconds from " + std::to_string(kMinPeerKeepalive) +
+                             "s to " + std::to_string(kMaxPeerKeepalive) + "s, such as \"25s\")";
+  if (!d) return Error{Quote(text) + " is not a duration" + bounds};
+  if (*d % std::chrono::seconds(1) != std::chrono::nanoseconds(0)) {
+    return Error{Quote(text) + " is not whole seconds" + bounds};
+  }
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+  if (s != 0 && (s < kMinPeerKeepalive || s > kMaxPeerKeepalive)) {
+    return Error{Quote(text) + " is out of bounds" + bounds};
+  }
+  return static_cast<uint16_t>(s);
 }
 
 PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const PeerContext& ctx) {

@@ -23,7 +23,18 @@ struct PeerContext {
   std::vector<Cidr> pod_subnets;  // the remote cluster's pod subnets from the config, at most one per family
   Key own_public_key;         // this interface's key: a remote node claiming it is rejected
   size_t max_peers = kDefaultMaxPeers;  // beyond it the newest nodes are rejected as too_many_peers
+  uint16_t keepalive = kPersistentKeepalive;  // persistentKeepalive of the config, seconds, 0 = off
 };
+
+// A remote node may ask for another keepalive towards itself: "<local>.wireguard.semaphore.uw.io/
+// persistentKeepalive" = "0" (off), whole seconds ("30") or a duration ("30s", "1m") within these bounds.
+// Below the minimum a remote could make every node here send it a packet every second; above the maximum a
+// keepalive no longer holds a NAT mapping open (UDP conntrack timeouts are 30 s to a few minutes).
+inline constexpr uint16_t kMinPeerKeepalive = 10;
+inline constexpr uint16_t kMaxPeerKeepalive = 3600;
+std::string KeepaliveAnnotation(const std::string& local_cluster);
+// The keepalive in seconds, or an error naming the value and the bounds.
+Result<uint16_t> ParsePeerKeepalive(const std::string& text);
 
 struct Rejection {
   std::string node;
@@ -50,7 +61,7 @@ struct PeerSet {
 inline constexpr const char* kReasonCodes[] = {"missing_annotation", "bad_key",       "own_key",
                                                "bad_endpoint",       "no_pod_cidr",   "bad_pod_cidr",
                                                "outside_subnet",     "cidr_conflict", "key_conflict",
-                                               "too_many_peers"};
+                                               "too_many_peers",     "bad_keepalive"};
 
 // Why an endpoint address cannot be a remote node's public address ("a loopback address"), or "" when it can.
 // Loopback, unspecified, multicast, link-local, broadcast and IPv4-mapped IPv6 addresses would send this node's

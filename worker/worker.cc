@@ -77,6 +77,10 @@ Worker::Worker(Loop& loop, WorkerOptions options, std::function<void()> on_statu
                    "Times the remote node watch had to list again (after 410 Gone).", {"remote"});
   metrics_.Gauge("semaphore_wg_remote_synced",
                  "Whether the first full sync with the remote cluster is done (1) or not.", {"remote"});
+  metrics_.Gauge("semaphore_wg_device_mtu",
+                 "The MTU of a device, by source: config (wgDeviceMTU), auto (the underlay's MTU minus "
+                 "WireGuard's overhead) or default (auto, without a usable underlay).",
+                 {"device", "source"});
   for (const char* s : {"0", "1"}) metrics_.Add(kSyncPeers, {device_, s}, 0);
   for (const auto& cluster : {options_.remote.name, options_.local.name}) {
     for (const char* verb : {"list", "watch"}) metrics_.Add(kWatcherFailures, {cluster, verb}, 0);
@@ -141,7 +145,8 @@ void Worker::Continue() {
 Status Worker::SetUpInterface() {
   wg::InterfaceOptions io;
   io.name = device_;
-  io.mtu = options_.remote.wg_device_mtu;
+  if (!iface_) mtu_ = ChooseMtu(options_.remote, {});  // auto: refined once the advertised address is known
+  io.mtu = mtu_.mtu;
   io.choice = options_.backend;
   io.wireguard_go = options_.wireguard_go;
   io.external_wireguard_go = options_.wireguard_go_keeper;
@@ -155,7 +160,8 @@ Status Worker::SetUpInterface() {
              {"kind", std::string(iface_->kind())},
              {"backend", std::string(iface_->backend().Kind())},
              {"listen_port", std::to_string(options_.remote.wg_listen_port)},
-             {"mtu", std::to_string(options_.remote.wg_device_mtu)},
+             {"mtu", std::to_string(mtu_.mtu)},
+             {"mtu_source", mtu_.detail},
              {"routes", options_.remote.PodSubnetsText()}});
   if (!reconciler_) {
     reconciler_ = std::make_unique<Reconciler>(
@@ -193,9 +199,13 @@ Status Worker::CreateClients() {
   if (auto st = make(local_client_, options_.local.name, LocalSource(options_.local)); !st.ok()) return st;
   if (auto st = make(remote_client_, options_.remote.name, RemoteSource(options_.remote)); !st.ok()) return st;
   Advertiser::Options ao{options_.node_name, options_.remote.name, public_key_text_, options_.remote.wg_listen_port};
+  if (!options_.remote.advertise_address_types.empty()) ao.address_types = options_.remote.advertise_address_types;
   advertiser_ = std::make_unique<Advertiser>(loop_, *local_client_, ao, [this](bool ok, const std::string& error) {
+    if (!ok && error != advertise_error_) {
+      log::Warn("cannot advertise this node to the remote cluster", {{"error", error}});
+    }
     advertise_error_ = ok ? "" : error;
-    if (!ok) log::Warn("cannot advertise this node to the remote cluster", {{"error", error}});
+    if (ok) UpdateMtu();
     if (ok && !initialised_) {
       initialised_ = true;
       log::Info("interface, route and annotations are in place; watching the remote cluster's nodes",
@@ -238,7 +248,8 @@ void Worker::ScheduleRecompute() {
 
 void Worker::Recompute() {
   recompute_timer_.Stop();
-  PeerContext ctx{options_.local.name, options_.remote.pod_subnets, public_key_, options_.remote.max_peers};
+  PeerContext ctx{options_.local.name, options_.remote.pod_subnets, public_key_, options_.remote.max_peers,
+                  static_cast<uint16_t>(options_.remote.persistent_keepalive.count())};
   PeerSet set = ComputePeers(remote_informer_->nodes(), ctx);
   LogIgnoredCidrs(set);
   bool over_limit = std::any_of(set.rejected.begin(), set.rejected.end(),
@@ -290,9 +301,36 @@ void Worker::OnReconciled(const Reconciler::Outcome& o) {
   Changed();
 }
 
+void Worker::UpdateMtu() {
+  if (!iface_ || !options_.remote.wg_device_mtu_auto) return;
+  std::vector<IpAddr> candidates;
+  if (advertiser_ && advertiser_->endpoint()) candidates.push_back(advertiser_->endpoint()->addr);
+  if (advertiser_) {
+    const auto& ips = advertiser_->internal_ips();
+    candidates.insert(candidates.end(), ips.begin(), ips.end());
+  }
+  MtuChoice now = ChooseMtu(options_.remote, candidates);
+  if (now.mtu == mtu_.mtu && now.detail == mtu_.detail) return;
+  log::Info(now.mtu == mtu_.mtu ? "the MTU's source changed" : "setting the interface's MTU from the underlay",
+            {{"device", device_}, {"mtu", std::to_string(now.mtu)}, {"was", std::to_string(mtu_.mtu)},
+             {"mtu_source", now.detail}});
+  if (now.mtu != mtu_.mtu) {
+    iface_->set_mtu(now.mtu);
+    mtu_changing_ = true;
+  }
+  mtu_ = now;
+  Changed();
+  if (mtu_changing_) Repair();  // applies it now rather than at the next periodic check
+}
+
 void Worker::Repair() {
   if (!iface_) return;
+  if (!mtu_changing_) UpdateMtu();  // an underlay whose MTU changed is noticed here, every repair interval
   auto report = iface_->Check(options_.remote.pod_subnets);
+  if (report.ok() && mtu_changing_) {
+    mtu_changing_ = false;
+    report->mtu_restored = false;
+  }
   if (!report.ok()) {
     if (repair_error_ != report.error().message) {
       log::Warn("interface check failed", {{"device", device_}, {"error", report.error().message}});

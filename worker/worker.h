@@ -25,6 +25,7 @@
 #include "worker/advertiser.h"
 #include "worker/peers.h"
 #include "worker/reconciler.h"
+#include "worker/underlay.h"
 #include "worker/wg/interface.h"
 
 namespace swg::worker {
@@ -71,6 +72,7 @@ class Worker {
   void LogIgnoredCidrs(const PeerSet& set);
   void OnReconciled(const Reconciler::Outcome& outcome);
   void Repair();
+  void UpdateMtu();  // wgDeviceMTU "auto": follows the underlay of the advertised address
   void RefreshStats();
   void Changed();
   std::string Problem() const;
@@ -102,6 +104,8 @@ class Worker {
   bool synced_ = false;
   std::string advertise_error_;
   std::string repair_error_;
+  MtuChoice mtu_;
+  bool mtu_changing_ = false;  // the next repair's "MTU restored" is UpdateMtu's change, not a repair
   Timer repair_timer_;
   Timer resync_timer_;
   Timer stats_timer_;

@@ -9,6 +9,7 @@ namespace swg::worker {
 std::string Worker::Problem() const {
   if (!setup_error_.empty()) return setup_error_;
   if (!advertise_error_.empty()) return advertise_error_;
+  if (advertiser_ && !advertiser_->warning().empty()) return "advertise-endpoint: " + advertiser_->warning();
   if (reconciler_ && !reconciler_->last_error().empty()) return "applying peers: " + reconciler_->last_error();
   if (!repair_error_.empty()) return repair_error_;
   if (remote_informer_) {
@@ -28,6 +29,14 @@ WorkerStatus Worker::CurrentStatus() const {
   s.initialised = initialised_;
   s.synced = synced_;
   s.last_error = Problem();
+  if (advertiser_ && advertiser_->endpoint()) {
+    s.endpoint = advertiser_->endpoint()->ToString();
+    s.endpoint_source = advertiser_->endpoint_source();
+  }
+  if (iface_) {
+    s.mtu = mtu_.mtu;
+    s.mtu_source = mtu_.detail;
+  }
   if (reconciler_) {
     s.peers = reconciler_->applied_peers();
     s.rejected = reconciler_->desired().rejected.size();
@@ -114,6 +123,8 @@ std::vector<metrics::Family> Worker::CollectMetrics() {
   }
   for (const auto& [reason, n] : by_reason) m.Set("semaphore_wg_rejected_peers", {remote, reason}, n);
   m.Set("semaphore_wg_remote_synced", {remote}, synced_ ? 1 : 0);
+  m.Clear("semaphore_wg_device_mtu");
+  if (iface_) m.Set("semaphore_wg_device_mtu", {device_, mtu_.source}, mtu_.mtu);
   auto watcher = [&](const std::string& cluster, const k8s::NodeInformer* inf) {
     if (!inf) return;
     auto st = inf->status();

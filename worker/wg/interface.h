@@ -71,6 +71,8 @@ class Interface {
   int ifindex() const { return ifindex_; }
   bool created() const { return created_; }        // Ensure created the link (false: adopted an existing one)
   pid_t wireguard_go_pid() const { return pid_; }  // the wireguard-go this object started, else 0
+  // The MTU that Check() keeps from now on (wgDeviceMTU "auto" follows the underlay).
+  void set_mtu(uint32_t mtu) { options_.mtu = mtu; }
 
   // Replaces the route to `subnet` via this link: table main, scope link, protocol link::kRouteProtocol.
   Status EnsureRoute(const Cidr& subnet);
