@@ -216,6 +216,8 @@ class Parser {
       r->pod_subnets.push_back(*c);
       paths->push_back(path);
     }
+  }
+
   // wgDeviceMTU ("auto" or 0 too), advertiseAddressType and persistentKeepalive.
   void Reach(const json_t* obj, const std::string& prefix, RemoteConfig* r) {
     const json_t* mtu = json_object_get(obj, "wgDeviceMTU");
