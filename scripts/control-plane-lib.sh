@@ -34,15 +34,21 @@ daemon_prefix() {
   DAEMON+=(setsid)
 }
 
+# free_port VAR: sets VAR to a TCP port that nothing in the namespace uses, that this shell has not handed out
+# before (the ports of all clusters are chosen before any of them listens), and that is below the ephemeral
+# range, so that no outgoing connection (etcd's own, an apiserver's) can be holding it when the server binds.
 CHOSEN_PORTS=" "
 free_port() {
-  local used port i
-  used=" $(ns_exec ss -Htan | awk '{n = split($4, a, ":"); print a[n]}' | sort -u | tr '\n' ' ') "
-  for ((i = 0; i < 200; i++)); do
-    port=$((20000 + RANDOM % 40000))
-    if [[ "$used" != *" $port "* && "$CHOSEN_PORTS" != *" $port "* ]]; then
-      CHOSEN_PORTS+="$port "
-      echo "$port"
+  local -n _fp_out="$1"
+  local _fp_used _fp_port _fp_i _fp_low
+  _fp_low=$(ns_exec cat /proc/sys/net/ipv4/ip_local_port_range | awk '{print $1}')
+  ((_fp_low > 21000)) || die "the ephemeral port range starts at $_fp_low; tests need 20000-$((_fp_low - 1)) free"
+  _fp_used=" $(ns_exec ss -Htan | awk '{n = split($4, a, ":"); print a[n]}' | sort -u | tr '\n' ' ') "
+  for ((_fp_i = 0; _fp_i < 500; _fp_i++)); do
+    _fp_port=$((20000 + (RANDOM * 32768 + RANDOM) % (_fp_low - 20000)))
+    if [[ "$_fp_used" != *" $_fp_port "* && "$CHOSEN_PORTS" != *" $_fp_port "* ]]; then
+      CHOSEN_PORTS+="$_fp_port "
+      _fp_out=$_fp_port
       return
     fi
   done
@@ -72,7 +78,7 @@ prepare_cluster() {
   local pki="$d/pki"
   NETNS="$netns"
   local etcd_port peer_port api_port
-  etcd_port=$(free_port) && peer_port=$(free_port) && api_port=$(free_port)
+  free_port etcd_port && free_port peer_port && free_port api_port
   cat >"$d/config" <<EOF
 CLUSTER='$c'
 NETNS='$netns'

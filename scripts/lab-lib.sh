@@ -61,7 +61,7 @@ lab_second_apiserver() {
     # shellcheck source=scripts/control-plane-lib.sh
     source "$LAB_ROOT/scripts/control-plane-lib.sh"
     source "$d/config"
-    port=$(NETNS="$LAB_UL" free_port)
+    NETNS="$LAB_UL" free_port port
     sed "s/^API_PORT=.*/API_PORT=$port/; s/^CLUSTER=.*/CLUSTER='$c-b'/" "$d/config" >"$b/config"
     sed "s#:$API_PORT\$#:$port#" "$d/kubeconfig" >"$b/kubeconfig"
     load_binaries
