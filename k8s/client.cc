@@ -3,6 +3,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "k8s/client_impl.h"
+#include "k8s/list_stream.h"
 
 namespace swg::k8s {
 namespace {
@@ -19,7 +20,7 @@ void AddParam(std::string& query, std::string& shown, std::string_view name, con
 }
 
 Error Malformed(const Client::Impl& impl, const RequestSpec& spec, const Error& e) {
-  return Error{impl.Describe(spec, "unexpected response: " + e.message), 0};
+  return Error{impl.Describe(spec, "unexpected response: " + e.message), e.code};
 }
 
 // A request whose answer is one Node (GET, PATCH): parsed with every annotation kept.
@@ -34,6 +35,33 @@ void BeginNodeRequest(Client::Impl& impl, RequestSpec spec, std::function<void(R
   });
 }
 
+struct ListState {
+  std::optional<NodeListStreamParser> parser;
+  Client::ItemCallback on_item;
+  std::function<void(Result<NodeListPage>)> on_done;
+  RequestSpec spec;
+  uint64_t op = 0;
+  size_t limit = 0;
+  bool continued = false;  // the request carried a continue token
+  bool refused = false;    // stopped by a bound or by on_item, not by a malformed body
+  bool finished = false;
+
+  Status Refuse() const {
+    return Error{"the page holds more than the " + std::to_string(limit) + " items asked for", kErrorOverLimit};
+  }
+  // Ends the page once.
+  void Finish(Client::Impl& impl, Result<NodeListPage> result) {
+    finished = true;
+    impl.Cancel(op);  // a no-op when the request is over
+    if (auto cb = std::move(on_done)) cb(std::move(result));
+  }
+  // Ends it with an error about the body or a bound, naming the cluster and the request.
+  void Fail(Client::Impl& impl, const Error& e) {
+    std::string detail = refused ? e.message : "unexpected response: " + e.message;
+    Finish(impl, Error{impl.Describe(spec, detail), e.code});
+  }
+};
+
 struct WatchState {
   WatchStreamParser parser;
   std::function<void(WatchEvent)> on_event;
@@ -41,7 +69,7 @@ struct WatchState {
   RequestSpec spec;
   uint64_t op = 0;
   bool cancelled = false;
-  explicit WatchState(AnnotationFilter filter) : parser(std::move(filter)) {}
+  WatchState(AnnotationFilter filter, size_t max_event_bytes) : parser(std::move(filter), max_event_bytes) {}
 };
 
 class WatchHandle : public WatchCall {
@@ -92,6 +120,7 @@ void Client::GetNode(const std::string& name, std::function<void(Result<NodeInfo
   spec.path = std::string(kNodesPath) + "/" + UrlEscape(name);
   spec.shown = "GET " + spec.path;
   spec.timeout = impl_->options.request_timeout;
+  spec.max_body = impl_->options.max_object_bytes;
   BeginNodeRequest(*impl_, std::move(spec), std::move(done));
 }
 
@@ -115,12 +144,33 @@ void Client::PatchNodeAnnotations(const std::string& name,
   spec.body = JsonDump(patch.get());
   spec.content_type = "application/merge-patch+json";
   spec.timeout = impl_->options.request_timeout;
+  spec.max_body = impl_->options.max_object_bytes;
   BeginNodeRequest(*impl_, std::move(spec), std::move(done));
 }
 
 void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filter,
                        std::function<void(Result<NodeListPage>)> done) {
-  RequestSpec spec;
+  auto items = std::make_shared<std::vector<NodeInfo>>();
+  ListNodes(
+      options, filter,
+      [items](NodeInfo node) {
+        items->push_back(std::move(node));
+        return Ok();
+      },
+      [items, done = std::move(done)](Result<NodeListPage> page) {
+        if (page.ok()) page->items = std::move(*items);
+        done(std::move(page));
+      });
+}
+
+void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filter, ItemCallback on_item,
+                       std::function<void(Result<NodeListPage>)> done) {
+  auto state = std::make_shared<ListState>();
+  state->on_item = std::move(on_item);
+  state->on_done = std::move(done);
+  state->limit = options.limit > 0 ? static_cast<size_t>(options.limit) : 0;
+  state->continued = !options.continue_token.empty();
+  RequestSpec& spec = state->spec;
   std::string query, shown;
   if (options.limit > 0) AddParam(query, shown, "limit", std::to_string(options.limit));
   AddParam(query, shown, "continue", options.continue_token, /*elide=*/true);
@@ -129,22 +179,50 @@ void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filte
   AddParam(query, shown, "resourceVersion", options.resource_version);
   spec.path = kNodesPath + query;
   spec.shown = "GET " + std::string(kNodesPath) + shown;
+  spec.stream = true;
   spec.timeout = impl_->options.request_timeout;
+  if (options.timeout.count() > 0) spec.timeout = std::min(spec.timeout, options.timeout);
   Impl* impl = impl_.get();
-  RequestSpec copy = spec;
-  impl_->Begin(std::move(spec), nullptr,
-               [impl, copy, filter, done = std::move(done)](Result<HttpResponse> r) {
-                 if (!r.ok()) return done(std::move(r).error());
-                 Result<NodeListPage> page = ParseNodeList(r->body, filter);
-                 if (!page.ok()) return done(Malformed(*impl, copy, page.error()));
-                 done(std::move(page));
-               });
+  std::weak_ptr<ListState> weak = state;
+  // The parser calls back with each item; its own errors are about the body, the callback's are the caller's.
+  state->parser.emplace(filter, impl_->options.max_object_bytes, [weak](NodeInfo node) -> Status {
+    auto s = weak.lock();
+    if (!s) return Error{"cancelled"};
+    const std::optional<std::string>& cont = s->parser->continue_token();
+    Status result = Ok();
+    if (s->limit > 0 && s->parser->items() > s->limit && (s->continued || (cont && !cont->empty()))) {
+      result = s->Refuse();
+    } else {
+      result = s->on_item(std::move(node));
+    }
+    if (!result.ok()) s->refused = true;
+    return result;
+  });
+  auto on_data = [weak, impl](std::string_view chunk) {
+    auto s = weak.lock();
+    if (!s || s->finished) return;
+    Status fed = s->parser->Feed(chunk);
+    if (!fed.ok()) s->Fail(*impl, fed.error());
+  };
+  // The op owns the state through on_done: it lives until the page ends or the client goes away.
+  auto on_done = [s = state, impl](Result<HttpResponse> r) {
+    if (s->finished) return;
+    if (!r.ok()) return s->Finish(*impl, std::move(r).error());
+    Result<NodeListPage> page = s->parser->Finish();
+    if (!page.ok()) return s->Fail(*impl, page.error());
+    if (s->limit > 0 && s->parser->items() > s->limit && !page->continue_token.empty()) {
+      s->refused = true;
+      return s->Fail(*impl, s->Refuse().error());
+    }
+    s->Finish(*impl, std::move(page));
+  };
+  state->op = impl_->Begin(spec, on_data, on_done);
 }
 
 std::unique_ptr<WatchCall> Client::WatchNodes(const WatchOptions& options, const AnnotationFilter& filter,
                                               std::function<void(WatchEvent event)> on_event,
                                               std::function<void(Status)> on_end) {
-  auto state = std::make_shared<WatchState>(filter);
+  auto state = std::make_shared<WatchState>(filter, impl_->options.max_object_bytes);
   state->on_event = std::move(on_event);
   state->on_end = std::move(on_end);
   std::string query = "?watch=1", shown = "?watch=1";
@@ -166,23 +244,23 @@ std::unique_ptr<WatchCall> Client::WatchNodes(const WatchOptions& options, const
   Impl* impl = impl_.get();
   std::weak_ptr<WatchState> weak = state;
 
-  auto fail = [impl, weak](const std::string& detail) {
+  auto fail = [impl, weak](const Error& error) {
     auto s = weak.lock();
     if (!s || s->cancelled) return;
     s->cancelled = true;
     impl->Cancel(s->op);
-    if (auto cb = std::move(s->on_end)) cb(Error{impl->Describe(s->spec, detail), 0});
+    if (auto cb = std::move(s->on_end)) cb(Error{impl->Describe(s->spec, error.message), error.code});
   };
   auto on_data = [weak, fail](std::string_view chunk) {
     auto s = weak.lock();
     if (!s || s->cancelled) return;
-    std::vector<WatchEvent> events;
-    Status parsed = s->parser.Feed(chunk, events);
-    for (WatchEvent& e : events) {
-      if (s->cancelled) return;
+    // Each event is handed over as soon as it is decoded: a chunk of many small events is never held at once.
+    Status parsed = s->parser.Feed(chunk, [&s](WatchEvent&& e) {
+      if (s->cancelled) return false;
       if (s->on_event) s->on_event(std::move(e));
-    }
-    if (!parsed.ok() && !s->cancelled) fail(parsed.error().message);
+      return !s->cancelled;
+    });
+    if (!parsed.ok() && !s->cancelled) fail(parsed.error());
   };
   auto on_done = [weak, impl](Result<HttpResponse> r) {
     auto s = weak.lock();

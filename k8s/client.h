@@ -35,6 +35,7 @@ struct ListOptions {
   int64_t limit = 500;           // 0: no limit
   std::string continue_token;    // from the previous page
   std::string resource_version;  // "" = a consistent (quorum) read
+  std::chrono::milliseconds timeout{0};  // shortens the page's request_timeout (0: no)
 };
 
 struct WatchOptions {
@@ -75,7 +76,16 @@ class Client {
   void PatchNodeAnnotations(const std::string& name,
                             const std::map<std::string, std::optional<std::string>>& changes,
                             std::function<void(Result<NodeInfo>)> done);
-  // One page of GET /api/v1/nodes. An expired continue token fails with code 410 (reason Expired).
+  // One page of GET /api/v1/nodes, parsed as it arrives: on_item gets each node at once, in order (an error it
+  // returns ends the page with that error), and done gets the page's resourceVersion and continue token
+  // (items empty) or the error. A page may hold at most `limit` items when it has a continue token or the
+  // request had one: a server that ignores limit sends the whole list in one page, which only the caller's
+  // own bounds limit. Refusals for a bound have code kErrorOverLimit; an expired continue token fails with code
+  // 410 (reason Expired).
+  using ItemCallback = std::function<Status(NodeInfo node)>;
+  void ListNodes(const ListOptions& options, const AnnotationFilter& filter, ItemCallback on_item,
+                 std::function<void(Result<NodeListPage>)> done);
+  // The same, with the page's items collected in NodeListPage::items.
   void ListNodes(const ListOptions& options, const AnnotationFilter& filter,
                  std::function<void(Result<NodeListPage>)> done);
   // GET /api/v1/nodes?watch=1. on_event gets each event in order (it may destroy the WatchCall). on_end once:

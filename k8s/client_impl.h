@@ -23,6 +23,7 @@ struct RequestSpec {
   std::string content_type;
   bool stream = false;
   std::chrono::milliseconds timeout{0};
+  size_t max_body = 1u << 20;  // a buffered body: the answer, or a stream's error (a Status)
 };
 
 // A request's outcome: the 2xx response, or an Error whose message already names cluster and request.

@@ -38,6 +38,10 @@ struct HttpRequest {
   std::chrono::milliseconds connect_timeout{10000};
   bool stream = false;          // a 2xx body goes to on_data as it arrives instead of into HttpResponse::body
   size_t max_body = 64u << 20;  // larger buffered bodies fail the request
+  // Stream bytes (decompressed) waiting for the loop to hand them to on_data: beyond this libcurl is paused
+  // until they have been handed over. One turn of the loop can read a whole compressed page, 10 to 50 times
+  // larger decompressed, or a gzip bomb, a thousand times larger.
+  size_t max_pending = 1u << 20;
 };
 
 struct HttpResponse {
@@ -48,7 +52,8 @@ struct HttpResponse {
   std::string error;                  // transport error ("" when the transfer completed)
   bool tls_verify_failed = false;
   bool timed_out = false;
-  uint64_t bytes = 0;  // body bytes received
+  bool too_large = false;  // the buffered body exceeded max_body
+  uint64_t bytes = 0;      // body bytes received
 };
 
 // A started request; destroying it cancels the request and its callbacks.

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "k8s/client.h"
+#include "k8s/json_load.h"
 
 namespace swg::k8s {
 namespace {
@@ -19,6 +20,27 @@ bool SameExceptVersion(const NodeInfo& a, const NodeInfo& b) {
 }
 
 std::string Ms(std::chrono::milliseconds d) { return std::to_string(d.count()); }
+
+bool HasAnnotation(const NodeInfo& node, const NodeFilter& filter) {
+  return !filter.only_annotated || !node.annotations.empty();
+}
+
+// Drops what the caller does not keep (see NodeFilter).
+void Trim(NodeInfo& node, const NodeFilter& filter) {
+  if (!filter.keep_addresses) std::vector<NodeAddress>().swap(node.addresses);
+  if (filter.max_annotation_bytes > 0) {
+    for (auto& [key, value] : node.annotations) {
+      if (value.size() > filter.max_annotation_bytes) {
+        value.resize(filter.max_annotation_bytes);
+        value.shrink_to_fit();
+      }
+    }
+  }
+}
+
+Error OverLimit(const std::string& cluster, const std::string& what) {
+  return Error{cluster + ": list: " + what, kErrorOverLimit};
+}
 
 }  // namespace
 
@@ -61,15 +83,20 @@ struct NodeInformer::Impl {
   std::mt19937_64 rng{std::random_device{}()};
 
   std::map<std::string, NodeInfo> cache;
+  size_t cache_bytes = 0;
   InformerStatus status;
   uint64_t generation = 0;  // bumped by Start/Stop: callbacks of an older generation are ignored
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   std::map<std::string, NodeInfo> listing;  // the list being read
+  size_t listing_bytes = 0;
+  size_t list_items = 0;  // received in this list, kept or not
   std::string list_continue;
   int list_restarts = 0;
   int pages = 0;
   SteadyClock::time_point list_started;
+  SteadyClock::time_point list_deadline;  // for the list and its restarts
+  bool over_limit_logged = false;  // a bound hit is logged once until a list succeeds
 
   std::unique_ptr<WatchCall> watch;
   SteadyClock::time_point watch_started;
@@ -103,28 +130,46 @@ struct NodeInformer::Impl {
   bool Apply(NodeInfo node) {
     auto it = cache.find(node.name);
     if (it == cache.end()) {
+      cache_bytes += ApproxBytes(node);
       cache.emplace(node.name, node);
       return Deliver(EventType::kAdded, node);
     }
     if (SameExceptVersion(it->second, node)) {
+      cache_bytes -= std::min(cache_bytes, ApproxBytes(it->second));
       it->second.resource_version = node.resource_version;
+      cache_bytes += ApproxBytes(it->second);
       ++status.unchanged;
       return true;
     }
+    cache_bytes -= std::min(cache_bytes, ApproxBytes(it->second));
+    cache_bytes += ApproxBytes(node);
     it->second = node;
     return Deliver(EventType::kModified, node);
   }
 
+  // Removes a cached node and delivers DELETED with its last state as the server sent it.
+  bool Remove(const std::string& name, const NodeInfo& last) {
+    auto it = cache.find(name);
+    if (it != cache.end()) {
+      cache_bytes -= std::min(cache_bytes, ApproxBytes(it->second));
+      cache.erase(it);
+    }
+    return Deliver(EventType::kDeleted, last);
+  }
+
   void StartList();
+  void BeginList();
   void RequestPage();
+  Status OnItem(NodeInfo node);
   void OnPage(Result<NodeListPage> page);
   void ApplyList(const std::string& resource_version);
   void StartWatch();
   void OnEvent(WatchEvent event);
   void OnWatchEnd(const Status& end);
   void Relist(bool failed);
-  void WatchFailed(const std::string& error, int code);
+  void WatchFailed(const Error& error);
   void ListFailed(const Error& error);
+  void LogFailure(std::string_view verb, const Error& error, std::chrono::milliseconds retry_in);
   void CheckSilence();
   template <typename F>
   auto Guarded(F f) {
@@ -137,23 +182,76 @@ struct NodeInformer::Impl {
   }
 };
 
+// A new list, with a new time bound.
 void NodeInformer::Impl::StartList() {
+  list_deadline = SteadyClock::now() + options.list_timeout;
+  list_restarts = 0;
+  BeginList();
+}
+
+// The list from its first page (again, after an expired continue token).
+void NodeInformer::Impl::BeginList() {
   status.state = InformerState::kListing;
   listing.clear();
+  listing_bytes = 0;
+  list_items = 0;
   list_continue.clear();
-  list_restarts = 0;
   pages = 0;
   list_started = SteadyClock::now();
   RequestPage();
 }
 
 void NodeInformer::Impl::RequestPage() {
+  // Rounded up, so that a page cut short by the deadline ends after it, and is reported as the time bound.
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(list_deadline - SteadyClock::now());
+  if (left.count() <= 0) {
+    return ListFailed(OverLimit(client.cluster(), "not complete after " + Ms(options.list_timeout) + " ms (" +
+                                                      std::to_string(pages) + " pages)"));
+  }
   ListOptions opts;
   opts.label_selector = filter.label_selector;
   opts.field_selector = filter.field_selector;
   opts.limit = options.page_size;
   opts.continue_token = list_continue;
-  client.ListNodes(opts, annotations, Guarded(&Impl::OnPage));
+  opts.timeout = left + std::chrono::milliseconds(1);
+  std::weak_ptr<bool> guard = alive;
+  uint64_t gen = generation;
+  client.ListNodes(
+      opts, annotations,
+      [this, guard, gen](NodeInfo node) -> Status {
+        if (guard.expired() || gen != generation) return Error{"the informer stopped"};
+        return OnItem(std::move(node));
+      },
+      Guarded(&Impl::OnPage));
+}
+
+// Each node of a page as it arrives: counted, and kept when wanted, within the bounds.
+Status NodeInformer::Impl::OnItem(NodeInfo node) {
+  // Errors here end the page; the client adds the cluster and the request.
+  if (++list_items > options.max_list_items) {
+    return Error{"more than " + std::to_string(options.max_list_items) + " nodes in one list", kErrorOverLimit};
+  }
+  Trim(node, filter);
+  if (!HasAnnotation(node, filter)) {
+    if (auto it = listing.find(node.name); it != listing.end()) {  // a name listed twice: the later one counts
+      listing_bytes -= std::min(listing_bytes, ApproxBytes(it->second));
+      listing.erase(it);
+    }
+    return Ok();
+  }
+  size_t bytes = ApproxBytes(node);
+  if (auto it = listing.find(node.name); it != listing.end()) {
+    listing_bytes -= std::min(listing_bytes, ApproxBytes(it->second));
+  }
+  if (listing_bytes + bytes > options.max_cache_bytes) {
+    return Error{"the nodes to keep take more than " + SizeText(options.max_cache_bytes) + " (" +
+                     std::to_string(listing.size()) + " nodes so far)",
+                 kErrorOverLimit};
+  }
+  listing_bytes += bytes;
+  std::string name = node.name;
+  listing.insert_or_assign(std::move(name), std::move(node));
+  return Ok();
 }
 
 void NodeInformer::Impl::OnPage(Result<NodeListPage> page) {
@@ -161,21 +259,23 @@ void NodeInformer::Impl::OnPage(Result<NodeListPage> page) {
     if (page.error().code == 410 && !list_continue.empty() && list_restarts < options.max_list_restarts) {
       // The continue token expired (etcd compacted meanwhile): the list starts again from the beginning.
       ++status.list_restarts;
+      ++list_restarts;
       log::Info("list continue token expired; listing again from the start",
                 {{"cluster", client.cluster()}, {"error", page.error().message}});
-      int restarts = list_restarts + 1;
-      StartList();
-      list_restarts = restarts;
-      return;
+      return BeginList();
+    }
+    if (SteadyClock::now() >= list_deadline) {
+      return ListFailed(OverLimit(client.cluster(), "not complete after " + Ms(options.list_timeout) + " ms (" +
+                                                        std::to_string(pages) + " pages): " + page.error().message));
     }
     return ListFailed(page.error());
   }
   ++pages;
-  for (NodeInfo& node : page->items) {
-    std::string name = node.name;
-    listing.insert_or_assign(std::move(name), std::move(node));
-  }
   if (!page->continue_token.empty()) {
+    if (pages >= options.max_list_pages) {
+      return ListFailed(OverLimit(client.cluster(), "more than " + std::to_string(options.max_list_pages) +
+                                                        " pages (" + std::to_string(list_items) + " nodes)"));
+    }
     list_continue = std::move(page->continue_token);
     return RequestPage();
   }
@@ -195,14 +295,15 @@ void NodeInformer::Impl::ApplyList(const std::string& resource_version) {
     if (!fresh.count(name)) gone.push_back(name);
   }
   for (const std::string& name : gone) {
-    NodeInfo last = std::move(cache[name]);
-    cache.erase(name);
-    if (!Deliver(EventType::kDeleted, last)) return;
+    NodeInfo last = cache[name];
+    if (!Remove(name, last)) return;
   }
+  listing_bytes = 0;
   for (auto& [name, node] : fresh) {
     if (!Apply(std::move(node))) return;
   }
   status.synced = true;
+  over_limit_logged = false;
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - list_started);
   log::Info("listed nodes", {{"cluster", client.cluster()},
                              {"nodes", std::to_string(cache.size())},
@@ -258,18 +359,38 @@ void NodeInformer::Impl::OnEvent(WatchEvent event) {
                                                              {"error", s.message}});
       return Relist(SuspiciousExpiry());
     }
-    return WatchFailed(text, s.code);
+    return WatchFailed(Error{text, s.code});
   }
   ++watch_events;
   if (!event.resource_version.empty()) status.resource_version = event.resource_version;
   switch (event.type) {
     case WatchEventType::kAdded:
-    case WatchEventType::kModified:
+    case WatchEventType::kModified: {
+      Trim(event.node, filter);
+      auto it = cache.find(event.node.name);
+      if (!HasAnnotation(event.node, filter)) {  // out of the filter: gone for the handler
+        if (it != cache.end()) Remove(event.node.name, event.node);
+        return;
+      }
+      size_t bytes = cache_bytes + ApproxBytes(event.node) - (it == cache.end() ? 0 : ApproxBytes(it->second));
+      if (bytes > options.max_cache_bytes) {
+        watch.reset();
+        silence_timer.Stop();
+        return WatchFailed(Error{client.cluster() + ": watch: the nodes kept would take more than " +
+                                     SizeText(options.max_cache_bytes) + " (" +
+                                     std::to_string(cache.size()) + " nodes)",
+                                 kErrorOverLimit});
+      }
       Apply(std::move(event.node));
       return;
+    }
     case WatchEventType::kDeleted:
-      cache.erase(event.node.name);
-      Deliver(EventType::kDeleted, event.node);
+      Trim(event.node, filter);
+      if (cache.count(event.node.name)) {
+        Remove(event.node.name, event.node);
+      } else if (HasAnnotation(event.node, filter)) {
+        Deliver(EventType::kDeleted, event.node);
+      }
       return;
     case WatchEventType::kBookmark:
       ++status.bookmarks;
@@ -285,7 +406,7 @@ void NodeInformer::Impl::OnWatchEnd(const Status& end) {
   bool short_lived = watch_events == 0 && SteadyClock::now() - watch_started < options.short_watch;
   if (end.ok()) {
     if (short_lived)
-      return WatchFailed(client.cluster() + ": watch: the server ended it at once without events", 0);
+      return WatchFailed(Error{client.cluster() + ": watch: the server ended it at once without events", 0});
     log::Debug("watch ended; watching again", {{"cluster", client.cluster()}});
     return StartWatch();
   }
@@ -294,7 +415,7 @@ void NodeInformer::Impl::OnWatchEnd(const Status& end) {
               {{"cluster", client.cluster()}, {"error", end.error().message}});
     return Relist(SuspiciousExpiry());
   }
-  WatchFailed(end.error().message, end.error().code);
+  WatchFailed(end.error());
 }
 
 void NodeInformer::Impl::Relist(bool failed) {
@@ -304,37 +425,44 @@ void NodeInformer::Impl::Relist(bool failed) {
   retry_timer.Start(delay, Guarded(&Impl::StartList));
 }
 
-void NodeInformer::Impl::WatchFailed(const std::string& error, int code) {
+void NodeInformer::Impl::WatchFailed(const Error& error) {
   ++status.watch_failures;
-  status.last_error = error;
+  status.last_error = error.message;
+  status.last_error_code = error.code;
   status.state = InformerState::kBackoff;
   auto delay = backoff.Next();
-  log::Fields fields = Fields("watch");
-  fields.push_back({"error", error});
-  fields.push_back({"retry_in_ms", Ms(delay)});
-  if (code == 403) {
-    log::Error("node watch forbidden: the credentials need get, list and watch on nodes", fields);
-  } else {
-    log::Warn("node watch failed", fields);
-  }
+  LogFailure("watch", error, delay);
   retry_timer.Start(delay, Guarded(&Impl::StartWatch));
 }
 
 void NodeInformer::Impl::ListFailed(const Error& error) {
   ++status.list_failures;
   status.last_error = error.message;
+  status.last_error_code = error.code;
   status.state = InformerState::kBackoff;
-  listing.clear();
+  std::map<std::string, NodeInfo>().swap(listing);
+  listing_bytes = 0;
   auto delay = backoff.Next();
-  log::Fields fields = Fields("list");
-  fields.push_back({"error", error.message});
-  fields.push_back({"retry_in_ms", Ms(delay)});
-  if (error.code == 403) {
-    log::Error("node list forbidden: the credentials need get, list and watch on nodes", fields);
-  } else {
-    log::Warn("node list failed", fields);
-  }
+  LogFailure("list", error, delay);
   retry_timer.Start(delay, Guarded(&Impl::StartList));
+}
+
+void NodeInformer::Impl::LogFailure(std::string_view verb, const Error& error, std::chrono::milliseconds retry_in) {
+  log::Fields fields = Fields(std::string(verb));
+  fields.push_back({"error", error.message});
+  fields.push_back({"retry_in_ms", Ms(retry_in)});
+  const std::string what = "node " + std::string(verb);
+  if (error.code == 403) {
+    log::Error(what + " forbidden: the credentials need get, list and watch on nodes", fields);
+  } else if (error.code == kErrorOverLimit && !over_limit_logged) {
+    // A hostile or broken apiserver does it again at every retry: once is enough until a list succeeds.
+    over_limit_logged = true;
+    log::Error(what + " refused: the apiserver's answer exceeds a bound", fields);
+  } else if (error.code == kErrorOverLimit) {
+    log::Debug(what + " refused again: the apiserver's answer exceeds a bound", fields);
+  } else {
+    log::Warn(what + " failed", fields);
+  }
 }
 
 void NodeInformer::Impl::CheckSilence() {
@@ -348,7 +476,7 @@ void NodeInformer::Impl::CheckSilence() {
   silence_timer.Stop();
   auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last);
   WatchFailed(
-      client.cluster() + ": watch: no data for " + Ms(silent) + " ms; the connection is presumed dead", 0);
+      Error{client.cluster() + ": watch: no data for " + Ms(silent) + " ms; the connection is presumed dead", 0});
 }
 
 NodeInformer::NodeInformer(Client& client, NodeFilter filter, Handler handler, InformerOptions options)
@@ -367,12 +495,17 @@ void NodeInformer::Stop() {
   impl_->watch.reset();
   impl_->retry_timer.Stop();
   impl_->silence_timer.Stop();
-  impl_->listing.clear();
+  std::map<std::string, NodeInfo>().swap(impl_->listing);
+  impl_->listing_bytes = 0;
   impl_->status.state = InformerState::kStopped;
 }
 
 const std::map<std::string, NodeInfo>& NodeInformer::nodes() const { return impl_->cache; }
 
-InformerStatus NodeInformer::status() const { return impl_->status; }
+InformerStatus NodeInformer::status() const {
+  InformerStatus s = impl_->status;
+  s.cache_bytes = impl_->cache_bytes;
+  return s;
+}
 
 }  // namespace swg::k8s

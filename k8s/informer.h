@@ -7,6 +7,10 @@
 // It keeps only NodeInfo (with the annotations asked for), never whole objects. MODIFIED events whose
 // NodeInfo is unchanged apart from resourceVersion (status heartbeats, other annotations) are not delivered;
 // ADDED or MODIFIED follows the cache (a node already cached is MODIFIED), as client-go's handlers do.
+//
+// The apiserver is not trusted to behave: a list is bounded in pages, items and time, and what is kept in
+// bytes (InformerOptions). A bound hit fails the list or the watch like any failure (backoff, then again),
+// with code kErrorOverLimit in status().last_error_code, and is logged once until a list succeeds again.
 
 #include <chrono>
 #include <cstdint>
@@ -26,6 +30,11 @@ struct NodeFilter {
   std::vector<std::string> annotation_keys;  // kept in NodeInfo.annotations; the others are dropped
   std::string field_selector;                // e.g. metadata.name=n1 (optional)
   std::string label_selector;                // optional
+  // Keep only nodes with at least one of annotation_keys, like a selector evaluated here: the others are
+  // never kept nor delivered, and a kept node that loses the last one is DELETED.
+  bool only_annotated = false;
+  bool keep_addresses = true;       // status.addresses
+  size_t max_annotation_bytes = 0;  // longer annotation values are kept cut to this length; 0: whole
 };
 
 struct InformerOptions {
@@ -38,6 +47,12 @@ struct InformerOptions {
   std::chrono::milliseconds silence_timeout{180000};  // no bytes for this long: the watch is dead
   std::chrono::milliseconds short_watch{1000};        // a watch ending sooner without events is a failure
   int max_list_restarts = 3;                          // after expired continue tokens, per list
+  // Bounds. A real list of 10,000 nodes takes 20 pages, about 10 MB kept and seconds.
+  int max_list_pages = 1000;
+  size_t max_list_items = 50000;  // nodes received in one list, kept or not
+  std::chrono::milliseconds list_timeout{300000};  // one list, all its pages and restarts
+  // What the nodes kept may take (ApproxBytes): the cache, and the list being read, each.
+  size_t max_cache_bytes = 16u << 20;
 };
 
 enum class InformerState { kIdle, kListing, kWatching, kBackoff, kStopped };
@@ -47,6 +62,7 @@ struct InformerStatus {
   InformerState state = InformerState::kIdle;
   bool synced = false;  // a complete list has been applied
   std::string last_error;
+  int last_error_code = 0;  // the failure's Error::code: an HTTP status, kErrorOverLimit, 0
   std::string resource_version;
   uint64_t added = 0, modified = 0, deleted = 0;  // events delivered
   uint64_t unchanged = 0;                         // MODIFIED events not delivered (nothing kept changed)
@@ -57,6 +73,7 @@ struct InformerStatus {
   uint64_t list_failures = 0;
   uint64_t watch_failures = 0;
   uint64_t watches = 0;                                // watches started
+  size_t cache_bytes = 0;                              // what the cache takes (ApproxBytes)
   std::chrono::system_clock::time_point last_event{};  // epoch: never
   std::chrono::system_clock::time_point last_bytes{};
 };

@@ -1,6 +1,7 @@
 #pragma once
 // What the agent keeps of a Kubernetes Node: only the fields it needs, never whole objects.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -26,6 +27,21 @@ struct NodeInfo {
   std::vector<NodeAddress> addresses;  // status.addresses in order
   bool operator==(const NodeInfo&) const = default;
 };
+
+// About how much memory a NodeInfo held in a std::map by name takes (its strings, containers and the map's
+// node), to bound what an informer keeps.
+inline size_t ApproxBytes(const NodeInfo& n) {
+  auto heap = [](const std::string& s) -> size_t { return s.capacity() > 15 ? s.capacity() + 1 + 16 : 0; };
+  constexpr size_t kMapNode = 48;  // links, colour and malloc's header
+  size_t b = kMapNode + sizeof(std::string) + sizeof(NodeInfo) + 2 * heap(n.name) + heap(n.uid) +
+             heap(n.resource_version);
+  for (const auto& [key, value] : n.annotations) b += kMapNode + 2 * sizeof(std::string) + heap(key) + heap(value);
+  b += 16 + n.pod_cidrs.capacity() * sizeof(std::string);
+  for (const std::string& c : n.pod_cidrs) b += heap(c);
+  b += 16 + n.addresses.capacity() * sizeof(NodeAddress);
+  for (const NodeAddress& a : n.addresses) b += heap(a.type) + heap(a.address);
+  return b;
+}
 
 enum class EventType { kAdded, kModified, kDeleted };
 

@@ -4,6 +4,7 @@
 
 #include "common/json.h"
 #include "common/strings.h"
+#include "k8s/json_load.h"
 
 namespace swg::k8s {
 namespace {
@@ -103,13 +104,11 @@ Status ParseAddresses(const json_t* status, NodeInfo& node) {
   return Ok();
 }
 
-JsonPtr Load(std::string_view json, json_error_t& err) {
-  return JsonPtr(json_loadb(json.data(), json.size(), JSON_REJECT_DUPLICATES, &err));
-}
-
-Error SyntaxError(std::string_view what, const json_error_t& err) {
-  return Error{std::string(what) + ": invalid JSON at byte " + std::to_string(err.position) + ": " +
-               err.text};
+// Every document from an apiserver is parsed with its memory bounded (see json_load.h).
+Result<JsonPtr> Load(std::string_view what, std::string_view json) {
+  Result<JsonPtr> root = LoadJson(json, JSON_REJECT_DUPLICATES);
+  if (!root.ok()) return Error{std::string(what) + ": " + root.error().message, root.error().code};
+  return root;
 }
 
 }  // namespace
@@ -142,16 +141,15 @@ Result<NodeInfo> ParseNode(const json_t* object, const AnnotationFilter& filter)
 }
 
 Result<NodeInfo> ParseNodeJson(std::string_view json, const AnnotationFilter& filter) {
-  json_error_t err;
-  JsonPtr root = Load(json, err);
-  if (!root) return SyntaxError("node", err);
-  return ParseNode(root.get(), filter);
+  Result<JsonPtr> root = Load("node", json);
+  if (!root.ok()) return root.error();
+  return ParseNode(root->get(), filter);
 }
 
 Result<NodeListPage> ParseNodeList(std::string_view json, const AnnotationFilter& filter) {
-  json_error_t err;
-  JsonPtr root = Load(json, err);
-  if (!root) return SyntaxError("node list", err);
+  Result<JsonPtr> loaded = Load("node list", json);
+  if (!loaded.ok()) return loaded.error();
+  const JsonPtr& root = *loaded;
   if (!json_is_object(root.get())) {
     return Error{"node list: expected an object, got " + std::string(JsonTypeName(root.get()))};
   }
@@ -179,7 +177,9 @@ Result<NodeListPage> ParseNodeList(std::string_view json, const AnnotationFilter
     json_t* item;
     json_array_foreach(items, i, item) {
       Result<NodeInfo> node = ParseNode(item, filter);
-      if (!node.ok()) return Error{"node list: items[" + std::to_string(i) + "]: " + node.error().message};
+      if (!node.ok()) {
+        return Error{"node list: items[" + std::to_string(i) + "]: " + node.error().message, node.error().code};
+      }
       page.items.push_back(std::move(node).value());
     }
   }
@@ -201,9 +201,8 @@ std::optional<ApiStatus> ParseStatus(const json_t* object) {
 }
 
 std::optional<ApiStatus> ParseStatusJson(std::string_view json) {
-  json_error_t err;
-  JsonPtr root = Load(json, err);
-  return root ? ParseStatus(root.get()) : std::nullopt;
+  Result<JsonPtr> root = LoadJson(json, JSON_REJECT_DUPLICATES);
+  return root.ok() ? ParseStatus(root->get()) : std::nullopt;
 }
 
 namespace {

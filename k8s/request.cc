@@ -99,6 +99,7 @@ void Client::Impl::Send(Op& op, const Connection& conn) {
   if (!op.spec.content_type.empty()) req.headers.push_back("Content-Type: " + op.spec.content_type);
   req.body = op.spec.body;
   req.stream = op.spec.stream;
+  req.max_body = op.spec.max_body;
   req.timeout = op.spec.timeout;
   req.connect_timeout = options.connect_timeout;
   uint64_t id = op.id;
@@ -147,7 +148,9 @@ void Client::Impl::OnResponse(uint64_t id, HttpResponse r) {
       detail = r.error;
     }
     if (r.status >= 400) detail = HttpErrorText(r) + " (then " + detail + ")";
-    return Finish(id, Error{Describe(op.spec, detail), r.status >= 400 ? static_cast<int>(r.status) : 0});
+    int code = r.status >= 400 ? static_cast<int>(r.status) : 0;
+    if (r.too_large) code = kErrorOverLimit;
+    return Finish(id, Error{Describe(op.spec, detail), code});
   }
   if (r.status == 401 && !op.reauthed && credentials->OnUnauthorized()) {
     log::Info("apiserver answered 401; reloading credentials and retrying",

@@ -4,6 +4,7 @@
 
 #include "common/json.h"
 #include "common/strings.h"
+#include "k8s/json_load.h"
 
 namespace swg::k8s {
 
@@ -26,69 +27,69 @@ std::string_view WatchEventTypeName(WatchEventType type) {
 WatchStreamParser::WatchStreamParser(AnnotationFilter filter, size_t max_event_bytes)
     : filter_(std::move(filter)), max_event_bytes_(max_event_bytes) {}
 
-Status WatchStreamParser::Fail(const std::string& message) {
+Status WatchStreamParser::Fail(const std::string& message, int code) {
   failed_ = true;
-  return Error{"watch stream: " + message};
+  return Error{"watch stream: " + message, code};
 }
 
-// Finds where each top-level value ends by tracking strings and nesting, so a value split across chunks waits
-// for its remaining bytes instead of being mistaken for bad JSON; jansson then decodes exactly that value.
 Status WatchStreamParser::Feed(std::string_view chunk, std::vector<WatchEvent>& out) {
+  return Feed(chunk, [&out](WatchEvent&& event) {
+    out.push_back(std::move(event));
+    return true;
+  });
+}
+
+// Finds where each top-level value ends by following strings and nesting, so a value split across chunks waits
+// for its remaining bytes instead of being mistaken for bad JSON; jansson then decodes exactly that value.
+Status WatchStreamParser::Feed(std::string_view chunk, const std::function<bool(WatchEvent&&)>& on_event) {
   if (failed_) return Error{"watch stream: already failed"};
-  buffer_.append(chunk);
-  while (scan_ < buffer_.size()) {
-    const char c = buffer_[scan_];
-    if (depth_ == 0) {
-      if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-        start_ = ++scan_;
-        continue;
-      }
+  size_t from = 0;  // where the unfinished event's bytes start in this chunk
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    const char c = chunk[i];
+    if (!in_event_) {
+      if (IsJsonSpace(c)) continue;
       if (c != '{') {
-        std::string shown = Quote(std::string_view(buffer_).substr(scan_, 16));
-        return Fail("expected '{' at byte " + std::to_string(consumed_ + scan_) + ", got " + shown);
+        return Fail("expected '{' at byte " + std::to_string(consumed_ + i) + ", got " + Quote(chunk.substr(i, 16)));
       }
-      start_ = scan_++;
-      depth_ = 1;
+      nesting_.Feed(c);
+      in_event_ = true;
+      event_at_ = consumed_ + i;
+      from = i;
       continue;
     }
-    if (in_string_) {
-      if (escaped_) {
-        escaped_ = false;
-      } else if (c == '\\') {
-        escaped_ = true;
-      } else if (c == '"') {
-        in_string_ = false;
-      }
-    } else if (c == '"') {
-      in_string_ = true;
-    } else if (c == '{' || c == '[') {
-      ++depth_;
-    } else if ((c == '}' || c == ']') && --depth_ == 0) {
-      std::string_view value = std::string_view(buffer_).substr(start_, scan_ + 1 - start_);
-      if (Status s = Decode(value, out); !s.ok()) return s;
-      start_ = scan_ + 1;
+    if (nesting_.Feed(c) != JsonNesting::Step::kClose || nesting_.depth() != 0) continue;
+    in_event_ = false;
+    std::string_view text = chunk.substr(from, i + 1 - from);
+    if (buffer_.size() + text.size() > max_event_bytes_) {
+      return Fail("event at byte " + std::to_string(event_at_) + " is larger than " +
+                  std::to_string(max_event_bytes_) + " bytes", kErrorOverLimit);
     }
-    ++scan_;
-    if (depth_ > 0 && scan_ - start_ > max_event_bytes_) {
-      return Fail("event at byte " + std::to_string(consumed_ + start_) + " is larger than " +
-                  std::to_string(max_event_bytes_) + " bytes");
+    if (!buffer_.empty()) {
+      buffer_.append(text);
+      text = buffer_;
     }
+    WatchEvent event;
+    Status decoded = Decode(text, event_at_, event);
+    std::string().swap(buffer_);
+    if (!decoded.ok()) return decoded;
+    if (!on_event(std::move(event))) return Ok();
   }
-  // Drop what was decoded (or skipped) so the buffer holds at most the unfinished value.
-  if (start_ > 0) {
-    buffer_.erase(0, start_);
-    consumed_ += start_;
-    scan_ -= start_;
-    start_ = 0;
+  if (in_event_) {
+    if (buffer_.size() + (chunk.size() - from) > max_event_bytes_) {
+      return Fail("event at byte " + std::to_string(event_at_) + " is larger than " +
+                  std::to_string(max_event_bytes_) + " bytes", kErrorOverLimit);
+    }
+    buffer_.append(chunk.substr(from));
   }
+  consumed_ += chunk.size();
   return Ok();
 }
 
-Status WatchStreamParser::Decode(std::string_view value, std::vector<WatchEvent>& out) {
-  const std::string at = "event at byte " + std::to_string(consumed_ + start_);
-  json_error_t err;
-  JsonPtr root(json_loadb(value.data(), value.size(), JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &err));
-  if (!root) return Fail(at + ": invalid JSON: " + err.text);
+Status WatchStreamParser::Decode(std::string_view value, size_t offset, WatchEvent& event) {
+  const std::string at = "event at byte " + std::to_string(offset);
+  Result<JsonPtr> loaded = LoadJson(value, JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES);
+  if (!loaded.ok()) return Fail(at + ": " + loaded.error().message, loaded.error().code);
+  const JsonPtr& root = *loaded;
   if (!json_is_object(root.get())) return Fail(at + ": not an object");
   auto type = JsonString(root.get(), "type");
   if (!type) return Fail(at + ": \"type\" is missing or not a string");
@@ -96,13 +97,12 @@ Status WatchStreamParser::Decode(std::string_view value, std::vector<WatchEvent>
   if (!json_is_object(object))
     return Fail(at + " (" + std::string(*type) + "): \"object\" is missing or not an object");
 
-  WatchEvent event;
   if (*type == "ADDED" || *type == "MODIFIED" || *type == "DELETED") {
     event.type = *type == "ADDED"      ? WatchEventType::kAdded
                  : *type == "MODIFIED" ? WatchEventType::kModified
                                        : WatchEventType::kDeleted;
     Result<NodeInfo> node = ParseNode(object, filter_);
-    if (!node.ok()) return Fail(at + " (" + std::string(*type) + "): " + node.error().message);
+    if (!node.ok()) return Fail(at + " (" + std::string(*type) + "): " + node.error().message, node.error().code);
     event.node = std::move(node).value();
     event.resource_version = event.node.resource_version;
   } else if (*type == "BOOKMARK") {
@@ -123,7 +123,6 @@ Status WatchStreamParser::Decode(std::string_view value, std::vector<WatchEvent>
   } else {
     return Fail(at + ": unknown event type " + Quote(*type));
   }
-  out.push_back(std::move(event));
   return Ok();
 }
 

@@ -221,6 +221,11 @@ Status Worker::CreateClients() {
 void Worker::StartRemoteWatch() {
   k8s::NodeFilter filter;
   filter.annotation_keys = PeerAnnotationKeys(options_.local.name);
+  // Only what ComputePeers reads: nodes without our annotations are not peers and take no memory, and no
+  // valid key or endpoint is longer than 256 bytes (a longer one is still rejected, as bad_key or bad_endpoint).
+  filter.only_annotated = true;
+  filter.keep_addresses = false;
+  filter.max_annotation_bytes = 256;
   k8s::NodeInformer::Handler h;
   h.on_event = [this](k8s::EventType, const k8s::NodeInfo&) {
     if (remote_informer_->status().synced) ScheduleRecompute();
@@ -229,7 +234,7 @@ void Worker::StartRemoteWatch() {
     Recompute();
     reconciler_->RequestFull();  // after every complete list: remove whatever should not be there
   };
-  remote_informer_ = std::make_unique<k8s::NodeInformer>(*remote_client_, filter, h, options_.informer);
+  remote_informer_ = std::make_unique<k8s::NodeInformer>(*remote_client_, filter, h, RemoteInformerOptions());
   remote_informer_->Start();
   auto resync = options_.max_resync;
   if (options_.remote.resync_period.count() > 0) {
@@ -238,6 +243,15 @@ void Worker::StartRemoteWatch() {
   resync_timer_.StartRepeating(std::max(resync, milliseconds(1000)), [this] {
     if (synced_) reconciler_->RequestFull();
   });
+}
+
+// The informer's bounds grow with maxPeers beyond its default: a kept node takes about 1 KB, so each peer is
+// allowed 1.6 KiB, and a list may hold four times as many nodes as there may be peers.
+k8s::InformerOptions Worker::RemoteInformerOptions() const {
+  k8s::InformerOptions o = options_.informer;
+  o.max_cache_bytes = std::max(o.max_cache_bytes, options_.remote.max_peers * 1638);
+  o.max_list_items = std::max(o.max_list_items, options_.remote.max_peers * 4);
+  return o;
 }
 
 void Worker::ScheduleRecompute() {

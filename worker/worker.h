@@ -67,6 +67,8 @@ class Worker {
   Status ApplyKeyAndPort();
   Status CreateClients();
   void StartRemoteWatch();
+  k8s::InformerOptions RemoteInformerOptions() const;
+  bool RemoteOverLimit() const;  // the remote apiserver's answers exceed the informer's bounds
   void Recompute();
   void ScheduleRecompute();  // coalesces a burst of watch events into one recomputation
   void LogIgnoredCidrs(const PeerSet& set);

@@ -12,11 +12,19 @@ std::string Worker::Problem() const {
   if (advertiser_ && !advertiser_->warning().empty()) return "advertise-endpoint: " + advertiser_->warning();
   if (reconciler_ && !reconciler_->last_error().empty()) return "applying peers: " + reconciler_->last_error();
   if (!repair_error_.empty()) return repair_error_;
+  if (RemoteOverLimit()) return "remote apiserver over limits: " + remote_informer_->status().last_error;
   if (remote_informer_) {
     auto st = remote_informer_->status();
     if (st.state == k8s::InformerState::kBackoff && !st.last_error.empty()) return "remote watch: " + st.last_error;
   }
   return "";
+}
+
+bool Worker::RemoteOverLimit() const {
+  if (!remote_informer_) return false;
+  auto st = remote_informer_->status();
+  // Until a list or watch works again, not only between attempts: each attempt fails the same way.
+  return st.last_error_code == k8s::kErrorOverLimit && st.state != k8s::InformerState::kWatching;
 }
 
 WorkerStatus Worker::CurrentStatus() const {
@@ -52,7 +60,7 @@ WorkerStatus Worker::CurrentStatus() const {
   }
   if (!initialised_) {
     s.state = "starting";
-  } else if (!synced_) {
+  } else if (!synced_ && !RemoteOverLimit()) {  // a list that exceeds the bounds will never complete
     s.state = "syncing";
   } else if (!s.last_error.empty()) {
     s.state = "degraded";

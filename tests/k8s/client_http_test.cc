@@ -37,20 +37,12 @@ void WriteText(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
 }
 
-// A kubeconfig for the fake server with either a static token or a token file.
 std::string Kubeconfig(const std::string& dir, const std::string& server, const std::string& user) {
-  std::string path = dir + "/kubeconfig";
-  WriteText(path,
-            "current-context: t\ncontexts:\n- name: t\n  context: {cluster: t, user: u}\nclusters:\n"
-            "- name: t\n  cluster: {server: \"" +
-                server + "\"}\nusers:\n- name: u\n  user: " + user + "\n");
-  return path;
+  return swg::test::FakeKubeconfig(dir, server, user);
 }
 
 std::unique_ptr<Client> MakeClient(Loop& loop, const std::string& kubeconfig, ClientOptions options = {}) {
-  auto client = Client::Create(loop, "t", ClusterSource::Kubeconfig(kubeconfig), options);
-  REQUIRE(client.ok());
-  return std::move(client).value();
+  return swg::test::FakeClient(loop, kubeconfig, std::move(options));
 }
 
 Result<NodeInfo> GetNode(Loop& loop, Client& client, const std::string& name = "n1") {

@@ -110,6 +110,46 @@ void ControlPlane(const std::string& args) {
   Shell(std::string(SWG_CONTROL_PLANE) + " " + args + " --dir " + ControlPlaneDir() + " 2>&1");
 }
 
+namespace {
+
+// The status fields a kubelet fills in, with made-up but realistically sized values.
+void AddKubeletStatus(const std::string& name, json_t* status) {
+  const std::string day = "2026-01-02T03:04:05Z";
+  json_t* conditions = json_array();
+  for (const char* type : {"MemoryPressure", "DiskPressure", "PIDPressure", "Ready", "NetworkUnavailable"}) {
+    std::string reason = std::string("Kubelet") + type;
+    json_array_append_new(conditions, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type, "status", "False",
+                                                "lastHeartbeatTime", day.c_str(), "lastTransitionTime",
+                                                day.c_str(), "reason", reason.c_str(), "message",
+                                                ("kubelet has no " + std::string(type)).c_str()));
+  }
+  json_object_set_new(status, "conditions", conditions);
+  for (const char* key : {"capacity", "allocatable"}) {
+    json_object_set_new(status, key, json_pack("{s:s,s:s,s:s,s:s}", "cpu", "4", "memory", "16302736Ki", "pods",
+                                               "110", "ephemeral-storage", "101430960Ki"));
+  }
+  json_object_set_new(status, "daemonEndpoints", json_pack("{s:{s:i}}", "kubeletEndpoint", "Port", 10250));
+  json_object_set_new(status, "nodeInfo",
+                      json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "machineID",
+                                "ec2d4f1d8a7b4e6c9f0a1b2c3d4e5f60", "systemUUID", "ec2d4f1d-8a7b-4e6c-9f0a-1b2c3d4e5f60",
+                                "bootID", "0b4e9c2a-6d1f-4a8b-9c3e-5f7a2d1b8c4e", "kernelVersion", "6.1.0-18-amd64",
+                                "osImage", "Debian GNU/Linux 12 (bookworm)", "containerRuntimeVersion",
+                                "containerd://1.7.24", "kubeletVersion", "v1.36.3", "kubeProxyVersion", "v1.36.3",
+                                "operatingSystem", "linux", "architecture", "amd64"));
+  json_t* images = json_array();
+  for (int i = 0; i < 35; ++i) {
+    char digest[72];
+    snprintf(digest, sizeof digest, "%064x", static_cast<unsigned>(std::hash<std::string>{}(name)) + i);
+    std::string app = "registry.example.com/platform/service-" + std::to_string(i);
+    json_array_append_new(images, json_pack("{s:[s,s],s:I}", "names", (app + "@sha256:" + digest).c_str(),
+                                            (app + ":v1." + std::to_string(i) + ".0").c_str(), "sizeBytes",
+                                            static_cast<json_int_t>(120000000 + i * 1000)));
+  }
+  json_object_set_new(status, "images", images);
+}
+
+}  // namespace
+
 std::string NodeJson(const NodeSpec& node) {
   JsonPtr labels(json_object()), annotations(json_object());
   for (const auto& [k, v] : node.labels) json_object_set_new(labels.get(), k.c_str(), json_string(v.c_str()));
@@ -126,6 +166,7 @@ std::string NodeJson(const NodeSpec& node) {
     json_object_set_new(json_object_get(root.get(), "status"), "addresses",
                         json_pack("[{s:s,s:s}]", "type", "InternalIP", "address", node.internal_ip.c_str()));
   }
+  if (node.kubelet_status) AddKubeletStatus(node.name, json_object_get(root.get(), "status"));
   return JsonDump(root.get());
 }
 

@@ -6,8 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <cctype>
+#include <fstream>
 #include <stdexcept>
 
 namespace swg::test {
@@ -47,7 +50,10 @@ void FakeConnection::Write(const std::string& bytes) {
   size_t off = 0;
   while (off < bytes.size()) {
     ssize_t n = send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;  // the client went away
+    if (n <= 0) {  // the client went away
+      closed_ = true;
+      return;
+    }
     off += static_cast<size_t>(n);
   }
 }
@@ -159,6 +165,21 @@ void FakeServer::Handle(int fd) {
   }
   FakeConnection conn(fd, stopping_);
   handler_(req, conn);
+}
+
+std::string FakeKubeconfig(const std::string& dir, const std::string& server, const std::string& user) {
+  std::string path = dir + "/kubeconfig";
+  std::ofstream(path, std::ios::trunc)
+      << "current-context: t\ncontexts:\n- name: t\n  context: {cluster: t, user: u}\nclusters:\n"
+         "- name: t\n  cluster: {server: \""
+      << server << "\"}\nusers:\n- name: u\n  user: " << user << "\n";
+  return path;
+}
+
+std::unique_ptr<k8s::Client> FakeClient(Loop& loop, const std::string& kubeconfig, k8s::ClientOptions options) {
+  auto client = k8s::Client::Create(loop, "t", k8s::ClusterSource::Kubeconfig(kubeconfig), options);
+  REQUIRE(client.ok());
+  return std::move(client).value();
 }
 
 }  // namespace swg::test

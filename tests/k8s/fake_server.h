@@ -8,10 +8,14 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/loop.h"
+#include "k8s/client.h"
 
 namespace swg::test {
 
@@ -32,10 +36,12 @@ class FakeConnection {
   void Chunk(const std::string& data);
   void EndChunked() { Write("0\r\n\r\n"); }
   void Sleep(std::chrono::milliseconds d);  // returns early when the server stops
+  bool closed() const { return closed_; }   // a write failed: the client went away
 
  private:
   int fd_;
   const std::atomic<bool>& stopping_;
+  bool closed_ = false;
 };
 
 class FakeServer {
@@ -59,5 +65,11 @@ class FakeServer {
   std::vector<std::thread> workers_;
   std::thread acceptor_;
 };
+
+// A kubeconfig at dir/kubeconfig for `server` (a FakeServer's url()), with the user fields `user`.
+std::string FakeKubeconfig(const std::string& dir, const std::string& server,
+                           const std::string& user = "{token: abc}");
+// A client named "t" for that kubeconfig.
+std::unique_ptr<k8s::Client> FakeClient(Loop& loop, const std::string& kubeconfig, k8s::ClientOptions options = {});
 
 }  // namespace swg::test

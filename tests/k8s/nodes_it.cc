@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "k8s/informer.h"
 #include "tests/k8s/cluster.h"
+#include "tests/k8s/memory.h"
 
 using namespace std::chrono_literals;
 using swg::Loop;
@@ -136,6 +137,61 @@ TEST_SUITE("nodes") {
     CHECK(status.list_failures == 0);
     informer.Stop();
     admin.DeleteNodes("test=bulk");
+  }
+
+  TEST_CASE("5,000 real-sized nodes: the informer as a worker sets it up syncs them within its bounds") {
+    ClusterEnv env = LoadCluster("b");
+    Admin admin(env);
+    admin.DeleteNodes("test=big");
+    const std::string pub = "c1.wireguard.semaphore.uw.io/pubKey", ep = "c1.wireguard.semaphore.uw.io/endpoint";
+    std::vector<NodeSpec> nodes;
+    for (int i = 0; i < 5000; ++i) {
+      std::string name = "ip-10-0-" + std::to_string(i / 256) + "-" + std::to_string(i % 256) + ".big.internal";
+      std::string ip = "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+      NodeSpec n{name,
+                 {{"test", "big"}, {"kubernetes.io/hostname", name}, {"topology.kubernetes.io/zone", "zone-a"}},
+                 {{pub, "kKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKk="},
+                  {ep, ip + ":51820"},
+                  {"node.alpha.kubernetes.io/ttl", "0"}},
+                 "10." + std::to_string(100 + i / 256) + "." + std::to_string(i % 256) + ".0/24",
+                 ip};
+      n.kubelet_status = true;
+      nodes.push_back(std::move(n));
+    }
+    MESSAGE("one node is ", swg::test::NodeJson(nodes[0]).size(), " bytes of JSON");
+    auto t0 = std::chrono::steady_clock::now();
+    admin.CreateNodes(nodes);
+    MESSAGE("created 5000 nodes in ",
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count(), " s");
+
+    Loop loop;
+    auto client = MakeClient(loop, "b", ClusterSource::Kubeconfig(env.kubeconfig));
+    swg::k8s::NodeFilter filter;  // as worker.cc's StartRemoteWatch
+    filter.label_selector = "test=big";
+    filter.annotation_keys = {pub, ep};
+    filter.only_annotated = true;
+    filter.keep_addresses = false;
+    filter.max_annotation_bytes = 256;
+    int synced = 0;
+    swg::k8s::NodeInformer informer(*client, filter, {nullptr, [&] { ++synced; }});
+    swg::test::RssPeak peak;
+    t0 = std::chrono::steady_clock::now();
+    informer.Start();
+    REQUIRE(loop.RunUntil([&] { return synced == 1 || informer.status().list_failures > 0; }, 120s));
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    size_t growth = peak.growth_bytes();
+    auto status = informer.status();
+    MESSAGE("informer synced ", informer.nodes().size(), " nodes in ", took.count(), " ms; peak memory +",
+            growth >> 10, " KiB; the cache takes ", status.cache_bytes >> 10, " KiB; ", status.last_error);
+    CHECK(synced == 1);
+    CHECK(status.list_failures == 0);
+    CHECK(informer.nodes().size() == 5000);
+    CHECK(informer.nodes().begin()->second.addresses.empty());
+    CHECK(informer.nodes().begin()->second.annotations.size() == 2);
+    CHECK(status.cache_bytes < (16u << 20));
+    CHECK(growth < (64u << 20));
+    informer.Stop();
+    admin.DeleteNodes("test=big");
   }
 
 }  // TEST_SUITE
