@@ -2,7 +2,8 @@
 // A client for one Kubernetes cluster's Node API on a swg::Loop.
 //
 // Every request has a timeout. A 401 reloads the credentials and retries once; a certificate that does not
-// verify makes a CA URL be fetched again (a CA file re-read) and retries once; a 429 or 5xx with Retry-After
+// verify makes a CA URL be fetched again (at most once a minute, keeping the CA in use if that fails) or a CA
+// file re-read, and retries once; a 429 or 5xx with Retry-After
 // is retried after that delay (max_retries times). Every error message names the cluster, the request and
 // what the server said (its Status message): "c2: GET /api/v1/nodes/n1: HTTP 404 NotFound: nodes "n1" not
 // found". Error::code is the HTTP status (0 when no response arrived). Callbacks run from the loop, never

@@ -46,6 +46,9 @@ struct ClientOptions {
   // this often, and after every 401.
   std::chrono::milliseconds token_reload_interval{60000};
   std::chrono::milliseconds ca_fetch_timeout{10000};  // remoteCAURL
+  // After a certificate that does not verify (a rotated CA, or one bad backend behind a load balancer), the
+  // remoteCAURL is fetched again at most this often; the CA in use is kept until a different one is fetched.
+  std::chrono::milliseconds ca_refetch_interval{60000};
   std::chrono::milliseconds exec_timeout{60000};      // kubeconfig exec credential plugins
   int max_retries = 3;                                // 429/5xx with Retry-After
   std::chrono::milliseconds max_retry_after{60000};   // longer Retry-After values are cut to this

@@ -8,6 +8,7 @@
 
 #include "common/base64.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "k8s/exec_plugin.h"
 #include "k8s/kubeconfig.h"
@@ -105,6 +106,8 @@ struct Credentials::Impl {
   Ca ca_kind = Ca::kSystem;
   std::string ca_pem;
   std::string ca_source;  // file path or URL
+  bool ca_reload = false;  // a certificate did not verify: reload before the next request
+  std::optional<std::chrono::steady_clock::time_point> ca_fetched_at;  // the last fetch from the URL began
   bool insecure = false;
   std::string ca_url_trust_pem;
   std::unique_ptr<HttpCall> ca_fetch;
@@ -137,6 +140,8 @@ void Credentials::Impl::Deliver(const Result<Connection>& result) {
 
 void Credentials::Impl::FetchCa() {
   busy = true;
+  ca_reload = false;
+  ca_fetched_at = std::chrono::steady_clock::now();
   HttpRequest req;
   req.url = ca_source;
   req.timeout = options.ca_fetch_timeout;
@@ -146,24 +151,37 @@ void Credentials::Impl::FetchCa() {
   ca_fetch = http.Start(std::move(req), nullptr, [this](HttpResponse r) {
     ca_fetch.reset();
     busy = false;
-    std::string what = "fetching the CA from " + ca_source;
-    if (!r.error.empty()) return Deliver(Error{what + ": " + r.error});
-    if (r.status != 200) return Deliver(Error{what + ": HTTP " + std::to_string(r.status)});
-    if (r.body.find(kPemCertificate) == std::string::npos) {
-      return Deliver(Error{what + ": the answer is not a PEM certificate"});
+    std::string problem;
+    if (!r.error.empty()) {
+      problem = r.error;
+    } else if (r.status != 200) {
+      problem = "HTTP " + std::to_string(r.status);
+    } else if (r.body.find(kPemCertificate) == std::string::npos) {
+      problem = "the answer is not a PEM certificate";
     }
-    ca_pem = std::move(r.body);
+    if (!problem.empty() && ca_pem.empty()) return Deliver(Error{"fetching the CA from " + ca_source + ": " + problem});
+    if (!problem.empty()) {
+      log::Warn("cannot fetch the CA again; keeping the one in use", {{"url", ca_source}, {"error", problem}});
+    } else if (r.body != ca_pem) {
+      if (!ca_pem.empty()) log::Info("fetched a new CA", {{"url", ca_source}});
+      ca_pem = std::move(r.body);
+    }
     Continue();
   });
 }
 
 void Credentials::Impl::Continue() {
   if (busy || waiters.empty()) return;
-  if (ca_kind == Ca::kUrl && ca_pem.empty()) return FetchCa();
-  if (ca_kind == Ca::kFile && ca_pem.empty()) {
+  if (ca_kind == Ca::kUrl && (ca_pem.empty() || ca_reload)) return FetchCa();
+  if (ca_kind == Ca::kFile && (ca_pem.empty() || ca_reload)) {
+    ca_reload = false;
     Result<std::string> pem = ReadPem(ca_source, "CA file");
-    if (!pem.ok()) return Deliver(pem.error());
-    ca_pem = std::move(pem).value();
+    if (!pem.ok() && ca_pem.empty()) return Deliver(pem.error());
+    if (pem.ok()) {
+      ca_pem = std::move(pem).value();
+    } else {
+      log::Warn("cannot read the CA file again; keeping the CA in use", {{"error", pem.error().message}});
+    }
   }
   if (exec) {
     bool expired =
@@ -241,9 +259,14 @@ bool Credentials::OnUnauthorized() {
 }
 
 bool Credentials::OnVerifyFailed() {
-  if (impl_->insecure) return false;
-  if (impl_->ca_kind == Impl::Ca::kUrl || impl_->ca_kind == Impl::Ca::kFile) {
-    impl_->ca_pem.clear();
+  Impl& i = *impl_;
+  if (i.insecure) return false;
+  if (i.ca_kind == Impl::Ca::kUrl && i.ca_fetched_at && !i.ca_pem.empty() &&
+      std::chrono::steady_clock::now() - *i.ca_fetched_at < i.options.ca_refetch_interval) {
+    return false;  // one bad backend must not make every request fetch it
+  }
+  if (i.ca_kind == Impl::Ca::kUrl || i.ca_kind == Impl::Ca::kFile) {
+    i.ca_reload = true;
     return true;
   }
   return false;

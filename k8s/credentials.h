@@ -1,8 +1,9 @@
 #pragma once
 // A cluster's server and credentials from one of the three sources (in-cluster, kubeconfig, token + CA URL),
 // kept fresh: token files are re-read when they change, at least every token_reload_interval and after a 401;
-// exec plugins are re-run when their credential expires or after a 401; a CA URL is fetched again (and a CA
-// file re-read) after a certificate verification failure.
+// exec plugins are re-run when their credential expires or after a 401; a CA URL is fetched again (at most once
+// per ca_refetch_interval) and a CA file re-read after a certificate verification failure. The CA in use is kept
+// when that fails: a bad backend behind a load balancer must not cost every request their working CA.
 
 #include <chrono>
 #include <functional>
@@ -61,8 +62,9 @@ class Credentials {
   void Get(std::function<void(Result<Connection>)> done);
   // The server answered 401: reload what can change. False when nothing can (a static token).
   bool OnUnauthorized();
-  // The server's certificate did not verify: fetch the CA URL again / re-read the CA file. False when that
-  // cannot help (inline CA data, the system store).
+  // The server's certificate did not verify: fetch the CA URL again / re-read the CA file before the next
+  // request. False when nothing will be reloaded: inline CA data, the system store, or a CA URL fetched less
+  // than ca_refetch_interval ago.
   bool OnVerifyFailed();
 
   const std::string& server() const { return server_; }

@@ -9,10 +9,12 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <thread>
 
 #include "common/json.h"
 #include "k8s/informer.h"
 #include "tests/k8s/cluster.h"
+#include "tests/k8s/tcp_proxy.h"
 #include "tests/unit/testutil.h"
 
 using namespace std::chrono_literals;
@@ -88,11 +90,24 @@ class HttpsFileServer {
   std::string url(const std::string& file) const {
     return "https://127.0.0.1:" + std::to_string(port_) + "/" + file;
   }
+  int port() const { return port_; }
 
  private:
   int port_;
   pid_t pid_ = -1;
 };
+
+// A separate CA for the CA URL server itself (like a public web server's certificate): dir/web-ca.crt, and
+// dir/web.{crt,key} for 127.0.0.1, and an empty dir/www to serve.
+void MakeWebCa(const std::string& d) {
+  Shell("cd " + d +
+        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        "-subj /CN=ca-url-test-ca -keyout web-ca.key -out web-ca.crt 2>/dev/null && "
+        "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 "
+        "-keyout web.key -out web.csr 2>/dev/null && printf 'subjectAltName=IP:127.0.0.1\\n' > web.ext && "
+        "openssl x509 -req -in web.csr -CA web-ca.crt -CAkey web-ca.key -CAcreateserial -days 2 -extfile "
+        "web.ext -out web.crt 2>/dev/null && mkdir www");
+}
 
 }  // namespace
 
@@ -299,21 +314,14 @@ TEST_SUITE("credentials") {
     std::string node = TestNode(Admin(a));
     TempDir dir;
     const std::string d = dir.path();
-    // A separate CA for the CA URL server itself (like a public web server's certificate).
-    Shell("cd " + d +
-          " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-          "-subj /CN=ca-url-test-ca -keyout web-ca.key -out web-ca.crt 2>/dev/null && "
-          "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 "
-          "-keyout web.key -out web.csr 2>/dev/null && printf 'subjectAltName=IP:127.0.0.1\\n' > web.ext && "
-          "openssl x509 -req -in web.csr -CA web-ca.crt -CAkey web-ca.key -CAcreateserial -days 2 -extfile "
-          "web.ext "
-          "-out web.crt 2>/dev/null && mkdir www");
+    MakeWebCa(d);
     WriteText(d + "/www/ca.crt", ReadText(b.ca_file));  // the wrong CA first
     WriteText(d + "/token", a.admin_token);
     HttpsFileServer web(d + "/www", d + "/web.crt", d + "/web.key");
     ClientOptions options;
     options.ca_url_trust_file = d + "/web-ca.crt";
     options.ca_fetch_timeout = 5s;
+    options.ca_refetch_interval = 0ms;  // rotation at once; the rate limit has its own test
     Loop loop;
     auto client = MakeClient(
         loop, "a", ClusterSource::TokenAndCaUrl(a.server, web.url("ca.crt"), d + "/token"), options);
@@ -338,6 +346,61 @@ TEST_SUITE("credentials") {
         loop, "a", ClusterSource::TokenAndCaUrl(a.server, web.url("nope.crt"), d + "/token"), options);
     CHECK(ErrorOf(GetNodeSync(loop, *missing, node))
               .find("fetching the CA from " + web.url("nope.crt") + ": ") != std::string::npos);
+  }
+
+  TEST_CASE("token + CA URL mode: one bad backend while the CA URL is down costs no request the CA in use") {
+    ClusterEnv a = LoadCluster("a");
+    ClusterEnv b = LoadCluster("b");
+    std::string node = TestNode(Admin(a));
+    TempDir dir;
+    const std::string d = dir.path();
+    MakeWebCa(d);
+    WriteText(d + "/www/ca.crt", ReadText(a.ca_file));
+    WriteText(d + "/token", a.admin_token);
+    HttpsFileServer web(d + "/www", d + "/web.crt", d + "/web.key");
+    // The apiserver behind a "load balancer" that can send one connection to a backend with another CA (b),
+    // and the CA URL behind another that can be taken down and counts the fetches.
+    TcpProxy balancer(a.api_port);
+    TcpProxy ca_url(web.port());
+    auto bad_backend_next = [&] {
+      balancer.SendNextTo(b.api_port);
+      balancer.DropAll();  // the client's kept-alive connection goes: the next request connects again
+    };
+    ClientOptions options;
+    options.ca_url_trust_file = d + "/web-ca.crt";
+    options.ca_fetch_timeout = 5s;
+    options.ca_refetch_interval = 3s;  // 60 s by default
+    CHECK(ClientOptions{}.ca_refetch_interval == 60s);
+    Loop loop;
+    const std::string api = "https://127.0.0.1:" + std::to_string(balancer.port());
+    const std::string ca = "https://127.0.0.1:" + std::to_string(ca_url.port()) + "/ca.crt";
+    auto client = MakeClient(loop, "a", ClusterSource::TokenAndCaUrl(api, ca, d + "/token"), options);
+    REQUIRE(GetNodeSync(loop, *client, node).ok());
+    CHECK(ca_url.accepted() == 1);
+
+    ca_url.SetBackend(0);  // the CA URL is down from now on
+    auto fetched = std::chrono::steady_clock::now();
+    bad_backend_next();
+    // Within the interval of the first fetch: the CA URL is not asked again; the request fails on its own.
+    std::string error = ErrorOf(GetNodeSync(loop, *client, node));
+    CHECK(error.find("a: GET /api/v1/nodes/cred-node: server certificate verification failed: ") == 0);
+    CHECK(error.find("after reloading") == std::string::npos);
+    CHECK(ca_url.accepted() == 1);
+    REQUIRE(GetNodeSync(loop, *client, node).ok());  // the next connection reaches a good backend
+
+    std::this_thread::sleep_until(fetched + 3100ms);
+    bad_backend_next();
+    // Past it: fetched again, which fails; the CA in use is kept and the retry (a good backend) works.
+    auto retried = GetNodeSync(loop, *client, node);
+    const std::string why = retried.ok() ? "" : retried.error().message;
+    INFO(why);
+    CHECK(retried.ok());
+    CHECK(ca_url.accepted() == 2);
+    for (int i = 0; i < 3; ++i) REQUIRE(GetNodeSync(loop, *client, node).ok());
+    bad_backend_next();
+    CHECK_FALSE(GetNodeSync(loop, *client, node).ok());  // within the interval again: no fetch, no retry
+    CHECK(ca_url.accepted() == 2);
+    REQUIRE(GetNodeSync(loop, *client, node).ok());
   }
 
   TEST_CASE("in-cluster credentials: service host and port from the environment, token and CA files") {
