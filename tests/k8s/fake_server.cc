@@ -82,15 +82,17 @@ void FakeConnection::Sleep(std::chrono::milliseconds d) {
   }
 }
 
-FakeServer::FakeServer(Handler handler) : handler_(std::move(handler)) {
+FakeServer::FakeServer(Handler handler, const std::string& address, int port)
+    : handler_(std::move(handler)), address_(address) {
   listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      listen(listen_fd_, 64) != 0) {
-    throw std::runtime_error("fake server: cannot listen on 127.0.0.1");
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  int one = 1;
+  if (listen_fd_ < 0 || inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1 ||
+      setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listen_fd_, 64) != 0) {
+    throw std::runtime_error("fake server: cannot listen on " + address + ":" + std::to_string(port));
   }
   socklen_t len = sizeof addr;
   getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -101,7 +103,7 @@ FakeServer::FakeServer(Handler handler) : handler_(std::move(handler)) {
 FakeServer::~FakeServer() {
   stopping_ = true;
   acceptor_.join();
-  for (std::thread& t : workers_) t.join();
+  for (Worker& w : workers_) w.thread.join();
   close(listen_fd_);
 }
 
@@ -110,16 +112,29 @@ std::vector<HttpRequestSeen> FakeServer::requests() const {
   return requests_;
 }
 
+size_t FakeServer::request_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return requests_.size();
+}
+
 void FakeServer::Serve() {
   while (!stopping_) {
     pollfd p{listen_fd_, POLLIN, 0};
     if (poll(&p, 1, 20) <= 0) continue;
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    workers_.emplace_back([this, fd] {
-      Handle(fd);
-      close(fd);
+    std::erase_if(workers_, [](Worker& w) {
+      if (!*w.done) return false;
+      w.thread.join();
+      return true;
     });
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    workers_.push_back({std::thread([this, fd, done] {
+                          Handle(fd);
+                          close(fd);
+                          *done = true;
+                        }),
+                        done});
   }
 }
 

@@ -47,22 +47,29 @@ class FakeConnection {
 class FakeServer {
  public:
   using Handler = std::function<void(const HttpRequestSeen&, FakeConnection&)>;
-  explicit FakeServer(Handler handler);
+  // Listens on address:port (IPv4; port 0: any free one).
+  explicit FakeServer(Handler handler, const std::string& address = "127.0.0.1", int port = 0);
   ~FakeServer();
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return "http://" + address_ + ":" + std::to_string(port_); }
   std::vector<HttpRequestSeen> requests() const;
+  size_t request_count() const;
 
  private:
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
   void Serve();
   void Handle(int fd);
 
   Handler handler_;
+  std::string address_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
   std::vector<HttpRequestSeen> requests_;
-  std::vector<std::thread> workers_;
+  std::vector<Worker> workers_;  // finished ones are joined as new connections come
   std::thread acceptor_;
 };
 

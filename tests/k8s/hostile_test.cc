@@ -12,6 +12,7 @@
 #include "k8s/client.h"
 #include "k8s/informer.h"
 #include "tests/k8s/fake_server.h"
+#include "tests/k8s/hostile.h"
 #include "tests/k8s/memory.h"
 #include "tests/unit/testutil.h"
 
@@ -24,53 +25,16 @@ using swg::k8s::NodeInformer;
 using swg::test::FakeConnection;
 using swg::test::FakeServer;
 using swg::test::HttpRequestSeen;
+using swg::test::Item;
+using swg::test::PageOf;
 using swg::test::RssPeak;
+using swg::test::SendPage;
 
 namespace {
 
 constexpr size_t kMemoryBound = 64u << 20;
-const std::string kPubKey = "c1.wireguard.semaphore.uw.io/pubKey";
-const std::string kEndpoint = "c1.wireguard.semaphore.uw.io/endpoint";
-
-// A node as a remote apiserver lists it (about 500 bytes); `pad` lengthens its name.
-std::string Item(size_t i, bool annotated, size_t pad = 0) {
-  std::string name = "n" + std::to_string(i) + std::string(pad, 'x');
-  std::string annotations = annotated ? "{\"" + kPubKey + R"(":"kKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKk=",")" +
-                                            kEndpoint + R"(":"192.0.2.1:51820"})"
-                                      : R"({"node.alpha.kubernetes.io/ttl":"0"})";
-  return R"({"metadata":{"name":")" + name + R"(","uid":"0a8f2c1e-3b4d-4e5f-8a9b-)" + std::to_string(100000 + i) +
-         R"(","resourceVersion":")" + std::to_string(i) + R"(","creationTimestamp":"2026-01-02T03:04:05Z",)" +
-         R"("labels":{"kubernetes.io/hostname":")" + name + R"("},"annotations":)" + annotations +
-         R"(},"spec":{"podCIDR":"10.4.0.0/24","podCIDRs":["10.4.0.0/24"]},"status":{"addresses":[)" +
-         R"({"type":"InternalIP","address":"192.0.2.1"},{"type":"Hostname","address":")" + name + R"("}]}})";
-}
-
-// Streams a NodeList page: metadata first (as apiservers send it), then `count` items made by `item`, in chunks.
-void SendPage(FakeConnection& c, const std::string& continue_token, size_t first, size_t count,
-              const std::function<std::string(size_t)>& item, std::chrono::milliseconds pause = 0ms) {
-  c.StartChunked();
-  std::string meta = R"({"resourceVersion":"50")" +
-                     (continue_token.empty() ? std::string() : R"(,"continue":")" + continue_token + "\"") + "}";
-  c.Chunk(R"({"kind":"NodeList","apiVersion":"v1","metadata":)" + meta + R"(,"items":[)");
-  std::string batch;
-  for (size_t i = first; i < first + count && !c.closed(); ++i) {
-    if (i > first) batch += ",";
-    batch += item(i);
-    if (batch.size() > (64u << 10) || pause > 0ms) {
-      c.Chunk(batch);
-      batch.clear();
-      if (pause > 0ms) c.Sleep(pause);
-    }
-  }
-  c.Chunk(batch + "]}");
-  c.EndChunked();
-}
-
-// Which page a list request asks for: 0 without a continue token, else the number in "c<N>".
-size_t PageOf(const HttpRequestSeen& req) {
-  size_t at = req.target.find("continue=c");
-  return at == std::string::npos ? 0 : std::stoul(req.target.substr(at + 10));
-}
+const std::string kPubKey = swg::test::kHostilePubKey;
+const std::string kEndpoint = swg::test::kHostileEndpoint;
 
 // The informer as a worker sets it up, against the fake server, until `done` or a minute.
 struct Run {
