@@ -13,7 +13,8 @@ namespace {
 // jansson has one allocator for the whole process. Ours passes through to malloc/free and, only while a
 // LoadJson runs on this thread, counts the bytes its tree holds and refuses an allocation past the bound
 // (jansson then fails the parse cleanly). malloc_usable_size sizes a block on free, so blocks allocated
-// before the hooks were installed are freed correctly too.
+// before the hooks were installed, at the first LoadJson, are freed correctly too. (The processes that parse
+// apiserver JSON, the workers, use jansson from their loop's thread only.)
 struct Budget {
   size_t used = 0;
   size_t limit = 0;

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <thread>
 
 #include "common/json.h"
@@ -97,17 +98,25 @@ class HttpsFileServer {
   pid_t pid_ = -1;
 };
 
-// A separate CA for the CA URL server itself (like a public web server's certificate): dir/web-ca.crt, and
-// dir/web.{crt,key} for 127.0.0.1, and an empty dir/www to serve.
-void MakeWebCa(const std::string& d) {
-  Shell("cd " + d +
-        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-        "-subj /CN=ca-url-test-ca -keyout web-ca.key -out web-ca.crt 2>/dev/null && "
-        "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 "
-        "-keyout web.key -out web.csr 2>/dev/null && printf 'subjectAltName=IP:127.0.0.1\\n' > web.ext && "
-        "openssl x509 -req -in web.csr -CA web-ca.crt -CAkey web-ca.key -CAcreateserial -days 2 -extfile "
-        "web.ext -out web.crt 2>/dev/null && mkdir www");
-}
+// A CA URL: `ca_file` served as ca.crt over HTTPS from dir/www, with a certificate from a separate CA (like a
+// public web server's) that dir/web-ca.crt holds, and the token in dir/token.
+struct CaUrl {
+  CaUrl(const std::string& ca_file, const std::string& token) {
+    const std::string& d = dir.path();
+    Shell("cd " + d +
+          " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+          "-subj /CN=ca-url-test-ca -keyout web-ca.key -out web-ca.crt 2>/dev/null && "
+          "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 "
+          "-keyout web.key -out web.csr 2>/dev/null && printf 'subjectAltName=IP:127.0.0.1\\n' > web.ext && "
+          "openssl x509 -req -in web.csr -CA web-ca.crt -CAkey web-ca.key -CAcreateserial -days 2 -extfile "
+          "web.ext -out web.crt 2>/dev/null && mkdir www");
+    WriteText(d + "/www/ca.crt", ReadText(ca_file));
+    WriteText(d + "/token", token);
+    web.emplace(d + "/www", d + "/web.crt", d + "/web.key");
+  }
+  TempDir dir;
+  std::optional<HttpsFileServer> web;
+};
 
 }  // namespace
 
@@ -312,12 +321,9 @@ TEST_SUITE("credentials") {
     ClusterEnv a = LoadCluster("a");
     ClusterEnv b = LoadCluster("b");
     std::string node = TestNode(Admin(a));
-    TempDir dir;
-    const std::string d = dir.path();
-    MakeWebCa(d);
-    WriteText(d + "/www/ca.crt", ReadText(b.ca_file));  // the wrong CA first
-    WriteText(d + "/token", a.admin_token);
-    HttpsFileServer web(d + "/www", d + "/web.crt", d + "/web.key");
+    CaUrl site(b.ca_file, a.admin_token);  // the wrong CA first
+    const std::string& d = site.dir.path();
+    HttpsFileServer& web = *site.web;
     ClientOptions options;
     options.ca_url_trust_file = d + "/web-ca.crt";
     options.ca_fetch_timeout = 5s;
@@ -352,12 +358,9 @@ TEST_SUITE("credentials") {
     ClusterEnv a = LoadCluster("a");
     ClusterEnv b = LoadCluster("b");
     std::string node = TestNode(Admin(a));
-    TempDir dir;
-    const std::string d = dir.path();
-    MakeWebCa(d);
-    WriteText(d + "/www/ca.crt", ReadText(a.ca_file));
-    WriteText(d + "/token", a.admin_token);
-    HttpsFileServer web(d + "/www", d + "/web.crt", d + "/web.key");
+    CaUrl site(a.ca_file, a.admin_token);
+    const std::string& d = site.dir.path();
+    HttpsFileServer& web = *site.web;
     // The apiserver behind a "load balancer" that can send one connection to a backend with another CA (b),
     // and the CA URL behind another that can be taken down and counts the fetches.
     TcpProxy balancer(a.api_port);

@@ -82,21 +82,26 @@ void FakeConnection::Sleep(std::chrono::milliseconds d) {
   }
 }
 
-FakeServer::FakeServer(Handler handler, const std::string& address, int port)
-    : handler_(std::move(handler)), address_(address) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+int ListenTcp(const std::string& address, int port, int* bound_port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   int one = 1;
-  if (listen_fd_ < 0 || inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1 ||
-      setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listen_fd_, 64) != 0) {
-    throw std::runtime_error("fake server: cannot listen on " + address + ":" + std::to_string(port));
+  if (fd < 0 || inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 64) != 0) {
+    throw std::runtime_error("cannot listen on " + address + ":" + std::to_string(port));
   }
   socklen_t len = sizeof addr;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *bound_port = ntohs(addr.sin_port);
+  return fd;
+}
+
+FakeServer::FakeServer(Handler handler, const std::string& address, int port)
+    : handler_(std::move(handler)), address_(address) {
+  listen_fd_ = ListenTcp(address, port, &port_);
   acceptor_ = std::thread([this] { Serve(); });
 }
 

@@ -73,6 +73,10 @@ class FakeServer {
   std::thread acceptor_;
 };
 
+// A listening TCP socket on address:port (IPv4; port 0: any free one, stored in *bound_port); throws when it
+// cannot listen.
+int ListenTcp(const std::string& address, int port, int* bound_port);
+
 // A kubeconfig at dir/kubeconfig for `server` (a FakeServer's url()), with the user fields `user`.
 std::string FakeKubeconfig(const std::string& dir, const std::string& server,
                            const std::string& user = "{token: abc}");

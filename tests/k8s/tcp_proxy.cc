@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <stdexcept>
+#include "tests/k8s/fake_server.h"
 
 namespace swg::test {
 namespace {
@@ -22,15 +22,7 @@ sockaddr_in Loopback(int port) {
 }  // namespace
 
 TcpProxy::TcpProxy(int backend_port) : backend_(backend_port) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a = Loopback(0);
-  if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      listen(listen_fd_, 64) != 0) {
-    throw std::runtime_error("tcp proxy: cannot listen on 127.0.0.1");
-  }
-  socklen_t len = sizeof a;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-  port_ = ntohs(a.sin_port);
+  listen_fd_ = ListenTcp("127.0.0.1", 0, &port_);
   acceptor_ = std::thread([this] { Serve(); });
 }
 
