@@ -47,7 +47,8 @@ struct ListState {
   bool finished = false;
 
   Status Refuse() const {
-    return Error{"the page holds more than the " + std::to_string(limit) + " items asked for", kErrorOverLimit};
+    return Error{"the page holds more than the " + std::to_string(limit) + " items asked for",
+                 kErrorOverLimit};
   }
   // Ends the page once.
   void Finish(Client::Impl& impl, Result<NodeListPage> result) {

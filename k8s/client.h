@@ -77,12 +77,12 @@ class Client {
   void PatchNodeAnnotations(const std::string& name,
                             const std::map<std::string, std::optional<std::string>>& changes,
                             std::function<void(Result<NodeInfo>)> done);
-  // One page of GET /api/v1/nodes, parsed as it arrives: on_item gets each node at once, in order (an error it
-  // returns ends the page with that error), and done gets the page's resourceVersion and continue token
+  // One page of GET /api/v1/nodes, parsed as it arrives: on_item gets each node at once, in order (an error
+  // it returns ends the page with that error), and done gets the page's resourceVersion and continue token
   // (items empty) or the error. A page may hold at most `limit` items when it has a continue token or the
   // request had one: a server that ignores limit sends the whole list in one page, which only the caller's
-  // own bounds limit. Refusals for a bound have code kErrorOverLimit; an expired continue token fails with code
-  // 410 (reason Expired).
+  // own bounds limit. Refusals for a bound have code kErrorOverLimit; an expired continue token fails with
+  // code 410 (reason Expired).
   using ItemCallback = std::function<Status(NodeInfo node)>;
   void ListNodes(const ListOptions& options, const AnnotationFilter& filter, ItemCallback on_item,
                  std::function<void(Result<NodeListPage>)> done);

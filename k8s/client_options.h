@@ -39,8 +39,8 @@ struct ClientOptions {
   std::chrono::milliseconds request_timeout{
       60000};  // get, patch, one list page; watches add their timeoutSeconds
   std::chrono::milliseconds connect_timeout{10000};
-  // The most JSON one Node may take (a list item, a watch event, a GET or PATCH answer): etcd keeps objects up
-  // to 1.5 MiB (protobuf), and their JSON can be about twice that.
+  // The most JSON one Node may take (a list item, a watch event, a GET or PATCH answer): etcd keeps objects
+  // up to 1.5 MiB (protobuf), and their JSON can be about twice that.
   size_t max_object_bytes = 4u << 20;
   // Token files (in-cluster, tokenFile, remoteSATokenPath) are re-read when they change on disk, at least
   // this often, and after every 401.

@@ -159,9 +159,11 @@ void Credentials::Impl::FetchCa() {
     } else if (r.body.find(kPemCertificate) == std::string::npos) {
       problem = "the answer is not a PEM certificate";
     }
-    if (!problem.empty() && ca_pem.empty()) return Deliver(Error{"fetching the CA from " + ca_source + ": " + problem});
+    if (!problem.empty() && ca_pem.empty())
+      return Deliver(Error{"fetching the CA from " + ca_source + ": " + problem});
     if (!problem.empty()) {
-      log::Warn("cannot fetch the CA again; keeping the one in use", {{"url", ca_source}, {"error", problem}});
+      log::Warn("cannot fetch the CA again; keeping the one in use",
+                {{"url", ca_source}, {"error", problem}});
     } else if (r.body != ca_pem) {
       if (!ca_pem.empty()) log::Info("fetched a new CA", {{"url", ca_source}});
       ca_pem = std::move(r.body);

@@ -1,9 +1,9 @@
 #pragma once
 // A cluster's server and credentials from one of the three sources (in-cluster, kubeconfig, token + CA URL),
 // kept fresh: token files are re-read when they change, at least every token_reload_interval and after a 401;
-// exec plugins are re-run when their credential expires or after a 401; a CA URL is fetched again (at most once
-// per ca_refetch_interval) and a CA file re-read after a certificate verification failure. The CA in use is kept
-// when that fails: a bad backend behind a load balancer must not cost every request their working CA.
+// exec plugins are re-run when their credential expires or after a 401; a CA URL is fetched again (at most
+// once per ca_refetch_interval) and a CA file re-read after a certificate verification failure. The CA in use
+// is kept when that fails: a bad backend behind a load balancer must not cost every request their working CA.
 
 #include <chrono>
 #include <functional>

@@ -129,7 +129,8 @@ size_t OnWrite(char* data, size_t size, size_t n, void* userp) noexcept {
   curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &code);
   if (t->request.stream && code >= 200 && code < 300) {
     if (t->pending.size() >= t->request.max_pending) {
-      // Backpressure: libcurl keeps this data and reads no more until Drain has handed the pending bytes over.
+      // Backpressure: libcurl keeps this data and reads no more until Drain has handed the pending bytes
+      // over.
       t->paused = true;
       t->impl->Queue(t);
       return CURL_WRITEFUNC_PAUSE;
@@ -355,9 +356,9 @@ std::string Configure(Transfer& t) {
   // gzip only, what apiservers send: every other decoder libcurl has is one more way to expand a few bytes.
   set(curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip"));
   if (r.stream) {
-    // While a stream is paused (see max_pending), libcurl keeps what it already read, decompressed: up to 1032
-    // times its read size with gzip, held about three times over while handed back. Reads of 2 KiB bound that
-    // to about 6 MiB instead of 50 with the default 16 KiB.
+    // While a stream is paused (see max_pending), libcurl keeps what it already read, decompressed: up to
+    // 1032 times its read size with gzip, held about three times over while handed back. Reads of 2 KiB bound
+    // that to about 6 MiB instead of 50 with the default 16 KiB.
     set(curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 2048L));
   }
   set(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, r.timeout.count()))));

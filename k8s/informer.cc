@@ -4,6 +4,7 @@
 #include <random>
 
 #include "common/backoff.h"
+#include "common/duration.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "k8s/client.h"
@@ -96,7 +97,7 @@ struct NodeInformer::Impl {
   int pages = 0;
   SteadyClock::time_point list_started;
   SteadyClock::time_point list_deadline;  // for the list and its restarts
-  bool over_limit_logged = false;  // a bound hit is logged once until a list succeeds
+  bool over_limit_logged = false;         // a bound hit is logged once until a list succeeds
 
   std::unique_ptr<WatchCall> watch;
   SteadyClock::time_point watch_started;
@@ -205,7 +206,8 @@ void NodeInformer::Impl::RequestPage() {
   // Rounded up, so that a page cut short by the deadline ends after it, and is reported as the time bound.
   auto left = std::chrono::ceil<std::chrono::milliseconds>(list_deadline - SteadyClock::now());
   if (left.count() <= 0) {
-    return ListFailed(OverLimit(client.cluster(), "not complete after " + Ms(options.list_timeout) + " ms (" +
+    return ListFailed(OverLimit(client.cluster(), "not complete after " +
+                                                      FormatDuration(options.list_timeout) + " (" +
                                                       std::to_string(pages) + " pages)"));
   }
   ListOptions opts;
@@ -229,11 +231,13 @@ void NodeInformer::Impl::RequestPage() {
 Status NodeInformer::Impl::OnItem(NodeInfo node) {
   // Errors here end the page; the client adds the cluster and the request.
   if (++list_items > options.max_list_items) {
-    return Error{"more than " + std::to_string(options.max_list_items) + " nodes in one list", kErrorOverLimit};
+    return Error{"more than " + std::to_string(options.max_list_items) + " nodes in one list",
+                 kErrorOverLimit};
   }
   Trim(node, filter);
   if (!HasAnnotation(node, filter)) {
-    if (auto it = listing.find(node.name); it != listing.end()) {  // a name listed twice: the later one counts
+    if (auto it = listing.find(node.name);
+        it != listing.end()) {  // a name listed twice: the later one counts
       listing_bytes -= std::min(listing_bytes, ApproxBytes(it->second));
       listing.erase(it);
     }
@@ -265,8 +269,9 @@ void NodeInformer::Impl::OnPage(Result<NodeListPage> page) {
       return BeginList();
     }
     if (SteadyClock::now() >= list_deadline) {
-      return ListFailed(OverLimit(client.cluster(), "not complete after " + Ms(options.list_timeout) + " ms (" +
-                                                        std::to_string(pages) + " pages): " + page.error().message));
+      return ListFailed(
+          OverLimit(client.cluster(), "not complete after " + FormatDuration(options.list_timeout) + " (" +
+                                          std::to_string(pages) + " pages): " + page.error().message));
     }
     return ListFailed(page.error());
   }
@@ -372,13 +377,14 @@ void NodeInformer::Impl::OnEvent(WatchEvent event) {
         if (it != cache.end()) Remove(event.node.name, event.node);
         return;
       }
-      size_t bytes = cache_bytes + ApproxBytes(event.node) - (it == cache.end() ? 0 : ApproxBytes(it->second));
+      size_t bytes =
+          cache_bytes + ApproxBytes(event.node) - (it == cache.end() ? 0 : ApproxBytes(it->second));
       if (bytes > options.max_cache_bytes) {
         watch.reset();
         silence_timer.Stop();
         return WatchFailed(Error{client.cluster() + ": watch: the nodes kept would take more than " +
-                                     SizeText(options.max_cache_bytes) + " (" +
-                                     std::to_string(cache.size()) + " nodes)",
+                                     SizeText(options.max_cache_bytes) + " (" + std::to_string(cache.size()) +
+                                     " nodes)",
                                  kErrorOverLimit});
       }
       Apply(std::move(event.node));
@@ -447,7 +453,8 @@ void NodeInformer::Impl::ListFailed(const Error& error) {
   retry_timer.Start(delay, Guarded(&Impl::StartList));
 }
 
-void NodeInformer::Impl::LogFailure(std::string_view verb, const Error& error, std::chrono::milliseconds retry_in) {
+void NodeInformer::Impl::LogFailure(std::string_view verb, const Error& error,
+                                    std::chrono::milliseconds retry_in) {
   log::Fields fields = Fields(std::string(verb));
   fields.push_back({"error", error.message});
   fields.push_back({"retry_in_ms", Ms(retry_in)});
@@ -475,8 +482,8 @@ void NodeInformer::Impl::CheckSilence() {
   watch.reset();
   silence_timer.Stop();
   auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last);
-  WatchFailed(
-      Error{client.cluster() + ": watch: no data for " + Ms(silent) + " ms; the connection is presumed dead", 0});
+  WatchFailed(Error{
+      client.cluster() + ": watch: no data for " + Ms(silent) + " ms; the connection is presumed dead", 0});
 }
 
 NodeInformer::NodeInformer(Client& client, NodeFilter filter, Handler handler, InformerOptions options)

@@ -49,7 +49,7 @@ struct InformerOptions {
   int max_list_restarts = 3;                          // after expired continue tokens, per list
   // Bounds. A real list of 10,000 nodes takes 20 pages, about 10 MB kept and seconds.
   int max_list_pages = 1000;
-  size_t max_list_items = 50000;  // nodes received in one list, kept or not
+  size_t max_list_items = 50000;                   // nodes received in one list, kept or not
   std::chrono::milliseconds list_timeout{300000};  // one list, all its pages and restarts
   // What the nodes kept may take (ApproxBytes): the cache, and the list being read, each.
   size_t max_cache_bytes = 16u << 20;

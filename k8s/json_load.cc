@@ -62,7 +62,7 @@ Result<JsonPtr> LoadJson(std::string_view text, size_t flags, size_t max_tree_by
   if (budget.exceeded) {
     root.reset();
     return Error{"needs more than " + SizeText(max_tree_bytes) + " of memory to parse (" +
-                 std::to_string(text.size()) + " bytes of JSON)",
+                     std::to_string(text.size()) + " bytes of JSON)",
                  kErrorOverLimit};
   }
   if (!root) return Error{"invalid JSON at byte " + std::to_string(err.position) + ": " + err.text};

@@ -1,7 +1,7 @@
 #pragma once
 // Internal to k8s/: jansson parsing with the memory it may take bounded, for JSON from apiservers. A parsed
-// tree takes 5 times the size of a real Node's JSON, but up to 80 times for a hostile document of empty objects,
-// so a size limit on the text alone does not bound the memory.
+// tree takes 5 times the size of a real Node's JSON, but up to 80 times for a hostile document of empty
+// objects, so a size limit on the text alone does not bound the memory.
 
 #include <cstddef>
 #include <string>

@@ -48,7 +48,8 @@ Status NodeListStreamParser::Feed(std::string_view chunk) {
   if (in_item_) {
     if (item_.size() + (chunk.size() - from) > max_item_bytes_) {
       return Fail("items[" + std::to_string(items_) + "] (at byte " + std::to_string(item_at_) +
-                  ") is larger than " + SizeText(max_item_bytes_), kErrorOverLimit);
+                      ") is larger than " + SizeText(max_item_bytes_),
+                  kErrorOverLimit);
     }
     item_.append(chunk.substr(from));
   }
@@ -88,7 +89,8 @@ Status NodeListStreamParser::EndItem(std::string_view tail) {
   const size_t index = items_++;
   if (item_.size() + tail.size() > max_item_bytes_) {
     return Fail("items[" + std::to_string(index) + "] (at byte " + std::to_string(item_at_) +
-                ") is larger than " + SizeText(max_item_bytes_), kErrorOverLimit);
+                    ") is larger than " + SizeText(max_item_bytes_),
+                kErrorOverLimit);
   }
   std::string_view text = tail;
   if (!item_.empty()) {
@@ -101,7 +103,8 @@ Status NodeListStreamParser::EndItem(std::string_view tail) {
   } else {
     item_.clear();
   }
-  if (!node.ok()) return Fail("items[" + std::to_string(index) + "]: " + node.error().message, node.error().code);
+  if (!node.ok())
+    return Fail("items[" + std::to_string(index) + "]: " + node.error().message, node.error().code);
   Status s = on_item_(std::move(node).value());
   if (!s.ok()) failed_ = true;
   return s;
@@ -145,11 +148,13 @@ void NodeListStreamParser::OnSkeletonByte(char c, Step step, int depth_before) {
       break;
     case Step::kClose:  // a member's value closes
       if (metadata_at_ != std::string::npos) {
-        Result<JsonPtr> meta = LoadJson(std::string_view(skeleton_).substr(metadata_at_), JSON_REJECT_DUPLICATES);
+        Result<JsonPtr> meta =
+            LoadJson(std::string_view(skeleton_).substr(metadata_at_), JSON_REJECT_DUPLICATES);
         if (meta.ok()) {
           const json_t* cont = json_object_get(meta->get(), "continue");
           if (!cont || json_is_null(cont)) continue_ = "";
-          if (json_is_string(cont)) continue_ = std::string(json_string_value(cont), json_string_length(cont));
+          if (json_is_string(cont))
+            continue_ = std::string(json_string_value(cont), json_string_length(cont));
         }
         metadata_at_ = std::string::npos;
       }

@@ -52,7 +52,7 @@ class NodeListStreamParser {
   std::string skeleton_;  // the body without the items: {"kind":..,"metadata":{..},"items":[]}
   char last_sig_ = 0;     // the last significant byte at the top level (inside the outermost braces)
   bool in_key_ = false;
-  std::string key_, last_key_;  // the member name being read / the last one (cut at 16 bytes)
+  std::string key_, last_key_;              // the member name being read / the last one (cut at 16 bytes)
   size_t metadata_at_ = std::string::npos;  // where metadata's value starts in skeleton_, while it is read
   std::optional<std::string> continue_;
 
@@ -60,8 +60,8 @@ class NodeListStreamParser {
   bool want_item_ = false;  // after '[' or ',': a node comes next
   bool after_comma_ = false;
   bool in_item_ = false;
-  std::string item_;        // the item's bytes from earlier chunks
-  size_t item_at_ = 0;      // stream offset where the item started
+  std::string item_;    // the item's bytes from earlier chunks
+  size_t item_at_ = 0;  // stream offset where the item started
   size_t items_ = 0;
 };
 

@@ -35,7 +35,8 @@ inline size_t ApproxBytes(const NodeInfo& n) {
   constexpr size_t kMapNode = 48;  // links, colour and malloc's header
   size_t b = kMapNode + sizeof(std::string) + sizeof(NodeInfo) + 2 * heap(n.name) + heap(n.uid) +
              heap(n.resource_version);
-  for (const auto& [key, value] : n.annotations) b += kMapNode + 2 * sizeof(std::string) + heap(key) + heap(value);
+  for (const auto& [key, value] : n.annotations)
+    b += kMapNode + 2 * sizeof(std::string) + heap(key) + heap(value);
   b += 16 + n.pod_cidrs.capacity() * sizeof(std::string);
   for (const std::string& c : n.pod_cidrs) b += heap(c);
   b += 16 + n.addresses.capacity() * sizeof(NodeAddress);

@@ -178,7 +178,8 @@ Result<NodeListPage> ParseNodeList(std::string_view json, const AnnotationFilter
     json_array_foreach(items, i, item) {
       Result<NodeInfo> node = ParseNode(item, filter);
       if (!node.ok()) {
-        return Error{"node list: items[" + std::to_string(i) + "]: " + node.error().message, node.error().code};
+        return Error{"node list: items[" + std::to_string(i) + "]: " + node.error().message,
+                     node.error().code};
       }
       page.items.push_back(std::move(node).value());
     }

@@ -16,8 +16,8 @@ struct json_t;
 
 namespace swg::k8s {
 
-// Error::code of input refused because it exceeds a bound (too large, too many items, too slow), as opposed to
-// malformed input (0) or an HTTP status.
+// Error::code of input refused because it exceeds a bound (too large, too many items, too slow), as opposed
+// to malformed input (0) or an HTTP status.
 inline constexpr int kErrorOverLimit = -1;
 
 // Which annotations a parsed NodeInfo keeps.

@@ -39,8 +39,9 @@ Status WatchStreamParser::Feed(std::string_view chunk, std::vector<WatchEvent>& 
   });
 }
 
-// Finds where each top-level value ends by following strings and nesting, so a value split across chunks waits
-// for its remaining bytes instead of being mistaken for bad JSON; jansson then decodes exactly that value.
+// Finds where each top-level value ends by following strings and nesting, so a value split across chunks
+// waits for its remaining bytes instead of being mistaken for bad JSON; jansson then decodes exactly that
+// value.
 Status WatchStreamParser::Feed(std::string_view chunk, const std::function<bool(WatchEvent&&)>& on_event) {
   if (failed_) return Error{"watch stream: already failed"};
   size_t from = 0;  // where the unfinished event's bytes start in this chunk
@@ -49,7 +50,8 @@ Status WatchStreamParser::Feed(std::string_view chunk, const std::function<bool(
     if (!in_event_) {
       if (IsJsonSpace(c)) continue;
       if (c != '{') {
-        return Fail("expected '{' at byte " + std::to_string(consumed_ + i) + ", got " + Quote(chunk.substr(i, 16)));
+        return Fail("expected '{' at byte " + std::to_string(consumed_ + i) + ", got " +
+                    Quote(chunk.substr(i, 16)));
       }
       nesting_.Feed(c);
       in_event_ = true;
@@ -62,7 +64,8 @@ Status WatchStreamParser::Feed(std::string_view chunk, const std::function<bool(
     std::string_view text = chunk.substr(from, i + 1 - from);
     if (buffer_.size() + text.size() > max_event_bytes_) {
       return Fail("event at byte " + std::to_string(event_at_) + " is larger than " +
-                  std::to_string(max_event_bytes_) + " bytes", kErrorOverLimit);
+                      std::to_string(max_event_bytes_) + " bytes",
+                  kErrorOverLimit);
     }
     if (!buffer_.empty()) {
       buffer_.append(text);
@@ -77,7 +80,8 @@ Status WatchStreamParser::Feed(std::string_view chunk, const std::function<bool(
   if (in_event_) {
     if (buffer_.size() + (chunk.size() - from) > max_event_bytes_) {
       return Fail("event at byte " + std::to_string(event_at_) + " is larger than " +
-                  std::to_string(max_event_bytes_) + " bytes", kErrorOverLimit);
+                      std::to_string(max_event_bytes_) + " bytes",
+                  kErrorOverLimit);
     }
     buffer_.append(chunk.substr(from));
   }
@@ -102,7 +106,8 @@ Status WatchStreamParser::Decode(std::string_view value, size_t offset, WatchEve
                  : *type == "MODIFIED" ? WatchEventType::kModified
                                        : WatchEventType::kDeleted;
     Result<NodeInfo> node = ParseNode(object, filter_);
-    if (!node.ok()) return Fail(at + " (" + std::string(*type) + "): " + node.error().message, node.error().code);
+    if (!node.ok())
+      return Fail(at + " (" + std::string(*type) + "): " + node.error().message, node.error().code);
     event.node = std::move(node).value();
     event.resource_version = event.node.resource_version;
   } else if (*type == "BOOKMARK") {

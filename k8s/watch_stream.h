@@ -51,7 +51,7 @@ class WatchStreamParser {
   AnnotationFilter filter_;
   size_t max_event_bytes_;
   JsonNesting nesting_;
-  std::string buffer_;   // the unfinished event's bytes from earlier chunks
+  std::string buffer_;  // the unfinished event's bytes from earlier chunks
   bool in_event_ = false;
   size_t event_at_ = 0;  // stream offset where the event being read starts
   size_t consumed_ = 0;  // stream offset of the chunk being fed

@@ -222,7 +222,8 @@ void Worker::StartRemoteWatch() {
   k8s::NodeFilter filter;
   filter.annotation_keys = PeerAnnotationKeys(options_.local.name);
   // Only what ComputePeers reads: nodes without our annotations are not peers and take no memory, and no
-  // valid key or endpoint is longer than 256 bytes (a longer one is still rejected, as bad_key or bad_endpoint).
+  // valid key or endpoint is longer than 256 bytes (a longer one is still rejected, as bad_key or
+  // bad_endpoint).
   filter.only_annotated = true;
   filter.keep_addresses = false;
   filter.max_annotation_bytes = 256;

@@ -1,14 +1,18 @@
 // libFuzzer target: the Kubernetes node/event parsers must never crash, hang or leak on anything a server
-// sends. The watch stream parser must also decode the same events however the bytes are cut into chunks.
+// sends. The watch stream and list stream parsers must also decode the same events and items however the
+// bytes are cut into chunks.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 #include <vector>
 
+#include "k8s/list_stream.h"
 #include "k8s/parse.h"
 #include "k8s/watch_stream.h"
 
 using swg::k8s::AnnotationFilter;
+using swg::k8s::NodeInfo;
+using swg::k8s::NodeListStreamParser;
 using swg::k8s::WatchEvent;
 using swg::k8s::WatchStreamParser;
 
@@ -22,6 +26,30 @@ std::vector<WatchEvent> Feed(std::string_view text, size_t piece, bool* ok) {
     *ok = parser.Feed(text.substr(pos, piece), events).ok();
   }
   return events;
+}
+
+struct ListOutcome {
+  bool ok = true;
+  std::vector<NodeInfo> items;
+  std::string resource_version, continue_token;
+};
+
+ListOutcome FeedList(std::string_view text, size_t piece) {
+  ListOutcome out;
+  NodeListStreamParser parser(AnnotationFilter::Only({"a"}), 1u << 16, [&out](NodeInfo node) {
+    out.items.push_back(std::move(node));
+    return swg::Ok();
+  });
+  for (size_t pos = 0; pos < text.size() && out.ok; pos += piece)
+    out.ok = parser.Feed(text.substr(pos, piece)).ok();
+  if (!out.ok) return out;
+  auto page = parser.Finish();
+  out.ok = page.ok();
+  if (out.ok) {
+    out.resource_version = page->resource_version;
+    out.continue_token = page->continue_token;
+  }
+  return out;
 }
 
 }  // namespace
@@ -44,6 +72,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         whole[i].status.code != split[i].status.code) {
       abort();
     }
+  }
+  ListOutcome list_whole = FeedList(text, size ? size : 1);
+  ListOutcome list_split = FeedList(text, piece);
+  if (list_whole.ok != list_split.ok || list_whole.items != list_split.items ||
+      list_whole.resource_version != list_split.resource_version ||
+      list_whole.continue_token != list_split.continue_token) {
+    abort();
   }
   return 0;
 }

@@ -118,24 +118,26 @@ void AddKubeletStatus(const std::string& name, json_t* status) {
   json_t* conditions = json_array();
   for (const char* type : {"MemoryPressure", "DiskPressure", "PIDPressure", "Ready", "NetworkUnavailable"}) {
     std::string reason = std::string("Kubelet") + type;
-    json_array_append_new(conditions, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type, "status", "False",
-                                                "lastHeartbeatTime", day.c_str(), "lastTransitionTime",
-                                                day.c_str(), "reason", reason.c_str(), "message",
-                                                ("kubelet has no " + std::string(type)).c_str()));
+    json_array_append_new(
+        conditions, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type, "status", "False",
+                              "lastHeartbeatTime", day.c_str(), "lastTransitionTime", day.c_str(), "reason",
+                              reason.c_str(), "message", ("kubelet has no " + std::string(type)).c_str()));
   }
   json_object_set_new(status, "conditions", conditions);
   for (const char* key : {"capacity", "allocatable"}) {
-    json_object_set_new(status, key, json_pack("{s:s,s:s,s:s,s:s}", "cpu", "4", "memory", "16302736Ki", "pods",
-                                               "110", "ephemeral-storage", "101430960Ki"));
+    json_object_set_new(status, key,
+                        json_pack("{s:s,s:s,s:s,s:s}", "cpu", "4", "memory", "16302736Ki", "pods", "110",
+                                  "ephemeral-storage", "101430960Ki"));
   }
   json_object_set_new(status, "daemonEndpoints", json_pack("{s:{s:i}}", "kubeletEndpoint", "Port", 10250));
-  json_object_set_new(status, "nodeInfo",
-                      json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "machineID",
-                                "ec2d4f1d8a7b4e6c9f0a1b2c3d4e5f60", "systemUUID", "ec2d4f1d-8a7b-4e6c-9f0a-1b2c3d4e5f60",
-                                "bootID", "0b4e9c2a-6d1f-4a8b-9c3e-5f7a2d1b8c4e", "kernelVersion", "6.1.0-18-amd64",
-                                "osImage", "Debian GNU/Linux 12 (bookworm)", "containerRuntimeVersion",
-                                "containerd://1.7.24", "kubeletVersion", "v1.36.3", "kubeProxyVersion", "v1.36.3",
-                                "operatingSystem", "linux", "architecture", "amd64"));
+  json_object_set_new(
+      status, "nodeInfo",
+      json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "machineID", "ec2d4f1d8a7b4e6c9f0a1b2c3d4e5f60",
+                "systemUUID", "ec2d4f1d-8a7b-4e6c-9f0a-1b2c3d4e5f60", "bootID",
+                "0b4e9c2a-6d1f-4a8b-9c3e-5f7a2d1b8c4e", "kernelVersion", "6.1.0-18-amd64", "osImage",
+                "Debian GNU/Linux 12 (bookworm)", "containerRuntimeVersion", "containerd://1.7.24",
+                "kubeletVersion", "v1.36.3", "kubeProxyVersion", "v1.36.3", "operatingSystem", "linux",
+                "architecture", "amd64"));
   json_t* images = json_array();
   for (int i = 0; i < 35; ++i) {
     char digest[72];

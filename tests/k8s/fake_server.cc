@@ -1,12 +1,11 @@
 #include "tests/k8s/fake_server.h"
 
 #include <arpa/inet.h>
+#include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cctype>
@@ -196,7 +195,8 @@ std::string FakeKubeconfig(const std::string& dir, const std::string& server, co
   return path;
 }
 
-std::unique_ptr<k8s::Client> FakeClient(Loop& loop, const std::string& kubeconfig, k8s::ClientOptions options) {
+std::unique_ptr<k8s::Client> FakeClient(Loop& loop, const std::string& kubeconfig,
+                                        k8s::ClientOptions options) {
   auto client = k8s::Client::Create(loop, "t", k8s::ClusterSource::Kubeconfig(kubeconfig), options);
   REQUIRE(client.ok());
   return std::move(client).value();

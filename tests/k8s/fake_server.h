@@ -81,6 +81,7 @@ int ListenTcp(const std::string& address, int port, int* bound_port);
 std::string FakeKubeconfig(const std::string& dir, const std::string& server,
                            const std::string& user = "{token: abc}");
 // A client named "t" for that kubeconfig.
-std::unique_ptr<k8s::Client> FakeClient(Loop& loop, const std::string& kubeconfig, k8s::ClientOptions options = {});
+std::unique_ptr<k8s::Client> FakeClient(Loop& loop, const std::string& kubeconfig,
+                                        k8s::ClientOptions options = {});
 
 }  // namespace swg::test

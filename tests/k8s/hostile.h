@@ -15,8 +15,8 @@ namespace swg::test {
 inline const std::string kHostilePubKey = "c1.wireguard.semaphore.uw.io/pubKey";
 inline const std::string kHostileEndpoint = "c1.wireguard.semaphore.uw.io/endpoint";
 
-// Node number i as an apiserver lists it (about 600 bytes), with our annotations or without; `pad` lengthens its
-// name (an apiserver allows 253 bytes).
+// Node number i as an apiserver lists it (about 600 bytes), with our annotations or without; `pad` lengthens
+// its name (an apiserver allows 253 bytes).
 std::string Item(size_t i, bool annotated, size_t pad = 0);
 
 // Streams a NodeList page: metadata first (as apiservers send it), then `count` items made by `item` from

@@ -1,6 +1,6 @@
 // A hostile remote apiserver as a process, for the daemon test: `hostile_apiserver ADDRESS PORT MODE` serves
-// node lists on ADDRESS:PORT (plain HTTP) until SIGTERM. MODE "pages": empty pages whose continue tokens never
-// end; "wide": a first page of 50,000 nodes where 500 were asked for. Prints "ready" once it listens.
+// node lists on ADDRESS:PORT (plain HTTP) until SIGTERM. MODE "pages": empty pages whose continue tokens
+// never end; "wide": a first page of 50,000 nodes where 500 were asked for. Prints "ready" once it listens.
 // fake_server.cc's helpers for tests use doctest: its implementation, without its main.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>

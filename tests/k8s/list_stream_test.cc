@@ -83,7 +83,8 @@ TEST_CASE("the continue token is known before the items when metadata comes firs
     return Ok();
   });
   self = &parser;
-  REQUIRE(parser.Feed(Page(R"({"metadata":{"name":"a"}})", R"({"resourceVersion":"9","continue":"c1"})")).ok());
+  REQUIRE(
+      parser.Feed(Page(R"({"metadata":{"name":"a"}})", R"({"resourceVersion":"9","continue":"c1"})")).ok());
   CHECK(seen_at_first_item == "c1");
   auto page = parser.Finish();
   REQUIRE(page.ok());
@@ -91,7 +92,8 @@ TEST_CASE("the continue token is known before the items when metadata comes firs
   CHECK(parser.items() == 1);
 
   // Metadata after the items: known only at the end, and still right.
-  Outcome late = Run(R"({"items":[{"metadata":{"name":"a"}}],"metadata":{"resourceVersion":"9","continue":"c2"}})");
+  Outcome late =
+      Run(R"({"items":[{"metadata":{"name":"a"}}],"metadata":{"resourceVersion":"9","continue":"c2"}})");
   REQUIRE(late.page.ok());
   CHECK(late.page->continue_token == "c2");
   CHECK(late.items.size() == 1);
@@ -112,15 +114,17 @@ TEST_CASE("malformed bodies are errors that say what, and no item is delivered a
         "node list: items: expected ',' or ']' at byte 107");
   CHECK(Run(Page(R"({"metadata":{"name":"a"}},)")).error == "node list: items: ']' after ',' at byte 107");
   CHECK(Run(Page(R"(,{"metadata":{"name":"a"}})")).error == "node list: items: unexpected ',' at byte 81");
-  CHECK(Run(Page(R"({"metadata":{"name":"a"}},7)")).error == "node list: items[1] at byte 107: expected an object");
-  CHECK(Run(Page(R"({"metadata":{}})")).error == "node list: items[0]: node: metadata.name is missing or empty");
+  CHECK(Run(Page(R"({"metadata":{"name":"a"}},7)")).error ==
+        "node list: items[1] at byte 107: expected an object");
+  CHECK(Run(Page(R"({"metadata":{}})")).error ==
+        "node list: items[0]: node: metadata.name is missing or empty");
   CHECK(Run(Page(R"({"metadata":{"name":"a"}})").substr(0, 70)).error ==
         "node list: the body ended after 70 bytes, before the list was complete");
   CHECK(Run(R"({"kind":"PodList","metadata":{"resourceVersion":"9"},"items":[]})").error ==
         "node list: expected kind \"NodeList\", got \"PodList\"");
   CHECK(Run(Page("") + "x").error.find("node list: invalid JSON at byte") == 0);
-  CHECK(Run(R"({"metadata":{"resourceVersion":"9"},"items":[],"items":[]})").error.find("node list: invalid JSON") ==
-        0);
+  CHECK(Run(R"({"metadata":{"resourceVersion":"9"},"items":[],"items":[]})")
+            .error.find("node list: invalid JSON") == 0);
   CHECK(Run(R"({"metadata":{"resourceVersion":"9"},"it\u0065ms":[{"metadata":{"name":"a"}}]})").error ==
         "node list: items outside the top-level \"items\" array");
   Outcome bad = Run(Page(R"({"metadata":{"name":"a"}},{"metadata":{"name":7}},{"metadata":{"name":"c"}})"));
@@ -158,7 +162,8 @@ TEST_CASE("an error from the item callback stops the parser and comes back as it
     if (++calls == 2) return swg::Error{"enough", 42};
     return Ok();
   });
-  Status s = parser.Feed(Page(R"({"metadata":{"name":"a"}},{"metadata":{"name":"b"}},{"metadata":{"name":"c"}})"));
+  Status s =
+      parser.Feed(Page(R"({"metadata":{"name":"a"}},{"metadata":{"name":"b"}},{"metadata":{"name":"c"}})"));
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().message == "enough");
   CHECK(s.error().code == 42);
@@ -181,5 +186,6 @@ TEST_CASE("the bounded JSON loader counts only its own tree and leaves other par
   auto next = swg::k8s::LoadJson(R"({"a":[1,2,3]})", 0, 4096);
   enough->reset();
   REQUIRE(next.ok());
-  CHECK(swg::k8s::LoadJson("[1,", 0).error().message == "invalid JSON at byte 3: ']' expected near end of file");
+  CHECK(swg::k8s::LoadJson("[1,", 0).error().message ==
+        "invalid JSON at byte 3: ']' expected near end of file");
 }

@@ -143,18 +143,21 @@ TEST_SUITE("nodes") {
     ClusterEnv env = LoadCluster("b");
     Admin admin(env);
     admin.DeleteNodes("test=big");
-    const std::string pub = "c1.wireguard.semaphore.uw.io/pubKey", ep = "c1.wireguard.semaphore.uw.io/endpoint";
+    const std::string pub = "c1.wireguard.semaphore.uw.io/pubKey",
+                      ep = "c1.wireguard.semaphore.uw.io/endpoint";
     std::vector<NodeSpec> nodes;
     for (int i = 0; i < 5000; ++i) {
-      std::string name = "ip-10-0-" + std::to_string(i / 256) + "-" + std::to_string(i % 256) + ".big.internal";
+      std::string name =
+          "ip-10-0-" + std::to_string(i / 256) + "-" + std::to_string(i % 256) + ".big.internal";
       std::string ip = "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256);
-      NodeSpec n{name,
-                 {{"test", "big"}, {"kubernetes.io/hostname", name}, {"topology.kubernetes.io/zone", "zone-a"}},
-                 {{pub, "kKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKk="},
-                  {ep, ip + ":51820"},
-                  {"node.alpha.kubernetes.io/ttl", "0"}},
-                 "10." + std::to_string(100 + i / 256) + "." + std::to_string(i % 256) + ".0/24",
-                 ip};
+      NodeSpec n{
+          name,
+          {{"test", "big"}, {"kubernetes.io/hostname", name}, {"topology.kubernetes.io/zone", "zone-a"}},
+          {{pub, "kKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKkKk="},
+           {ep, ip + ":51820"},
+           {"node.alpha.kubernetes.io/ttl", "0"}},
+          "10." + std::to_string(100 + i / 256) + "." + std::to_string(i % 256) + ".0/24",
+          ip};
       n.kubelet_status = true;
       nodes.push_back(std::move(n));
     }
@@ -162,7 +165,8 @@ TEST_SUITE("nodes") {
     auto t0 = std::chrono::steady_clock::now();
     admin.CreateNodes(nodes);
     MESSAGE("created 5000 nodes in ",
-            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count(), " s");
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count(),
+            " s");
 
     Loop loop;
     auto client = MakeClient(loop, "b", ClusterSource::Kubeconfig(env.kubeconfig));

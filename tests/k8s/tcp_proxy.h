@@ -1,7 +1,7 @@
 #pragma once
 // A TCP proxy on 127.0.0.1 standing in for a load balancer: it forwards each connection to a backend port on
-// 127.0.0.1, can send the next connection to another backend (one bad backend), can refuse connections (accept
-// and close at once: an endpoint that is down), and counts the connections it accepted.
+// 127.0.0.1, can send the next connection to another backend (one bad backend), can refuse connections
+// (accept and close at once: an endpoint that is down), and counts the connections it accepted.
 
 #include <atomic>
 #include <mutex>
