@@ -222,8 +222,7 @@ void Worker::StartRemoteWatch() {
   k8s::NodeFilter filter;
   filter.annotation_keys = PeerAnnotationKeys(options_.local.name);
   // Only what ComputePeers reads: nodes without our annotations are not peers and take no memory, and no
-  // valid key or endpoint is longer than 256 bytes (a longer one is still rejected, as bad_key or
-  // bad_endpoint).
+  // valid value of them is longer than 256 bytes (a longer one, cut, is still rejected).
   filter.only_annotated = true;
   filter.keep_addresses = false;
   filter.max_annotation_bytes = 256;
