@@ -87,8 +87,13 @@ check "the bound is logged once for c2" test "$(refusals c2)" == 1
 check "the bound is logged once for c3" test "$(refusals c3)" == 1
 base=$(vm_hwm_kib c9) c2_peak=$(vm_hwm_kib c2) c3_peak=$(vm_hwm_kib c3)
 echo "     peak memory of the workers: c9 ${base} KiB, c2 ${c2_peak} KiB, c3 ${c3_peak} KiB"
-check "c2's worker stays within 64 MiB of the well-behaved one" test "$c2_peak" -lt $((base + 65536))
-check "c3's worker stays within 64 MiB of the well-behaved one" test "$c3_peak" -lt $((base + 65536))
+if ldd "$BIN" | grep -q libasan; then
+  # AddressSanitizer's quarantine keeps freed memory resident: RSS no longer tells what the code uses.
+  echo "note peak memory not checked under AddressSanitizer"
+else
+  check "c2's worker stays within 64 MiB of the well-behaved one" test "$c2_peak" -lt $((base + 65536))
+  check "c3's worker stays within 64 MiB of the well-behaved one" test "$c3_peak" -lt $((base + 65536))
+fi
 check "c9 is still ready" state_is c9 ready
 check "no worker was restarted" test "$(lab_status n1 -json | jq '[.remotes[].restarts] | add')" == 0
 

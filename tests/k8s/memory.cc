@@ -36,4 +36,12 @@ size_t RssPeak::growth_bytes() const {
   return (peak > base_kb_ ? peak - base_kb_ : 0) * 1024;
 }
 
+void CheckGrowthBelow(size_t growth, size_t bound) {
+  if (!kRssMeasuresUse) {
+    MESSAGE("peak memory growth not checked under AddressSanitizer (+", growth >> 10, " KiB here)");
+    return;
+  }
+  CHECK(growth < bound);
+}
+
 }  // namespace swg::test
