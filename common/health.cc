@@ -158,8 +158,12 @@ std::vector<std::string> NodeView::Unready() const {
   std::vector<std::string> out = Unhealthy();
   for (const auto& r : remotes) {
     if (!r.failed && r.worker_up && r.status.initialised && !r.status.synced) {
-      out.push_back(EscapeControl(r.status.remote) + " (" + EscapeControl(r.status.state) +
-                    ": first sync not done, watch " + EscapeControl(r.status.watch) + ")");
+      // Synced but degraded: the worker says why it is not ready (its device lacks its key or port).
+      const bool why = r.status.state == "degraded" && !r.status.last_error.empty();
+      out.push_back(EscapeControl(r.status.remote) + " (" + EscapeControl(r.status.state) + ": " +
+                    (why ? EscapeControl(r.status.last_error)
+                         : "first sync not done, watch " + EscapeControl(r.status.watch)) +
+                    ")");
     }
   }
   return out;

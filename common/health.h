@@ -1,9 +1,11 @@
 #pragma once
 // The supervisor <-> worker protocol, one compact JSON object per line over a socketpair (common/channel.h):
 //   supervisor -> worker: {"type":"start","config":{...},"options":{...}}   (first message)
-//                         {"type":"detail_request","id":N}  {"type":"metrics_request","id":N}
+//                         {"type":"summary_request","id":N}  {"type":"detail_request","id":N}
+//                         {"type":"metrics_request","id":N}
 //   worker -> supervisor: {"type":"status","status":{...}}   (heartbeat, every second and on change)
-//                         {"type":"detail","id":N,"status":{...with peer and rejected lists...}}
+//                         {"type":"detail","id":N,"status":{...}}   (summary: handshakes read from the device
+//                                                                    now; detail: also peer and rejected lists)
 //                         {"type":"metrics","id":N,"families":[...]}
 // The same WorkerStatus, gathered by the supervisor, is what `status`, the D-Bus object and /healthz show.
 

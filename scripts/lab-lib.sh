@@ -10,6 +10,7 @@
 #                                loopback, and the Node object (podCIDR, InternalIP) in CLUSTER
 #   lab_config NODE MODE_FOR_REMOTE...   writes DIR/NODE/config.json (MODE: kubeconfig | token)
 #   lab_start_daemon NODE [args] runs semaphore-wireguard in the node (its own mount namespace for wireguard-go)
+#   lab_hand_peer NODE PRIV PEER_PUB PEER_ENDPOINT SUBNET   a WireGuard peer configured by hand in the node
 #   lab_stop_daemon NODE [SIG]   lab_cleanup
 #   lab_claim DIR                for labs at a fixed place (the demos): refuses, naming the pid, while another
 #                                live run holds DIR, so that a second run does not clean up the first one's lab
@@ -249,6 +250,18 @@ lab_stop_daemon() {
     sleep 0.1
   done
   rm -f "$LAB_DIR/$1/pid"
+}
+
+# lab_hand_peer NODE PRIVATE_KEY PEER_PUBLIC_KEY PEER_ENDPOINT SUBNET: a real WireGuard peer configured by hand
+# in NODE, independent of semaphore-wireguard: wireguard-go, interface wgr on port 51820, SUBNET routed to the
+# peer at PEER_ENDPOINT (IP:port).
+lab_hand_peer() {
+  lab_ns_exec "$1" sh -c '
+    wireguard-go wgr >/dev/null 2>&1
+    (umask 077 && echo "$1" >/tmp/.wgrkey.$$) && wg set wgr private-key /tmp/.wgrkey.$$ listen-port 51820 \
+      peer "$2" allowed-ips "$4" endpoint "$3" persistent-keepalive 25; rm -f /tmp/.wgrkey.$$
+    ip link set wgr up
+    ip route add "$4" dev wgr' sh "$2" "$3" "$4" "$5"
 }
 
 # lab_exec NODE cmd...: runs a command inside the node (its network namespace).

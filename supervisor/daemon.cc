@@ -201,16 +201,16 @@ int RunDaemon(const Options& o) {
         json_error_t err;
         JsonPtr req(json_loadb(request.data(), request.size(), 0, &err));
         bool verbose = req && json_is_true(json_object_get(req.get(), "verbose"));
-        if (!verbose) {
-          view.remotes = table->View();
-          reply(NodeViewToJson(view, false));
-          return;
-        }
-        table->CollectDetail(std::chrono::milliseconds(3000), [&, reply](std::vector<RemoteView> detail) {
-          NodeView v = view;
-          v.remotes = std::move(detail);
-          reply(NodeViewToJson(v, false));
-        });
+        // Both ask the workers, so that the handshakes shown are the device's now; a worker that does not
+        // answer in time is shown as its last heartbeat said.
+        table->CollectDetail(
+            std::chrono::milliseconds(3000),
+            [&, reply](std::vector<RemoteView> detail) {
+              NodeView v = view;
+              v.remotes = std::move(detail);
+              reply(NodeViewToJson(v, false));
+            },
+            verbose);
       });
   if (!control.ok()) {
     log::Error(control.error().message, {{"path", o.control_socket}});

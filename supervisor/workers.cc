@@ -454,10 +454,11 @@ void WorkerTable::CollectMetrics(milliseconds timeout, std::function<void(std::v
       [merged, done = std::move(done)] { done(std::move(*merged)); });
 }
 
-void WorkerTable::CollectDetail(milliseconds timeout, std::function<void(std::vector<RemoteView>)> done) {
+void WorkerTable::CollectDetail(milliseconds timeout, std::function<void(std::vector<RemoteView>)> done,
+                                bool lists) {
   auto details = std::make_shared<std::vector<WorkerStatus>>();
   AskAll(
-      "detail_request", timeout,
+      lists ? "detail_request" : "summary_request", timeout,
       [details](const std::string& remote, const json_t* reply) {
         WorkerStatus st;
         std::string error;
@@ -471,8 +472,8 @@ void WorkerTable::CollectDetail(milliseconds timeout, std::function<void(std::ve
         for (auto& v : view) {
           for (auto& d : *details) {
             if (d.remote == v.status.remote) {
-              v.status.peer_list = std::move(d.peer_list);
-              v.status.rejected_list = std::move(d.rejected_list);
+              d.pid = v.status.pid;  // the supervisor's to say
+              v.status = std::move(d);
             }
           }
         }

@@ -53,7 +53,10 @@ class WorkerTable {
   std::vector<RemoteView> View() const;
   // Asks every live worker; done() gets what arrived within `timeout` (a dead or slow worker is left out).
   void CollectMetrics(std::chrono::milliseconds timeout, std::function<void(std::vector<metrics::Family>)> done);
-  void CollectDetail(std::chrono::milliseconds timeout, std::function<void(std::vector<RemoteView>)> done);
+  // The view with each answering worker's status read fresh (the handshakes from the device now, not from the
+  // last heartbeat); `lists`: also every peer and rejected node.
+  void CollectDetail(std::chrono::milliseconds timeout, std::function<void(std::vector<RemoteView>)> done,
+                     bool lists = true);
   // semaphore_wg_worker_up{remote} and semaphore_wg_worker_restarts_total{remote}.
   void AddMetrics(metrics::Registry& registry) const;
   // Whether pid is a worker this table started (libuv waits for those; nobody else may).

@@ -51,7 +51,10 @@ void SupervisorLink::OnMessage(std::string_view message) {
   json_t* id_json = json_object_get(msg.get(), "id");
   if (!json_is_integer(id_json)) return;
   std::string id = std::to_string(json_integer_value(id_json));
-  if (*type == "detail_request" && handlers_.detail) {
+  if (*type == "summary_request") {
+    auto& get = handlers_.summary ? handlers_.summary : handlers_.status;
+    if (get) channel_->Send("{\"type\":\"detail\",\"id\":" + id + ",\"status\":" + StatusToJson(get()) + "}");
+  } else if (*type == "detail_request" && handlers_.detail) {
     handlers_.detail([this, id](const WorkerStatus& s) {
       channel_->Send("{\"type\":\"detail\",\"id\":" + id + ",\"status\":" + StatusToJson(s) + "}");
     });

@@ -1,7 +1,7 @@
 #pragma once
 // The worker's side of the supervisor protocol (common/health.h): receives the start message, sends a
-// heartbeat with the current status every second and whenever asked to, and answers detail and metrics
-// requests. If the supervisor goes away the worker is told, so it can exit instead of running unsupervised.
+// heartbeat with the current status every second and whenever asked to, and answers summary, detail and
+// metrics requests. If the supervisor goes away the worker is told, so it can exit instead of running unsupervised.
 
 #include <functional>
 #include <memory>
@@ -21,6 +21,7 @@ class SupervisorLink {
   struct Handlers {
     std::function<void(Config config)> on_start;  // the start message's config (local + this remote)
     std::function<WorkerStatus()> status;         // for heartbeats
+    std::function<WorkerStatus()> summary;        // for `status`: fresh from the device (status when unset)
     std::function<void(std::function<void(WorkerStatus)>)> detail;
     std::function<void(std::function<void(std::vector<metrics::Family>)>)> metrics;
     std::function<void(const std::string& why)> on_lost;  // channel closed or a bad start message

@@ -43,6 +43,8 @@ Worker::Worker(Loop& loop, WorkerOptions options, std::function<void()> on_statu
       device_(options_.remote.InterfaceName()),
       setup_timer_(loop),
       setup_backoff_(Backoff::Options{milliseconds(1000), 2.0, milliseconds(30000), 0.3, milliseconds(120000)}),
+      settings_timer_(loop),
+      settings_backoff_(Backoff::Options{milliseconds(1000), 2.0, milliseconds(10000), 0.3, milliseconds(120000)}),
       repair_timer_(loop),
       resync_timer_(loop),
       stats_timer_(loop),
@@ -153,7 +155,9 @@ Status Worker::SetUpInterface() {
   auto iface = wg::Interface::Ensure(io);
   if (!iface.ok()) return std::move(iface).error();
   iface_ = std::move(*iface);
-  if (auto st = ApplyKeyAndPort(); !st.ok()) return st;
+  settings_applied_ = false;
+  if (auto st = ApplyDeviceSettings(/*drift=*/false); !st.ok()) return st;
+  settings_applied_ = true;
   if (auto st = iface_->EnsureRoutes(options_.remote.pod_subnets); !st.ok()) return st;
   log::Info(iface_->created() ? "created the interface" : "adopted the existing interface",
             {{"device", device_},
@@ -173,14 +177,76 @@ Status Worker::SetUpInterface() {
   return Ok();
 }
 
-Status Worker::ApplyKeyAndPort() {
+Status Worker::ApplyDeviceSettings(bool drift) {
+  const uint16_t port = options_.remote.wg_listen_port;
   auto device = iface_->backend().GetDevice(device_);
   if (!device.ok()) return std::move(device).error();
-  wg::DeviceChange change;
-  if (!device->private_key || !(*device->private_key == private_key_)) change.private_key = private_key_;
-  if (device->listen_port != options_.remote.wg_listen_port) change.listen_port = options_.remote.wg_listen_port;
-  if (change.empty()) return Ok();
-  return iface_->backend().Apply(device_, change);
+  std::string differences;
+  auto differ = [&differences](const std::string& what) { differences += (differences.empty() ? "" : ", ") + what; };
+  const bool key = !device->private_key || !(*device->private_key == private_key_) || !device->public_key ||
+                   !(*device->public_key == public_key_);
+  if (key) differ(device->public_key ? "public key " + device->public_key->ToBase64() : "no private key");
+  bool rebind = false;
+  if (device->listen_port != port) {
+    differ("listen port " + std::to_string(device->listen_port));
+  } else {
+    auto bound = iface_->ListenPortBound(port);
+    if (!bound.ok()) return std::move(bound).error();
+    rebind = !*bound;
+    if (rebind) differ("listen port " + std::to_string(port) + " not bound");
+  }
+  if (differences.empty()) return Ok();
+  if (drift) {
+    log::Warn("the device's private key or listen port differed from this node's; correcting them",
+              {{"device", device_}, {"found", differences}});
+  }
+  // The key first, on its own: the kernel sets the port before the key and stops at the first error, so a port
+  // still held by another socket would leave the device without its key.
+  if (key) {
+    wg::DeviceChange change;
+    change.private_key = private_key_;
+    if (auto st = iface_->backend().Apply(device_, change); !st.ok()) return st;
+  }
+  if (device->listen_port != port || rebind) {
+    wg::DeviceChange change;
+    change.listen_port = port;
+    change.rebind = rebind;
+    if (auto st = iface_->backend().Apply(device_, change); !st.ok()) return st;
+    auto bound = iface_->ListenPortBound(port);
+    if (!bound.ok()) return std::move(bound).error();
+    if (!*bound) {
+      return Error{device_ + ": UDP port " + std::to_string(port) +
+                       " is not bound (another socket holds it, or the interface is down)",
+                   EADDRINUSE};
+    }
+  }
+  return Ok();
+}
+
+void Worker::EnsureDeviceSettings() {
+  if (!iface_) return;
+  settings_timer_.Stop();
+  const bool was_applied = settings_applied_;
+  auto st = ApplyDeviceSettings(/*drift=*/settings_applied_);
+  if (st.ok()) {
+    if (!settings_error_.empty()) log::Info("the private key and listen port are applied again", {{"device", device_}});
+    settings_applied_ = true;
+    settings_error_.clear();
+    settings_backoff_.Reset();
+    if (!was_applied) Changed();
+    return;
+  }
+  // Reported (not ready, reason "device settings") and retried until it works.
+  std::string error = "device settings: " + st.error().message;
+  auto delay = settings_backoff_.Next();
+  if (error != settings_error_) {
+    log::Warn("cannot apply the private key and listen port; retrying",
+              {{"device", device_}, {"error", st.error().message}, {"retry_in", FormatDuration(delay)}});
+  }
+  settings_applied_ = false;
+  settings_error_ = std::move(error);
+  settings_timer_.Start(delay, [this] { EnsureDeviceSettings(); });
+  Changed();
 }
 
 Status Worker::CreateClients() {
@@ -312,6 +378,8 @@ void Worker::OnReconciled(const Reconciler::Outcome& o) {
                {"rejected", std::to_string(reconciler_->desired().rejected.size())}});
     RefreshStats();
   }
+  // Every full resync also checks the device's own settings (drift: someone ran `wg set`).
+  if (o.ok && o.full) EnsureDeviceSettings();
   Changed();
 }
 
@@ -360,24 +428,26 @@ void Worker::Repair() {
   if (!report->any()) return;
   log::Warn("repaired the interface", {{"device", device_}, {"repaired", report->Describe()}});
   if (report->recreated) {
-    if (auto st = ApplyKeyAndPort(); !st.ok()) {
-      repair_error_ = st.error().message;
-      log::Warn("cannot set the key and port on the recreated interface", {{"device", device_}, {"error", repair_error_}});
-    }
+    settings_applied_ = false;  // a new device: nothing of this node's is on it
     synced_ = false;
     if (reconciler_) reconciler_->DeviceReset();
-    Changed();
   }
+  // A link brought up again binds its port anew, which can fail as well.
+  EnsureDeviceSettings();
+  Changed();
 }
 
 void Worker::RefreshStats() {
   if (!iface_) return;
   auto device = iface_->backend().GetDevice(device_);
-  if (!device.ok()) return;
+  if (device.ok()) NoteHandshakes(*device);
+}
+
+void Worker::NoteHandshakes(const wg::Device& device) {
   newest_handshake_ = 0;
   oldest_handshake_ = 0;
   without_handshake_ = 0;
-  for (const auto& p : device->peers) {
+  for (const auto& p : device.peers) {
     if (p.last_handshake_sec <= 0) {
       without_handshake_++;
       continue;

@@ -56,6 +56,7 @@ class Worker {
   Status Start();
 
   WorkerStatus CurrentStatus() const;               // cheap: for heartbeats
+  WorkerStatus SummaryStatus();                     // reads the device: handshakes as they are now
   WorkerStatus DetailedStatus();                    // reads the device: every peer and rejected node
   std::vector<metrics::Family> CollectMetrics();    // reads the device for the per-peer metrics
 
@@ -64,7 +65,11 @@ class Worker {
   void Continue();  // runs the set-up from the current step
   void RetryLater(const std::string& error);
   Status SetUpInterface();
-  Status ApplyKeyAndPort();
+  // Reads the device and corrects its private key and listen port where they differ from this node's, then
+  // checks that the port is bound. `drift`: they were applied before, so a difference is logged as drift.
+  Status ApplyDeviceSettings(bool drift);
+  // ApplyDeviceSettings; until it succeeds the worker is not ready and it is retried with backoff.
+  void EnsureDeviceSettings();
   Status CreateClients();
   void StartRemoteWatch();
   k8s::InformerOptions RemoteInformerOptions() const;
@@ -76,6 +81,7 @@ class Worker {
   void Repair();
   void UpdateMtu();  // wgDeviceMTU "auto": follows the underlay of the advertised address
   void RefreshStats();
+  void NoteHandshakes(const wg::Device& device);
   void Changed();
   std::string Problem() const;
 
@@ -108,12 +114,18 @@ class Worker {
   std::string repair_error_;
   MtuChoice mtu_;
   bool mtu_changing_ = false;  // the next repair's "MTU restored" is UpdateMtu's change, not a repair
+  // "Device settings applied": the device has this node's private key and listen port, and (wireguard-go)
+  // the port is bound. Lost when the link is recreated; checked again after every repair and full resync.
+  bool settings_applied_ = false;
+  std::string settings_error_;
+  Timer settings_timer_;
+  Backoff settings_backoff_;
   Timer repair_timer_;
   Timer resync_timer_;
   Timer stats_timer_;
   Timer recompute_timer_;
 
-  // Handshake summary from the last device read.
+  // Handshake summary from the last device read (every 10 s, and whenever status or metrics read it).
   int64_t newest_handshake_ = 0, oldest_handshake_ = 0;
   uint64_t without_handshake_ = 0;
 

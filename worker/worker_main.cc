@@ -106,6 +106,7 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
     failed_status.remote = remote;
     return failed_status;
   };
+  h.summary = [&] { return worker && !fatal_status ? worker->SummaryStatus() : h.status(); };
   h.detail = [&](const std::function<void(WorkerStatus)>& reply) {
     reply(worker && !fatal_status ? worker->DetailedStatus() : h.status());
   };

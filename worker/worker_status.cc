@@ -8,6 +8,7 @@ namespace swg::worker {
 
 std::string Worker::Problem() const {
   if (!setup_error_.empty()) return setup_error_;
+  if (!settings_error_.empty()) return settings_error_;
   if (!advertise_error_.empty()) return advertise_error_;
   if (advertiser_ && !advertiser_->warning().empty()) return "advertise-endpoint: " + advertiser_->warning();
   if (reconciler_ && !reconciler_->last_error().empty()) return "applying peers: " + reconciler_->last_error();
@@ -35,7 +36,8 @@ WorkerStatus Worker::CurrentStatus() const {
   s.public_key = public_key_text_;
   s.backend = iface_ ? std::string(iface_->backend().Kind()) : "";
   s.initialised = initialised_;
-  s.synced = synced_;
+  // Without its key and bound port the device carries no traffic: not ready, whatever the peers.
+  s.synced = synced_ && settings_applied_;
   s.last_error = Problem();
   if (advertiser_ && advertiser_->endpoint()) {
     s.endpoint = advertiser_->endpoint()->ToString();
@@ -71,13 +73,23 @@ WorkerStatus Worker::CurrentStatus() const {
   return s;
 }
 
+// The handshake summary of heartbeats is up to 10 s old; `status` asks for this one instead.
+WorkerStatus Worker::SummaryStatus() {
+  if (iface_) {
+    auto device = iface_->backend().GetDevice(device_);
+    if (device.ok()) NoteHandshakes(*device);
+  }
+  return CurrentStatus();
+}
+
 WorkerStatus Worker::DetailedStatus() {
+  auto device = iface_ ? iface_->backend().GetDevice(device_) : Result<wg::Device>(Error{"no interface yet", 0});
+  if (device.ok()) NoteHandshakes(*device);  // the summary agrees with the peers listed
   WorkerStatus s = CurrentStatus();
   if (reconciler_) {
     for (const auto& r : reconciler_->desired().rejected) s.rejected_list.push_back({r.node, r.code, r.message});
   }
   if (!iface_) return s;
-  auto device = iface_->backend().GetDevice(device_);
   if (!device.ok()) {
     s.last_error = device.error().message;
     return s;
@@ -110,6 +122,7 @@ std::vector<metrics::Family> Worker::CollectMetrics() {
   if (iface_) {
     auto device = iface_->backend().GetDevice(device_);
     if (device.ok()) {
+      NoteHandshakes(*device);
       m.Set("semaphore_wg_device_info", {device_, public_key_text_}, 1);
       for (const auto& p : device->peers) {
         std::string key = p.public_key.ToBase64();

@@ -35,12 +35,7 @@ R1_PRIV=$(wg genkey)
 R1_PUB=$(wg pubkey <<<"$R1_PRIV")
 
 # r1: a real WireGuard peer, configured by hand, routing c1's pod subnet to n1.
-lab_ns_exec r1 sh -c '
-  wireguard-go wgr >/dev/null 2>&1
-  echo "$1" >/tmp/.r1key.$$ && wg set wgr private-key /tmp/.r1key.$$ listen-port 51820 \
-    peer "$2" allowed-ips 10.2.0.0/16 endpoint "$3:51821" persistent-keepalive 25; rm -f /tmp/.r1key.$$
-  ip link set wgr up
-  ip route add 10.2.0.0/16 dev wgr' sh "$R1_PRIV" "$N1_C2_PUB" "$N1_IP"
+lab_hand_peer r1 "$R1_PRIV" "$N1_C2_PUB" "$N1_IP:51821" 10.2.0.0/16
 
 ann() { printf '"c1.wireguard.semaphore.uw.io/pubKey":"%s","c1.wireguard.semaphore.uw.io/endpoint":"%s"' "$1" "$2"; }
 node_json() {  # name cidr annotations

@@ -103,6 +103,10 @@ TEST_CASE("userspace: listen_port is sent only when it changes on the same link"
   CHECK(HasPort(fake.last()));
   REQUIRE(backend->Apply("wg-fake", c));
   CHECK_FALSE(HasPort(fake.last()));
+  c.rebind = true;  // the device reports the port but has no socket on it: sent anyway
+  REQUIRE(backend->Apply("wg-fake", c));
+  CHECK(fake.last().find("\nlisten_port=51821\n") != std::string::npos);
+  c.rebind = false;
 
   // A new link of the same name (wireguard-go restarted): its port is unknown, so it is sent.
   Sh("ip link del wg-fake && ip tuntap add wg-fake mode tun");

@@ -48,6 +48,10 @@ struct PeerChange {
 struct DeviceChange {
   std::optional<Key> private_key;
   std::optional<uint16_t> listen_port;  // set only when it changes: a listen port rebinds the sockets
+  // With listen_port: send it even when the device reports that port already. wireguard-go reports a port it
+  // failed to bind (another socket held it), and only a new listen_port makes it bind again. The kernel never
+  // reports a port it has not bound while up, and ignores this.
+  bool rebind = false;
   std::vector<PeerChange> peers;
   bool empty() const { return !private_key && !listen_port && peers.empty(); }
 };

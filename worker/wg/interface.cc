@@ -2,6 +2,7 @@
 
 #include <linux/netlink.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
@@ -19,10 +20,14 @@
 namespace swg::wg {
 namespace {
 
-constexpr auto kStartTimeout = std::chrono::seconds(10);
+// The worker's loop waits for these, so each stays well below the supervisor's heartbeat timeout of 10 s
+// (supervisor/workers.h). wireguard-go creates its device within about 0.1 s.
+constexpr auto kStartTimeout = std::chrono::seconds(5);
 constexpr auto kStartPoll = std::chrono::milliseconds(20);
-// Short: the worker's loop is blocked meanwhile, and the set-up retries with backoff anyway.
+// Short: the set-up retries with backoff anyway.
 constexpr auto kKeeperWait = std::chrono::seconds(3);
+// A killed process is gone (or a zombie, its descriptors closed) within milliseconds.
+constexpr auto kKillWait = std::chrono::seconds(2);
 
 // Gone, or a zombie nobody has reaped yet (kill(pid, 0) succeeds on a zombie).
 bool Exited(pid_t pid) {
@@ -103,17 +108,35 @@ Result<std::unique_ptr<Interface>> Interface::Ensure(const InterfaceOptions& opt
   return iface;
 }
 
-std::string Interface::AdoptProblem(const std::string& kind) const {
+std::string Interface::AdoptProblem(const std::string& kind, UapiProbe* probe) const {
   if (kind == "tun" && options_.choice == BackendChoice::kKernel) {
     return "it is a wireguard-go (tun) device and the backend is kernel";
   }
   if (kind == "wireguard" && options_.choice == BackendChoice::kUserspace) {
     return "it is a kernel WireGuard device and the backend is userspace";
   }
-  if (kind == "tun" && !UapiSocketAlive(kUapiSocketDir, options_.name)) {
-    return std::string("no wireguard-go answers on ") + kUapiSocketDir + "/" + options_.name + ".sock";
+  if (kind == "tun") {
+    *probe = ProbeUapi(kUapiSocketDir, options_.name);
+    if (!probe->answers) return probe->problem;
   }
   return "";
+}
+
+void Interface::EndUnresponsive(const UapiProbe& probe) {
+  if (options_.external_wireguard_go || probe.answers) return;
+  const std::string path = std::string(kUapiSocketDir) + "/" + options_.name + ".sock";
+  // The pid from the probe holds the listening socket; the one this object started, only if it still does.
+  pid_t pid = probe.pid > 0 ? probe.pid : (HoldsUnixListener(pid_, path) ? pid_ : 0);
+  if (pid > 1 && pid != getpid()) {
+    log::Warn("killing the wireguard-go that does not answer",
+              {{"device", options_.name}, {"pid", std::to_string(pid)}});
+    kill(pid, SIGKILL);  // a stopped process dies of SIGKILL too
+    const auto deadline = std::chrono::steady_clock::now() + kKillWait;
+    while (!Exited(pid) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(kStartPoll);
+  }
+  // Gone with its process, or left by one that could not be killed: a new wireguard-go would refuse a socket
+  // that still accepts connections ("unix socket in use"). One that ever resumes exits when its file goes.
+  unlink(path.c_str());
 }
 
 Status Interface::Establish(Netlink& nl) {
@@ -129,8 +152,10 @@ Status Interface::Establish(Netlink& nl) {
     if (l.kind == "tun" && options_.external_wireguard_go && options_.choice != BackendChoice::kKernel) {
       return WaitForKeeper(nl);
     }
-    if (std::string problem = AdoptProblem(l.kind); !problem.empty()) {
+    UapiProbe probe;
+    if (std::string problem = AdoptProblem(l.kind, &probe); !problem.empty()) {
       log::Warn("replacing the existing interface", {{"device", name}, {"reason", problem}});
+      if (l.kind == "tun") EndUnresponsive(probe);
       if (Status s = link::Delete(nl.get(), name, l.ifindex); !s && s.error().code != ENODEV) return s;
     } else {
       ifindex_ = l.ifindex;
@@ -240,6 +265,11 @@ void Interface::UseKind(const std::string& kind) {
   backend_ = kind == "wireguard" ? MakeKernelBackend() : MakeUserspaceBackend(kUapiSocketDir);
 }
 
+Result<bool> Interface::ListenPortBound(uint16_t port) {
+  if (kind_ != "tun") return true;
+  return UdpPortBound(port, UapiServerPid(kUapiSocketDir, options_.name));
+}
+
 Status Interface::EnsureRoute(const Cidr& subnet) {
   auto sock = nl::Connect(NETLINK_ROUTE);
   if (!sock) return Prefixed(options_.name, sock.error());
@@ -276,21 +306,28 @@ Result<RepairReport> Interface::Check(const std::vector<Cidr>& subnets) {
   } else if ((*found)->ifindex != ifindex_) {
     why = "link replaced by another";
     const std::string& kind = (*found)->kind;
-    adopt = (kind == "wireguard" || kind == "tun") && AdoptProblem(kind).empty();
+    UapiProbe probe;
+    adopt = (kind == "wireguard" || kind == "tun") && AdoptProblem(kind, &probe).empty();
     if (!adopt) {
       if (kind != "wireguard" && kind != "tun") {
         return Error{name + ": exists as a link of kind " + Quote(kind) + ", not wireguard or tun", EEXIST};
       }
+      if (kind == "tun") EndUnresponsive(probe);
       if (Status s = link::Delete(nl.get(), name, (*found)->ifindex); !s && s.error().code != ENODEV) {
         return std::move(s).error();
       }
     }
-  } else if (kind_ == "tun" && !UapiSocketAlive(kUapiSocketDir, name)) {
-    why = "wireguard-go does not answer";
-    // The keeper's link is the keeper's to replace: wait for it below instead.
-    if (Status s = options_.external_wireguard_go ? Ok() : link::Delete(nl.get(), name, ifindex_);
-        !s && s.error().code != ENODEV) {
-      return std::move(s).error();
+  } else if (kind_ == "tun") {
+    // Connecting is not enough: a stopped wireguard-go still accepts connections (in its kernel backlog).
+    if (UapiProbe probe = ProbeUapi(kUapiSocketDir, name); !probe.answers) {
+      why = "wireguard-go does not answer";
+      log::Warn("wireguard-go does not answer; replacing it", {{"device", name}, {"error", probe.problem}});
+      // The keeper's link is the keeper's to replace: wait for it below instead.
+      EndUnresponsive(probe);
+      if (Status s = options_.external_wireguard_go ? Ok() : link::Delete(nl.get(), name, ifindex_);
+          !s && s.error().code != ENODEV) {
+        return std::move(s).error();
+      }
     }
   }
 

@@ -21,6 +21,8 @@
 
 namespace swg::wg {
 
+struct UapiProbe;  // wireguard_go.h
+
 // The -wg-backend flag (env SWG_WG_BACKEND).
 enum class BackendChoice { kAuto, kKernel, kUserspace };
 std::optional<BackendChoice> ParseBackendChoice(std::string_view text);  // "auto", "kernel", "userspace"
@@ -81,9 +83,16 @@ class Interface {
   // no longer configured is deleted (and logged).
   Status EnsureRoutes(const std::vector<Cidr>& subnets);
 
-  // The periodic repair: recreates a missing link (including when wireguard-go exited), brings a down link
-  // up, restores the MTU and every missing route, one per subnet. Errors leave the rest for the next check.
+  // The periodic repair: recreates a missing link (including when wireguard-go exited), replaces a
+  // wireguard-go that does not answer a get within kUapiProbeTimeout (killing it first, unless the keeper runs
+  // it), brings a down link up, restores the MTU and every missing route, one per subnet. Errors leave the rest
+  // for the next check.
   Result<RepairReport> Check(const std::vector<Cidr>& subnets);
+
+  // Whether the device's UDP port `port` is really bound. A kernel device reports only a port it bound while
+  // up (true). What wireguard-go reports is the port it was configured with, not proof of a socket (it binds
+  // only while its TUN is up), so for a tun this looks in /proc for a UDP socket of its process on that port.
+  Result<bool> ListenPortBound(uint16_t port);
 
  private:
   struct Netlink;  // the rtnetlink socket of one Ensure or Check
@@ -93,7 +102,11 @@ class Interface {
   Status StartWireguardGo(Netlink& nl, bool fell_back);
   Status WaitForKeeper(Netlink& nl);
   Status Configure(Netlink& nl);
-  std::string AdoptProblem(const std::string& kind) const;
+  // Why an existing link of `kind` cannot be adopted ("" when it can); for a tun, `probe` says whether its
+  // wireguard-go answers.
+  std::string AdoptProblem(const std::string& kind, UapiProbe* probe) const;
+  // Kills a wireguard-go of this interface that holds its socket without answering, and removes the socket.
+  void EndUnresponsive(const UapiProbe& probe);
   void UseKind(const std::string& kind);
 
   InterfaceOptions options_;

@@ -1,16 +1,11 @@
 // WgBackend over wireguard-go's UAPI socket.
 #include <net/if.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <map>
 
-#include "common/files.h"
+#include "common/duration.h"
 #include "common/strings.h"
 #include "worker/wg/backends.h"
 #include "worker/wg/uapi_codec.h"
@@ -18,75 +13,14 @@
 namespace swg::wg {
 namespace {
 
-// wireguard-go answers at once even for thousands of peers; a peer that stops answering is a hung process,
-// reported as ETIMEDOUT rather than blocking the worker.
-constexpr int kIoTimeoutMs = 10000;
-constexpr size_t kMaxReplyBytes = 256u << 20;
+using Clock = std::chrono::steady_clock;
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
+// After a request to a device timed out, more requests to the same link fail at once for this long: a burst of
+// them (a retry, a scrape, `status`) would otherwise block the worker's loop for kUapiIdleTimeout each. The
+// interface check probes wireguard-go meanwhile and replaces it when it is hung.
+constexpr auto kStallHold = std::chrono::seconds(5);
 
-Error Failed(const std::string& what, const std::string& detail, int err) {
-  std::string text = what + ": ";
-  if (!detail.empty()) text += detail + ": ";
-  return Error{text + ErrnoText(err) + " (errno " + std::to_string(err) + ")", err};
-}
-
-bool WaitFor(int fd, short events) {
-  pollfd p{fd, events, 0};
-  for (;;) {
-    int r = poll(&p, 1, kIoTimeoutMs);
-    if (r > 0) return true;
-    if (r == 0) {
-      errno = ETIMEDOUT;
-      return false;
-    }
-    if (errno != EINTR) return false;
-  }
-}
-
-// One request per connection, as wireguard-tools does.
-Result<SecretString> Exchange(const std::string& what, const std::string& path, std::string_view request) {
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) return Failed(what, "socket path too long: " + path, ENAMETOOLONG);
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  Fd s;
-  s.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (s.fd < 0) return Failed(what, "socket", errno);
-  if (connect(s.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    return Failed(what, "cannot connect to " + path, errno);
-  }
-  for (size_t off = 0; off < request.size();) {
-    ssize_t n = send(s.fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
-    if (n > 0) {
-      off += static_cast<size_t>(n);
-    } else if (n < 0 && errno != EINTR && (errno != EAGAIN || !WaitFor(s.fd, POLLOUT))) {
-      return Failed(what, "cannot write to " + path, errno);
-    }
-  }
-  SecretString reply;
-  char buf[65536];
-  while (!uapi::ReplyComplete(reply)) {
-    ssize_t n = recv(s.fd, buf, sizeof buf, 0);
-    if (n > 0) {
-      reply.append(buf, static_cast<size_t>(n));
-      if (reply.size() > kMaxReplyBytes) return Failed(what, "reply from " + path + " too large", EMSGSIZE);
-    } else if (n == 0) {
-      OPENSSL_cleanse(buf, sizeof buf);
-      return Failed(what, "connection to " + path + " closed before the end of the reply", EPROTO);
-    } else if (errno != EINTR && (errno != EAGAIN || !WaitFor(s.fd, POLLIN))) {
-      OPENSSL_cleanse(buf, sizeof buf);
-      return Failed(what, "cannot read from " + path, errno);
-    }
-  }
-  OPENSSL_cleanse(buf, sizeof buf);
-  return reply;
-}
+Error Failed(const std::string& what, const std::string& detail, int err) { return UapiFailure(what, detail, err); }
 
 class UserspaceBackend final : public WgBackend {
  public:
@@ -96,7 +30,8 @@ class UserspaceBackend final : public WgBackend {
 
   Result<Device> GetDevice(const std::string& ifname) override {
     const std::string what = ifname + ": get device";
-    auto reply = Exchange(what, SocketPath(ifname), uapi::kGetRequest);
+    const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+    auto reply = Exchange(what, ifname, ifindex, uapi::kGetRequest);
     if (!reply) return std::move(reply).error();
     auto device = uapi::ParseGetReply(*reply);
     if (!device) {
@@ -104,7 +39,7 @@ class UserspaceBackend final : public WgBackend {
       return Failed(what, StartsWith(e.message, "malformed") ? e.message : "", e.code);
     }
     device->name = ifname;
-    device->ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+    device->ifindex = ifindex;
     if (device->private_key) {
       auto pub = PublicKeyOf(*device->private_key);
       if (!pub) return Error{what + ": " + pub.error().message, pub.error().code};
@@ -119,12 +54,12 @@ class UserspaceBackend final : public WgBackend {
     if (change.empty()) return Ok();
     int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
     bool send_port = change.listen_port.has_value();
-    if (auto it = ports_.find(ifname); send_port && it != ports_.end() && ifindex != 0 &&
+    if (auto it = ports_.find(ifname); send_port && !change.rebind && it != ports_.end() && ifindex != 0 &&
                                        it->second.ifindex == ifindex &&
                                        it->second.port == *change.listen_port) {
       send_port = false;
     }
-    auto reply = Exchange(what, SocketPath(ifname), uapi::EncodeSet(change, send_port));
+    auto reply = Exchange(what, ifname, ifindex, uapi::EncodeSet(change, send_port));
     Result<int> err = reply ? uapi::ParseSetReply(*reply) : Result<int>(reply.error());
     if (!err || *err != 0) {
       ports_.erase(ifname);  // what the device holds after a failure is unknown
@@ -144,12 +79,38 @@ class UserspaceBackend final : public WgBackend {
 
   std::string SocketPath(const std::string& ifname) const { return dir_ + "/" + ifname + ".sock"; }
 
+  // UapiExchange, unless the same link timed out less than kStallHold ago (see kStallHold).
+  Result<SecretString> Exchange(const std::string& what, const std::string& ifname, int ifindex,
+                                std::string_view request) {
+    if (auto it = stalls_.find(ifname); it != stalls_.end()) {
+      auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - it->second.since);
+      if (it->second.ifindex == ifindex && ago < kStallHold) {
+        return Failed(what, "not asked: its wireguard-go did not answer on " + SocketPath(ifname) + " " +
+                                FormatDuration(ago) + " ago",
+                      ETIMEDOUT);
+      }
+      stalls_.erase(it);
+    }
+    auto reply = UapiExchange(what, SocketPath(ifname), request, kUapiIdleTimeout);
+    // A full backlog (EAGAIN at connect) is a server that stopped accepting: as hung as one that stopped answering.
+    if (!reply && (reply.error().code == ETIMEDOUT || reply.error().code == EAGAIN)) {
+      stalls_[ifname] = Stall{ifindex, Clock::now()};
+    }
+    return reply;
+  }
+
   void Remember(const std::string& ifname, int ifindex, uint16_t port) {
     if (ifindex != 0) ports_[ifname] = KnownPort{ifindex, port};
   }
 
+  struct Stall {
+    int ifindex;
+    Clock::time_point since;
+  };
+
   std::string dir_;
   std::map<std::string, KnownPort> ports_;  // a new wireguard-go means a new TUN, so a new ifindex
+  std::map<std::string, Stall> stalls_;
 };
 
 }  // namespace

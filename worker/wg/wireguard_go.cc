@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -138,19 +136,6 @@ Result<pid_t> SpawnWireguardGo(const std::string& binary, const std::string& nam
   if (pid < 0) return Error{"cannot start wireguard-go: fork: " + ErrnoText(-pid), -pid};
   if (exec_failed) return Error{"cannot start " + *path + ": " + ErrnoText(exec_errno), exec_errno};
   return pid;
-}
-
-bool UapiSocketAlive(const std::string& socket_dir, const std::string& name) {
-  std::string path = socket_dir + "/" + name + ".sock";
-  sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) return false;
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return false;
-  bool alive = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 || errno == EAGAIN;
-  close(fd);
-  return alive;
 }
 
 }  // namespace swg::wg
