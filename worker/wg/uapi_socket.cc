@@ -154,11 +154,11 @@ UapiProbe ProbeUapi(const std::string& socket_dir, const std::string& name) {
   UapiProbe probe;
   pid_t server = 0;
   auto reply = UapiExchange(name + ": probe", path, uapi::kGetRequest, kUapiProbeTimeout, &server);
-  if (server > 0 && HoldsUnixListener(server, path)) probe.pid = server;
   if (reply) {
     probe.answers = true;
     return probe;
   }
+  if (server > 0 && HoldsUnixListener(server, path)) probe.pid = server;
   const int err = reply.error().code;
   if (err == ENOENT || err == ECONNREFUSED) {
     probe.problem = "no wireguard-go answers on " + path;

@@ -44,8 +44,8 @@ Result<SecretString> UapiExchange(const std::string& what, const std::string& pa
 
 struct UapiProbe {
   bool answers = false;
-  // The process that serves the socket, only when it provably still holds the listening socket (a pid from
-  // SO_PEERCRED may belong to a process that has exited since); 0 when unknown.
+  // When it does not answer: the process behind the socket, only when it provably still holds the listening
+  // socket (a pid from SO_PEERCRED may belong to a process that has exited since); else 0.
   pid_t pid = 0;
   std::string problem;  // why it does not answer, e.g. "no wireguard-go answers on /var/run/wireguard/x.sock"
 };
