@@ -24,6 +24,28 @@ chk "the route to the remote pod subnet" sh -c 'ip route | grep -q "^10.4.0.0/16
 chk "status names the kernel backend" sh -c 'semaphore-wireguard status -control-socket /tmp/ctl.sock | grep -q "^c2  *ready  *wireguard.c2  *kernel  *51821 "'
 chk "status -v gives the rejected node's reason" sh -c 'semaphore-wireguard status -v -control-socket /tmp/ctl.sock | grep -q "^  r2  *outside_subnet  *pod CIDR 10.9.0.0/24 is outside the remote pod subnet 10.4.0.0/16"'
 
+# The link recreated while another socket (a second WireGuard link) holds its port. The kernel sets the port
+# before the key and stops at the first error: the key must be there all the same, and the remote not ready,
+# saying why, until the port is free.
+pub_ours() { [ "$(wg show wireguard.c2 public-key)" = "$(wg pubkey </tmp/keys/wireguard.c2.key)" ]; }
+port_ours() { [ "$(wg show wireguard.c2 listen-port)" = 51821 ]; }
+key_and_port_ours() { pub_ours && port_ours; }
+ip link del wireguard.c2
+ip link add wgx type wireguard && wg set wgx listen-port 51821 && ip link set wgx up
+chk "another link holds UDP 51821" sh -c '[ "$(wg show wgx listen-port)" = 51821 ]'
+chk "the interface is recreated" waitfor 30 ip link show wireguard.c2
+chk "not ready, status says why" waitfor 30 sh -c 'semaphore-wireguard status -control-socket /tmp/ctl.sock | grep -q "^c2  *degraded .*device settings: wireguard.c2: set device: .*Address already in use"'
+chk "readyz 503 meanwhile" sh -c '! wget -q -O /dev/null http://127.0.0.1:7773/readyz'
+chk "the device has this node's key meanwhile" pub_ours
+ip link del wgx
+chk "ready again once the port is free" waitfor 60 ready
+chk "listen port 51821 again" port_ours
+# Changed behind the daemon's back: the next full resync (every 3 s here) puts key and port back.
+(umask 077 && wg genkey >/tmp/other.key) && wg set wireguard.c2 private-key /tmp/other.key listen-port 51999
+chk "wg set took effect" sh -c '[ "$(wg show wireguard.c2 listen-port)" = 51999 ]'
+chk "key and port put back" waitfor 30 key_and_port_ours
+chk "the drift is logged" grep -q "the device's private key or listen port differed from this node's; correcting them" /tmp/daemon.log
+
 old=$(worker_pid)
 kill -9 "$old"
 chk "a killed worker is replaced" waitfor 30 sh -c "p=\$(semaphore-wireguard status -json -control-socket /tmp/ctl.sock | sed -n 's/^ *\"pid\": \\([0-9]*\\),*\$/\\1/p' | head -1); [ -n \"\$p\" ] && [ \"\$p\" != 0 ] && [ \"\$p\" != $old ]"

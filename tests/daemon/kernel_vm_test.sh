@@ -25,7 +25,8 @@ vm_kubeconfigs "$TMP/cp" "$TMP/extra" c1 c2
 cp "$ROOT/tests/lib/vm_checks.sh" "$TMP/extra/"
 cat >"$TMP/extra/config.json" <<JSON
 {"local": {"name": "c1", "kubeConfigPath": "/extra/c1.kubeconfig"},
- "remotes": [{"name": "c2", "kubeConfigPath": "/extra/c2.kubeconfig", "podSubnet": "10.4.0.0/16", "wgListenPort": 51821}]}
+ "remotes": [{"name": "c2", "kubeConfigPath": "/extra/c2.kubeconfig", "podSubnet": "10.4.0.0/16", "wgListenPort": 51821,
+   "resyncPeriod": "3s"}]}
 JSON
 printf "K1='%s'\nSTALE='%s'\n" "$K1" "$STALE" >"$TMP/extra/expected.env"
 
