@@ -59,7 +59,7 @@ TEST_CASE("link-userspace: Check replaces a wireguard-go that stopped answering,
   CHECK_FALSE(ProbeUapi(kUapiSocketDir, "wireguard.hng").answers);
   LogCapture logs;
   const auto t0 = Clock::now();
-  auto report = iface->Check(kPods);
+  auto report = iface->Check({kPods});
   const double took = SecondsSince(t0);
   INFO(ErrorOf(report));
   REQUIRE(report);
@@ -73,7 +73,7 @@ TEST_CASE("link-userspace: Check replaces a wireguard-go that stopped answering,
   CHECK(iface->wireguard_go_pid() > 0);
   CHECK(iface->wireguard_go_pid() != old_pid);
   REQUIRE(iface->backend().GetDevice("wireguard.hng"));
-  auto again = iface->Check(kPods);
+  auto again = iface->Check({kPods});
   REQUIRE(again);
   CHECK(again->Describe() == "");
 }
