@@ -149,6 +149,19 @@ void Client::PatchNodeAnnotations(const std::string& name,
   BeginNodeRequest(*impl_, std::move(spec), std::move(done));
 }
 
+void Client::PatchNodeStatus(const std::string& name, std::string strategic_merge_patch,
+                             std::function<void(Result<NodeInfo>)> done) {
+  RequestSpec spec;
+  spec.method = "PATCH";
+  spec.path = std::string(kNodesPath) + "/" + UrlEscape(name) + "/status";
+  spec.shown = "PATCH " + spec.path;
+  spec.body = std::move(strategic_merge_patch);
+  spec.content_type = "application/strategic-merge-patch+json";
+  spec.timeout = impl_->options.request_timeout;
+  spec.max_body = impl_->options.max_object_bytes;
+  BeginNodeRequest(*impl_, std::move(spec), std::move(done));
+}
+
 void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filter,
                        std::function<void(Result<NodeListPage>)> done) {
   auto items = std::make_shared<std::vector<NodeInfo>>();

@@ -77,6 +77,10 @@ class Client {
   void PatchNodeAnnotations(const std::string& name,
                             const std::map<std::string, std::optional<std::string>>& changes,
                             std::function<void(Result<NodeInfo>)> done);
+  // PATCH /api/v1/nodes/NAME/status with a strategic merge patch (JSON text), e.g. a condition, which the
+  // server merges by type into the others. Needs `nodes/status` patch.
+  void PatchNodeStatus(const std::string& name, std::string strategic_merge_patch,
+                       std::function<void(Result<NodeInfo>)> done);
   // One page of GET /api/v1/nodes, parsed as it arrives: on_item gets each node at once, in order (an error
   // it returns ends the page with that error), and done gets the page's resourceVersion and continue token
   // (items empty) or the error. A page may hold at most `limit` items when it has a continue token or the

@@ -3,7 +3,8 @@
 #   lab_init DIR ID NET          state in DIR; ID (1-3 chars) names namespaces (swg-ID-*) and veths; NET is the
 #                                underlay's /24 prefix, e.g. 192.168.240 (the lab's bridge is NET.1)
 #   lab_start_clusters c1,c2 [--apiserver-flag C=--flag...]   real etcd + kube-apiserver per cluster, in the underlay on NET.1
-#   lab_credentials CLUSTER      a ServiceAccount with least-privilege RBAC in CLUSTER (nodes get/list/watch/patch)
+#   lab_credentials CLUSTER      a ServiceAccount with least-privilege RBAC in CLUSTER (nodes get/list/watch/patch,
+#                                nodes/status patch)
 #                                and a token for it; writes DIR/creds/CLUSTER/{token,kubeconfig}
 #   lab_serve_cas                an HTTPS server in the underlay that publishes each cluster's CA (remoteCAURL)
 #   lab_add_node CLUSTER NODE POD_CIDR   a node: its own network namespace on the bridge, a pod address on its
@@ -88,6 +89,9 @@ rules:
 - apiGroups: [""]
   resources: [nodes]
   verbs: [get, list, watch, patch]
+- apiGroups: [""]
+  resources: [nodes/status]
+  verbs: [patch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding

@@ -266,6 +266,8 @@ Status Worker::CreateClients() {
   if (auto st = make(remote_client_, options_.remote.name, RemoteSource(options_.remote)); !st.ok()) return st;
   Advertiser::Options ao{options_.node_name, options_.remote.name, public_key_text_, options_.remote.wg_listen_port};
   if (!options_.remote.advertise_address_types.empty()) ao.address_types = options_.remote.advertise_address_types;
+  reporter_ = std::make_unique<NodeReporter>(loop_, *local_client_, options_.node_name,
+                                             [this] { return ReportState(); });
   advertiser_ = std::make_unique<Advertiser>(loop_, *local_client_, ao, [this](bool ok, const std::string& error) {
     if (!ok && error != advertise_error_) {
       log::Warn("cannot advertise this node to the remote cluster", {{"error", error}});
@@ -371,6 +373,10 @@ void Worker::LogIgnoredCidrs(const PeerSet& set) {
 void Worker::OnReconciled(const Reconciler::Outcome& o) {
   metrics_.Add(kSyncPeers, {device_, o.ok ? "1" : "0"});
   metrics_.Observe(kSyncDuration, {options_.remote.name, o.full ? "full" : "incremental"}, o.seconds);
+  if (o.ok && o.full && remote_informer_ && remote_informer_->status().synced) {
+    last_full_sync_ = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  }
   if (o.ok && o.full && remote_informer_ && remote_informer_->status().synced && !synced_) {
     synced_ = true;
     log::Info("in sync with the remote cluster",
@@ -447,7 +453,17 @@ void Worker::NoteHandshakes(const wg::Device& device) {
   newest_handshake_ = 0;
   oldest_handshake_ = 0;
   without_handshake_ = 0;
+  fresh_ = 0;
+  stale_.clear();
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch()).count();
   for (const auto& p : device.peers) {
+    if (p.last_handshake_sec > 0 && now - p.last_handshake_sec <= kFreshHandshakeSeconds) {
+      fresh_++;
+    } else {
+      std::string node = reconciler_ ? reconciler_->NodeOf(p.public_key) : "";
+      stale_.push_back(node.empty() ? p.public_key.ToBase64() : node);
+    }
     if (p.last_handshake_sec <= 0) {
       without_handshake_++;
       continue;
@@ -455,9 +471,11 @@ void Worker::NoteHandshakes(const wg::Device& device) {
     if (newest_handshake_ == 0 || p.last_handshake_sec > newest_handshake_) newest_handshake_ = p.last_handshake_sec;
     if (oldest_handshake_ == 0 || p.last_handshake_sec < oldest_handshake_) oldest_handshake_ = p.last_handshake_sec;
   }
+  if (reporter_) reporter_->Poke();  // handshakes age without any other change
 }
 
 void Worker::Changed() {
+  if (reporter_) reporter_->Poke();
   if (on_status_change_) on_status_change_();
 }
 

@@ -23,6 +23,7 @@
 #include "k8s/client.h"
 #include "k8s/informer.h"
 #include "worker/advertiser.h"
+#include "worker/node_reporter.h"
 #include "worker/peers.h"
 #include "worker/reconciler.h"
 #include "worker/underlay.h"
@@ -83,7 +84,8 @@ class Worker {
   void RefreshStats();
   void NoteHandshakes(const wg::Device& device);
   void Changed();
-  std::string Problem() const;
+  std::string Problem(std::string* reason = nullptr) const;  // reason: node_report.h's
+  ReportInput ReportState();  // for the condition and report on this Node
 
   Loop& loop_;
   WorkerOptions options_;
@@ -102,6 +104,7 @@ class Worker {
   std::unique_ptr<k8s::Client> local_client_;
   std::unique_ptr<k8s::Client> remote_client_;
   std::unique_ptr<Advertiser> advertiser_;
+  std::unique_ptr<NodeReporter> reporter_;
   std::unique_ptr<k8s::NodeInformer> remote_informer_;
   std::unique_ptr<Reconciler> reconciler_;
   std::map<std::string, Rejection> rejections_;  // logged once per change
@@ -128,6 +131,10 @@ class Worker {
   // Handshake summary from the last device read (every 10 s, and whenever status or metrics read it).
   int64_t newest_handshake_ = 0, oldest_handshake_ = 0;
   uint64_t without_handshake_ = 0;
+  uint64_t fresh_ = 0;               // peers with a handshake within kFreshHandshakeSeconds
+  std::vector<std::string> stale_;   // node names of the others
+  int64_t last_full_sync_ = 0;       // unix seconds of the last completed full sync
+  bool remote_failing_ = false;      // the remote watch failed and has not watched again since
 
   metrics::Registry metrics_;
 };

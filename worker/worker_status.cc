@@ -6,19 +6,59 @@
 
 namespace swg::worker {
 
-std::string Worker::Problem() const {
-  if (!setup_error_.empty()) return setup_error_;
-  if (!settings_error_.empty()) return settings_error_;
-  if (!advertise_error_.empty()) return advertise_error_;
-  if (advertiser_ && !advertiser_->warning().empty()) return "advertise-endpoint: " + advertiser_->warning();
-  if (reconciler_ && !reconciler_->last_error().empty()) return "applying peers: " + reconciler_->last_error();
-  if (!repair_error_.empty()) return repair_error_;
-  if (RemoteOverLimit()) return "remote apiserver over limits: " + remote_informer_->status().last_error;
+std::string Worker::Problem(std::string* reason) const {
+  auto found = [reason](std::string_view why, std::string problem) {
+    if (reason) *reason = std::string(why);
+    return problem;
+  };
+  if (!setup_error_.empty()) {
+    return found(step_ == Step::kInterface ? kReasonInterfaceDown : kReasonDegraded, setup_error_);
+  }
+  if (!settings_error_.empty()) return found(kReasonDeviceSettings, settings_error_);
+  if (!advertise_error_.empty()) return found(kReasonDegraded, advertise_error_);
+  if (advertiser_ && !advertiser_->warning().empty()) {
+    return found(kReasonDegraded, "advertise-endpoint: " + advertiser_->warning());
+  }
+  if (reconciler_ && !reconciler_->last_error().empty()) {
+    return found(kReasonDegraded, "applying peers: " + reconciler_->last_error());
+  }
+  if (!repair_error_.empty()) return found(kReasonInterfaceDown, repair_error_);
+  if (RemoteOverLimit()) {
+    return found(kReasonRemoteOverLimits, "remote apiserver over limits: " + remote_informer_->status().last_error);
+  }
   if (remote_informer_) {
     auto st = remote_informer_->status();
-    if (st.state == k8s::InformerState::kBackoff && !st.last_error.empty()) return "remote watch: " + st.last_error;
+    if (st.state == k8s::InformerState::kBackoff && !st.last_error.empty()) {
+      return found(kReasonRemoteWatchFailing, "remote watch: " + st.last_error);
+    }
   }
   return "";
+}
+
+ReportInput Worker::ReportState() {
+  ReportInput in;
+  in.remote = options_.remote.name;
+  in.local = options_.local.name;
+  in.synced = synced_;
+  in.problem = Problem(&in.problem_reason);
+  if (remote_informer_) {
+    // Failing from a failure until the next watch: between two attempts (listing again) it still is.
+    auto st = remote_informer_->status();
+    if (st.state == k8s::InformerState::kBackoff) remote_failing_ = true;
+    if (st.state == k8s::InformerState::kWatching) remote_failing_ = false;
+    if (remote_failing_ && in.problem.empty() && !st.last_error.empty()) {
+      in.problem = "remote watch: " + st.last_error;
+      in.problem_reason = kReasonRemoteWatchFailing;
+    }
+  }
+  if (reconciler_) {
+    in.peers = reconciler_->applied_peers();
+    for (const auto& r : reconciler_->desired().rejected) in.rejected.emplace_back(r.node, r.code);
+  }
+  in.fresh = fresh_;
+  in.stale = stale_;
+  in.last_full_sync = last_full_sync_;
+  return in;
 }
 
 bool Worker::RemoteOverLimit() const {
