@@ -23,8 +23,8 @@ json_t* String(const std::string& s) { return json_stringn(s.data(), s.size()); 
 std::string Message(const ReportInput& in, std::string_view reason) {
   if (!in.problem.empty()) return CutUtf8(in.problem, kMessageMaxBytes);
   if (reason == kReasonStarting) return "waiting for the first full sync with the remote cluster";
-  std::string m = std::to_string(in.peers) + (in.peers == 1 ? " peer, " : " peers, ") + std::to_string(in.fresh) +
-                  " with a fresh handshake";
+  std::string m = std::to_string(in.peers) + (in.peers == 1 ? " peer, " : " peers, ") +
+                  std::to_string(in.fresh) + " with a fresh handshake";
   if (!in.rejected.empty()) {
     m += ", " + std::to_string(in.rejected.size()) + " remote node" + (in.rejected.size() == 1 ? "" : "s") +
          " rejected";
@@ -50,7 +50,8 @@ std::string ReportJson(const ReportInput& in, const NodeReport& r,
   for (const auto& node : stale) json_array_append_new(st, String(node));
   json_object_set_new(o.get(), "stale", st);
   json_object_set_new(o.get(), "more", json_integer(static_cast<json_int_t>(more)));
-  if (with_sync && in.last_full_sync > 0) json_object_set_new(o.get(), "sync", String(Rfc3339(in.last_full_sync)));
+  if (with_sync && in.last_full_sync > 0)
+    json_object_set_new(o.get(), "sync", String(Rfc3339(in.last_full_sync)));
   return JsonDump(o.get());
 }
 

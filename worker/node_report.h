@@ -1,8 +1,8 @@
 #pragma once
 // The per-remote report on this node's own Node in the local cluster (docs: README "Node conditions and the
 // report annotation"): a condition WireGuard<Remote>Ready, written through nodes/status, and the annotation
-// <remote>.wireguard.semaphore.uw.io/report, compact JSON of at most 4 KiB. Pure: what to write and whether it
-// changed; NodeReporter (worker/node_reporter.h) writes it.
+// <remote>.wireguard.semaphore.uw.io/report, compact JSON of at most 4 KiB. Pure: what to write and whether
+// it changed; NodeReporter (worker/node_reporter.h) writes it.
 
 #include <cstdint>
 #include <string>
@@ -35,10 +35,10 @@ struct ReportInput {
   std::string problem;         // the worker's last error; "" when none
   std::string problem_reason;  // one of the reasons above for `problem`
   uint64_t peers = 0;
-  uint64_t fresh = 0;                                        // peers with a handshake within 180 s
-  std::vector<std::string> stale;                            // peers' node names without one (any order)
+  uint64_t fresh = 0;                                         // peers with a handshake within 180 s
+  std::vector<std::string> stale;                             // peers' node names without one (any order)
   std::vector<std::pair<std::string, std::string>> rejected;  // node -> reason code (any order)
-  int64_t last_full_sync = 0;                                // unix seconds; 0: never
+  int64_t last_full_sync = 0;                                 // unix seconds; 0: never
 };
 
 struct NodeReport {
@@ -51,8 +51,8 @@ struct NodeReport {
   std::string compared;        // the JSON without "sync": what a change is judged on
   // A write is due when the condition's status, reason or message, or the report apart from "sync", changed.
   bool SameAs(const NodeReport& o) const {
-    return condition_type == o.condition_type && ready == o.ready && reason == o.reason && message == o.message &&
-           annotation_key == o.annotation_key && compared == o.compared;
+    return condition_type == o.condition_type && ready == o.ready && reason == o.reason &&
+           message == o.message && annotation_key == o.annotation_key && compared == o.compared;
   }
 };
 

@@ -63,10 +63,11 @@ void NodeReporter::Write() {
       [this, alive, sent, condition = std::move(condition)](Result<k8s::NodeInfo> r) mutable {
         if (alive.expired() || !*alive.lock()) return;
         if (!r.ok()) return Written(sent, "cannot write the report annotation: " + r.error().message);
-        client_.PatchNodeStatus(node_name_, std::move(condition), [this, alive, sent](Result<k8s::NodeInfo> s) {
-          if (alive.expired() || !*alive.lock()) return;
-          Written(sent, s.ok() ? "" : "cannot write the node condition: " + s.error().message);
-        });
+        client_.PatchNodeStatus(
+            node_name_, std::move(condition), [this, alive, sent](Result<k8s::NodeInfo> s) {
+              if (alive.expired() || !*alive.lock()) return;
+              Written(sent, s.ok() ? "" : "cannot write the node condition: " + s.error().message);
+            });
       });
 }
 

@@ -374,8 +374,9 @@ void Worker::OnReconciled(const Reconciler::Outcome& o) {
   metrics_.Add(kSyncPeers, {device_, o.ok ? "1" : "0"});
   metrics_.Observe(kSyncDuration, {options_.remote.name, o.full ? "full" : "incremental"}, o.seconds);
   if (o.ok && o.full && remote_informer_ && remote_informer_->status().synced) {
-    last_full_sync_ = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+    last_full_sync_ =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
   }
   if (o.ok && o.full && remote_informer_ && remote_informer_->status().synced && !synced_) {
     synced_ = true;
@@ -455,8 +456,9 @@ void Worker::NoteHandshakes(const wg::Device& device) {
   without_handshake_ = 0;
   fresh_ = 0;
   stale_.clear();
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch()).count();
+  auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   for (const auto& p : device.peers) {
     if (p.last_handshake_sec > 0 && now - p.last_handshake_sec <= kFreshHandshakeSeconds) {
       fresh_++;

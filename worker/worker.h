@@ -85,7 +85,7 @@ class Worker {
   void NoteHandshakes(const wg::Device& device);
   void Changed();
   std::string Problem(std::string* reason = nullptr) const;  // reason: node_report.h's
-  ReportInput ReportState();  // for the condition and report on this Node
+  ReportInput ReportState();                                 // for the condition and report on this Node
 
   Loop& loop_;
   WorkerOptions options_;
@@ -131,10 +131,10 @@ class Worker {
   // Handshake summary from the last device read (every 10 s, and whenever status or metrics read it).
   int64_t newest_handshake_ = 0, oldest_handshake_ = 0;
   uint64_t without_handshake_ = 0;
-  uint64_t fresh_ = 0;               // peers with a handshake within kFreshHandshakeSeconds
-  std::vector<std::string> stale_;   // node names of the others
-  int64_t last_full_sync_ = 0;       // unix seconds of the last completed full sync
-  bool remote_failing_ = false;      // the remote watch failed and has not watched again since
+  uint64_t fresh_ = 0;              // peers with a handshake within kFreshHandshakeSeconds
+  std::vector<std::string> stale_;  // node names of the others
+  int64_t last_full_sync_ = 0;      // unix seconds of the last completed full sync
+  bool remote_failing_ = false;     // the remote watch failed and has not watched again since
 
   metrics::Registry metrics_;
 };

@@ -24,7 +24,8 @@ std::string Worker::Problem(std::string* reason) const {
   }
   if (!repair_error_.empty()) return found(kReasonInterfaceDown, repair_error_);
   if (RemoteOverLimit()) {
-    return found(kReasonRemoteOverLimits, "remote apiserver over limits: " + remote_informer_->status().last_error);
+    return found(kReasonRemoteOverLimits,
+                 "remote apiserver over limits: " + remote_informer_->status().last_error);
   }
   if (remote_informer_) {
     auto st = remote_informer_->status();

@@ -27,7 +27,9 @@ ReportInput Healthy() {
 // The annotation parsed back, as a reader would.
 struct Parsed {
   json_t* j;
-  explicit Parsed(const std::string& text) : j(json_loads(text.c_str(), 0, nullptr)) { REQUIRE(j != nullptr); }
+  explicit Parsed(const std::string& text) : j(json_loads(text.c_str(), 0, nullptr)) {
+    REQUIRE(j != nullptr);
+  }
   ~Parsed() { json_decref(j); }
   json_t* operator[](const char* key) const { return json_object_get(j, key); }
 };
@@ -121,7 +123,8 @@ TEST_CASE("node report: rejected nodes with their reasons, the first 32 by name"
 
 TEST_CASE("node report: at most 4 KiB, whatever the names") {
   ReportInput in = Healthy();
-  for (int i = 0; i < 32; i++) in.rejected.emplace_back(std::string(240, 'r') + std::to_string(100 + i), "bad_key");
+  for (int i = 0; i < 32; i++)
+    in.rejected.emplace_back(std::string(240, 'r') + std::to_string(100 + i), "bad_key");
   for (int i = 0; i < 32; i++) in.stale.push_back(std::string(240, 's') + std::to_string(100 + i));
   NodeReport r = BuildNodeReport(in);
   CHECK(r.annotation.size() <= 4096);
