@@ -18,10 +18,24 @@ std::string CutUtf8(std::string s, size_t max) {
   return s;
 }
 
+// The query of a request to the nodes API ("?watch=1&resourceVersion=...&timeoutSeconds=...") changes from
+// one attempt to the next: without it, the same failure is the same message, and no new write.
+std::string WithoutQueries(std::string s) {
+  static constexpr std::string_view kPath = "/api/v1/nodes";
+  for (size_t at = s.find(kPath); at != std::string::npos; at = s.find(kPath, at + 1)) {
+    size_t end = at + kPath.size();
+    while (end < s.size() && s[end] != '?' && s[end] != ':' && s[end] != ' ') end++;
+    if (end >= s.size() || s[end] != '?') continue;
+    size_t stop = s.find_first_of(": ", end);
+    s.erase(end, (stop == std::string::npos ? s.size() : stop) - end);
+  }
+  return s;
+}
+
 json_t* String(const std::string& s) { return json_stringn(s.data(), s.size()); }
 
 std::string Message(const ReportInput& in, std::string_view reason) {
-  if (!in.problem.empty()) return CutUtf8(in.problem, kMessageMaxBytes);
+  if (!in.problem.empty()) return CutUtf8(WithoutQueries(in.problem), kMessageMaxBytes);
   if (reason == kReasonStarting) return "waiting for the first full sync with the remote cluster";
   std::string m = std::to_string(in.peers) + (in.peers == 1 ? " peer, " : " peers, ") +
                   std::to_string(in.fresh) + " with a fresh handshake";

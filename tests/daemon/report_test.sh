@@ -7,7 +7,8 @@
 #  2. writes are bounded: no PATCH of nodes/status over an idle minute (the apiserver's own request counter);
 #  3. a status patch by another writer (the kubelet owns the other conditions) keeps ours, and ours keeps its;
 #  4. c2's apiserver stopped: False RemoteWatchFailing within a minute, at most one write per 10 s meanwhile;
-#     restarted: True PairingReady again.
+#     restarted: True PairingReady again;
+#  5. c1's apiserver stopped while the report changes (r2 becomes a peer): the write is retried and arrives.
 BIN="$1"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/tests/lib/testlib.sh"
@@ -120,6 +121,24 @@ figure "c2's apiserver started -> True on n1: $((SECONDS - t)) s"
 UP_TIMES=$(cond_times c1 n1 WireGuardC2Ready)
 echo "     times (heartbeat transition) when down: $DOWN_TIMES; up again: $UP_TIMES"
 check "the lastTransitionTime moved with the status" test "${UP_TIMES#* }" \> "${DOWN_TIMES#* }"
+
+echo "--- 5. a write that fails is retried: the local apiserver down while the report changes"
+"$ROOT/scripts/control-plane" stop-apiserver --dir "$LAB_DIR/cp" --cluster c1 >/dev/null
+# r2 gets a real key: it becomes n1's second peer, without a handshake (nothing runs on it).
+lab_kubectl c2 annotate --overwrite node r2 "c1.wireguard.semaphore.uw.io/pubKey=$(wg genkey | wg pubkey)" >/dev/null
+peers() { lab_wg n1 show wireguard.c2 peers | wc -l; }
+check "r2 becomes n1's second peer" wait_for 60 is 2 peers
+check "the failed write is logged, to be retried" \
+  wait_for 60 grep -q "cannot report this pairing's health on the node; retrying" "$LAB_DIR/n1/daemon.log"
+t=$SECONDS
+"$ROOT/scripts/control-plane" start-apiserver --dir "$LAB_DIR/cp" --cluster c1 >/dev/null
+retried() { jq -e '.peers == 2 and .stale == ["r2"] and .rejected == {}' <<<"$(report c1 n1 c2)"; }
+check "the report arrives once c1's apiserver is back: r2 a stale peer, no longer rejected" wait_for 90 retried
+figure "c1's apiserver started -> the report written: $((SECONDS - t)) s"
+echo "     n1's report: $(report c1 n1 c2)"
+MSG=$(lab_kubectl c1 get node n1 -o jsonpath='{.status.conditions[?(@.type=="WireGuardC2Ready")].message}')
+check "still True PairingReady: one peer has a fresh handshake" is "True PairingReady" cond c1 n1 WireGuardC2Ready
+check "the message counts the stale peer" test "$MSG" == "2 peers, 1 with a fresh handshake"
 
 check "the writes are logged" grep -q 'node condition written.*reason=RemoteWatchFailing' "$LAB_DIR/n1/daemon.log"
 check "no sanitizer reports in the daemon logs" no_sanitizer_reports "$LAB_DIR"/n1/daemon.log "$LAB_DIR"/r1/daemon.log

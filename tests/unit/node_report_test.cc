@@ -67,12 +67,31 @@ TEST_CASE("node report: reasons") {
     CHECK(r.annotation.find("sync") == std::string::npos);
   }
   SUBCASE("a problem wins, with its reason and the error as the message") {
-    in.problem = "remote watch: c2: GET /api/v1/nodes?limit=500: connection refused";
+    in.problem = "remote watch: c2: GET /api/v1/nodes/n1: HTTP 403 Forbidden: nodes \"n1\" is forbidden";
     in.problem_reason = "RemoteWatchFailing";
     NodeReport r = BuildNodeReport(in);
     CHECK_FALSE(r.ready);
     CHECK(r.reason == "RemoteWatchFailing");
     CHECK(r.message == in.problem);
+  }
+  SUBCASE("the message leaves out request queries, which change from one attempt to the next") {
+    in.problem =
+        "remote watch: c2: GET /api/v1/nodes?watch=1&resourceVersion=222&timeoutSeconds=311: Failed to "
+        "connect to 192.168.142.1 port 23298 after 0 ms: Couldn't connect to server";
+    in.problem_reason = "RemoteWatchFailing";
+    NodeReport a = BuildNodeReport(in);
+    CHECK(a.message ==
+          "remote watch: c2: GET /api/v1/nodes: Failed to connect to 192.168.142.1 port 23298 after 0 ms: "
+          "Couldn't "
+          "connect to server");
+    in.problem =
+        "remote watch: c2: GET /api/v1/nodes?watch=1&resourceVersion=222&timeoutSeconds=510: Failed to "
+        "connect to 192.168.142.1 port 23298 after 0 ms: Couldn't connect to server";
+    CHECK(a.SameAs(BuildNodeReport(in)));
+    in.problem = "c2: GET /api/v1/nodes/n1/status: HTTP 404 NotFound: nodes \"n1\" not found";
+    CHECK(BuildNodeReport(in).message == in.problem);
+    in.problem = "c2: PATCH /api/v1/nodes/n1?x=1";
+    CHECK(BuildNodeReport(in).message == "c2: PATCH /api/v1/nodes/n1");
   }
   SUBCASE("a problem without a reason is Degraded") {
     in.problem = "something";
