@@ -91,6 +91,7 @@ Worker::Worker(Loop& loop, WorkerOptions options, std::function<void()> on_statu
 
 Worker::~Worker() {
   // Stop callbacks first; the interface, route and peers stay as they are.
+  reporter_.reset();
   remote_informer_.reset();
   advertiser_.reset();
   reconciler_.reset();
