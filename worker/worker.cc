@@ -60,16 +60,17 @@ Worker::Worker(Loop& loop, WorkerOptions options, std::function<void()> on_statu
   metrics_.Gauge("semaphore_wg_peer_info",
                  "Metadata about a peer. The public_key label on peer metrics refers to the peer's public key; not "
                  "the device's public key.",
-                 {"device", "public_key", "endpoint"});
+                 {"device", "public_key", "endpoint", "node"});
   metrics_.Gauge("semaphore_wg_peer_allowed_ips_info",
                  "Metadata about each of a peer's allowed IP subnets for a given device.",
-                 {"device", "public_key", "allowed_ips"});
+                 {"device", "public_key", "allowed_ips", "node"});
   metrics_.Counter("semaphore_wg_peer_receive_bytes_total", "Number of bytes received from a given peer.",
-                   {"device", "public_key"});
+                   {"device", "public_key", "node"});
   metrics_.Counter("semaphore_wg_peer_transmit_bytes_total", "Number of bytes transmitted to a given peer.",
-                   {"device", "public_key"});
+                   {"device", "public_key", "node"});
   metrics_.Gauge("semaphore_wg_peer_last_handshake_seconds",
-                 "UNIX timestamp for the last handshake with a given peer.", {"device", "public_key"});
+                 "UNIX timestamp for the last handshake with a given peer.",
+                 {"device", "public_key", "node"});
   metrics_.Gauge("semaphore_wg_peers", "Peers configured on the interface for a remote cluster.", {"remote"});
   metrics_.Gauge("semaphore_wg_rejected_peers", "Remote nodes not accepted as peers, by reason.",
                  {"remote", "reason"});

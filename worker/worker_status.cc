@@ -167,11 +167,16 @@ std::vector<metrics::Family> Worker::CollectMetrics() {
       m.Set("semaphore_wg_device_info", {device_, public_key_text_}, 1);
       for (const auto& p : device->peers) {
         std::string key = p.public_key.ToBase64();
-        m.Set("semaphore_wg_peer_info", {device_, key, p.endpoint ? p.endpoint->ToString() : ""}, 1);
-        for (const auto& c : p.allowed_ips) m.Set("semaphore_wg_peer_allowed_ips_info", {device_, key, c.ToString()}, 1);
-        m.Set("semaphore_wg_peer_receive_bytes_total", {device_, key}, static_cast<double>(p.rx_bytes));
-        m.Set("semaphore_wg_peer_transmit_bytes_total", {device_, key}, static_cast<double>(p.tx_bytes));
-        m.Set("semaphore_wg_peer_last_handshake_seconds", {device_, key}, static_cast<double>(p.last_handshake_sec));
+        // The remote Kubernetes node that advertises this key; empty for a peer no remote node claims (yet).
+        std::string node = reconciler_ ? reconciler_->NodeOf(p.public_key) : "";
+        m.Set("semaphore_wg_peer_info", {device_, key, p.endpoint ? p.endpoint->ToString() : "", node}, 1);
+        for (const auto& c : p.allowed_ips) {
+          m.Set("semaphore_wg_peer_allowed_ips_info", {device_, key, c.ToString(), node}, 1);
+        }
+        m.Set("semaphore_wg_peer_receive_bytes_total", {device_, key, node}, static_cast<double>(p.rx_bytes));
+        m.Set("semaphore_wg_peer_transmit_bytes_total", {device_, key, node}, static_cast<double>(p.tx_bytes));
+        m.Set("semaphore_wg_peer_last_handshake_seconds", {device_, key, node},
+              static_cast<double>(p.last_handshake_sec));
       }
     } else {
       log::Debug("cannot read the device for metrics", {{"device", device_}, {"error", device.error().message}});

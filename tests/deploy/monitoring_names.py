@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Checks that every metric name the monitoring of deploy/monitoring queries (the dashboard's panels and
-variables, the PrometheusRule's alerts) is one the daemon exports, as seen in a real scrape.
+variables, the PrometheusRule's alerts) is one the daemon exports, as seen in a real scrape, and that every label
+they group by, match on or show in a legend is on one of the queried series (or added by the scrape).
 
 usage: monitoring_names.py DEPLOY_MONITORING_DIR SCRAPE_FILE
 """
@@ -16,18 +17,36 @@ PROMQL_FUNCTIONS = {
 }
 
 
+# Labels that Prometheus and the PodMonitor's relabeling add to every scraped series.
+SCRAPE_LABELS = {"agent_node", "namespace", "pod", "job", "instance", "container", "endpoint_name"}
+
+
 def exported(scrape):
-    names = set()
+    """Returns {metric name: set of label names seen on its samples}."""
+    names = {}
     for line in scrape.splitlines():
         m = re.match(r"# TYPE (\S+) (\S+)", line)
         if m:
             name, kind = m.groups()
-            names.add(name)
+            names.setdefault(name, set())
             if kind == "histogram":
-                names.update({name + "_bucket", name + "_sum", name + "_count"})
+                for suffix in ("_bucket", "_sum", "_count"):
+                    names.setdefault(name + suffix, set())
         elif line and not line.startswith("#"):
-            names.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))
+            name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+            labels = re.match(r"[^{ ]*(?:\{(.*)\})?", line).group(1) or ""
+            names.setdefault(name, set()).update(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="', labels))
     return names
+
+
+def labels_used(expr, legend=""):
+    used = set()
+    for group in re.findall(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)", expr):
+        used.update(x.strip() for x in group.split(",") if x.strip())
+    for matchers in re.findall(r"\{([^}]*)\}", re.sub(r'"[^"]*"', '""', expr)):
+        used.update(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", matchers))
+    used.update(re.findall(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}", legend))
+    return used
 
 
 def queried(expr):
@@ -44,22 +63,28 @@ def queried(expr):
 def main():
     directory, scrape_file = sys.argv[1], sys.argv[2]
     have = exported(open(scrape_file).read())
-    exprs = []
+    exprs = []  # (where, expr, legend)
     dashboard = json.load(open(f"{directory}/dashboard.json"))
     for panel in dashboard["panels"]:
-        exprs += [(f"dashboard panel '{panel['title']}'", t["expr"]) for t in panel["targets"]]
+        exprs += [(f"dashboard panel '{panel['title']}'", t["expr"], t.get("legendFormat", ""))
+                  for t in panel["targets"]]
     for var in dashboard["templating"]["list"]:
         if var.get("type") == "query":
-            exprs.append((f"dashboard variable {var['name']}", var["definition"]))
+            exprs.append((f"dashboard variable {var['name']}", var["definition"], ""))
     rule = yaml.safe_load(open(f"{directory}/prometheusrule.yaml"))
     for group in rule["spec"]["groups"]:
-        exprs += [(f"alert {r['alert']}", r["expr"]) for r in group["rules"]]
+        exprs += [(f"alert {r['alert']}", r["expr"], "") for r in group["rules"]]
     missing = []
-    for where, expr in exprs:
+    for where, expr, legend in exprs:
         names = queried(expr)
         if not names:
             missing.append(f"{where}: no metric name found in {expr!r}")
-        missing += [f"{where}: {n} is not exported by the daemon" for n in sorted(names - have)]
+        missing += [f"{where}: {n} is not exported by the daemon" for n in sorted(names - have.keys())]
+        labels = set(SCRAPE_LABELS) | {"le"}
+        for n in names & have.keys():
+            labels |= have[n]
+        missing += [f"{where}: label {label} is on none of {', '.join(sorted(names))}"
+                    for label in sorted(labels_used(expr, legend) - labels)]
     for m in missing:
         print(m)
     print(f"{len(exprs)} queries checked against {len(have)} exported names")
