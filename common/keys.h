@@ -4,6 +4,7 @@
 // Key bytes are wiped when a Key is destroyed or overwritten, and never appear in logs.
 
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -52,5 +53,12 @@ Status StoreKeyFile(const std::string& path, const Key& key);  // 0600, atomic; 
 
 // Loads the key at `path`, or generates and stores one when the file does not exist. *created tells which.
 Result<Key> LoadOrCreateKeyFile(const std::string& path, bool* created);
+
+// Key rotation: generates a new key, stores it at `path` (atomically, 0600, as StoreKeyFile), then calls
+// apply(new_key) (sets it on the device). The file is checked first to hold `current`, so that a key changed
+// behind our back is not overwritten. When apply fails, `current` is stored back: the old key stays in place
+// and the error is returned. Returns the new key.
+Result<Key> RotateKeyFile(const std::string& path, const Key& current,
+                          const std::function<Status(const Key& new_key)>& apply);
 
 }  // namespace swg

@@ -200,6 +200,12 @@ int RunDaemon(const Options& o) {
       loop, o.control_socket, [&](std::string_view request, const supervisor::ControlServer::Reply& reply) {
         json_error_t err;
         JsonPtr req(json_loadb(request.data(), request.size(), 0, &err));
+        auto command = req ? JsonString(req.get(), "command") : std::nullopt;
+        if (command && *command == "rotate-key") {
+          auto remote = JsonString(req.get(), "remote");
+          table->RotateKey(remote ? std::string(*remote) : "", std::chrono::milliseconds(10000), reply);
+          return;
+        }
         bool verbose = req && json_is_true(json_object_get(req.get(), "verbose"));
         // Both ask the workers, so that the handshakes shown are the device's now; a worker that does not
         // answer in time is shown as its last heartbeat said.

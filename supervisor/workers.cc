@@ -409,12 +409,13 @@ struct Fanout {
 
 void WorkerTable::AskAll(const std::string& type, milliseconds timeout,
                          std::function<void(const std::string& remote, const json_t* reply)> on_reply,
-                         std::function<void()> done) {
+                         std::function<void()> done, const std::string& only) {
   auto f = std::make_shared<Fanout>(loop_);
   f->done = std::move(done);
   auto shared_reply = std::make_shared<decltype(on_reply)>(std::move(on_reply));
   for (auto& s : slots_) {
     if (s->state != Slot::State::kRunning || !s->channel || !s->heard) continue;
+    if (!only.empty() && s->remote.name != only) continue;
     uint64_t id = next_request_id_++;
     std::string name = s->remote.name;
     s->pending[id] = [f, shared_reply, name](const json_t* reply) {
@@ -479,6 +480,42 @@ void WorkerTable::CollectDetail(milliseconds timeout, std::function<void(std::ve
         }
         done(std::move(view));
       });
+}
+
+void WorkerTable::RotateKey(const std::string& remote, milliseconds timeout, std::function<void(std::string)> done) {
+  auto fail = [remote, done](const std::string& error) {
+    JsonPtr out(json_object());
+    json_object_set_new(out.get(), "ok", json_false());
+    json_object_set_new(out.get(), "remote", json_string(remote.c_str()));
+    json_object_set_new(out.get(), "error", json_string(error.c_str()));
+    done(JsonDump(out.get()));
+  };
+  const Slot* slot = nullptr;
+  std::string known;
+  for (const auto& s : slots_) {
+    if (s->remote.name == remote) slot = s.get();
+    known += (known.empty() ? "" : ", ") + s->remote.name;
+  }
+  if (!slot) return fail("unknown remote \"" + remote + "\": this node's remotes are " + known);
+  if (slot->state != Slot::State::kRunning || !slot->channel || !slot->heard) {
+    return fail("the worker for remote " + remote + " is not running: see `semaphore-wireguard status`");
+  }
+  auto answer = std::make_shared<std::string>();
+  AskAll(
+      "rotate_key_request", timeout,
+      [answer](const std::string& name, const json_t* reply) {
+        json_t* result = json_object_get(reply, "result");
+        if (!json_is_object(result)) return;
+        JsonPtr out(json_deep_copy(result));
+        json_object_set_new(out.get(), "remote", json_string(name.c_str()));
+        *answer = JsonDump(out.get());
+      },
+      [answer, remote, timeout, fail, done] {
+        if (!answer->empty()) return done(*answer);
+        fail("no answer from the worker for remote " + remote + " within " +
+             std::to_string(timeout.count() / 1000) + " s; whether the key changed is unknown: see its log");
+      },
+      remote);
 }
 
 void WorkerTable::AddMetrics(metrics::Registry& r) const {

@@ -57,6 +57,9 @@ class WorkerTable {
   // last heartbeat); `lists`: also every peer and rejected node.
   void CollectDetail(std::chrono::milliseconds timeout, std::function<void(std::vector<RemoteView>)> done,
                      bool lists = true);
+  // rotate-key: asks the remote's worker to rotate its key; done() gets the answer for the client, a JSON
+  // object {"ok":true,"remote":..,"old_public_key":..,"new_public_key":..} or {"ok":false,"error":..}.
+  void RotateKey(const std::string& remote, std::chrono::milliseconds timeout, std::function<void(std::string)> done);
   // semaphore_wg_worker_up{remote} and semaphore_wg_worker_restarts_total{remote}.
   void AddMetrics(metrics::Registry& registry) const;
   // Whether pid is a worker this table started (libuv waits for those; nobody else may).
@@ -70,11 +73,11 @@ class WorkerTable {
   void OnMessage(Slot& slot, std::string_view message);
   void CheckHeartbeats();
   void CheckFailedKeys();
-  // Sends {"type":TYPE,"id":N} to every live worker; on_reply(remote, reply) per answer; done() once all
-  // answered, died or `timeout` passed.
+  // Sends {"type":TYPE,"id":N} to every live worker (or only to remote `only`); on_reply(remote, reply) per
+  // answer; done() once all answered, died or `timeout` passed.
   void AskAll(const std::string& type, std::chrono::milliseconds timeout,
               std::function<void(const std::string& remote, const json_t* reply)> on_reply,
-              std::function<void()> done);
+              std::function<void()> done, const std::string& only = "");
 
   Loop& loop_;
   Config config_;

@@ -99,6 +99,12 @@ void Advertiser::SetState(bool ok, const std::string& error) {
   if (on_state_) on_state_(ok, error);
 }
 
+void Advertiser::SetPublicKey(const std::string& public_key) {
+  options_.public_key = public_key;
+  key_changed_ = true;
+  Check();  // while a patch is on its way, its answer runs CheckNode, which sees the new key
+}
+
 void Advertiser::Check() {
   if (patching_ || !informer_->status().synced) return;
   const auto& nodes = informer_->nodes();
@@ -152,10 +158,13 @@ void Advertiser::CheckNode(const k8s::NodeInfo& node) {
     SetState(true, "");
     return;
   }
-  if (ever_ok_) {
+  if (key_changed_ && changes.count(key_ann)) {
+    log::Info("advertising the new public key", {{"node", options_.node_name}, {"public_key", options_.public_key}});
+  } else if (ever_ok_) {
     log::Warn("this node's annotations were changed or removed; restoring them",
               {{"node", options_.node_name}, {"endpoint", *endpoint}});
   }
+  key_changed_ = false;
   patching_ = true;
   std::weak_ptr<bool> alive = alive_;
   client_.PatchNodeAnnotations(options_.node_name, changes, [this, alive](Result<k8s::NodeInfo> r) {

@@ -40,6 +40,8 @@ class Advertiser {
   ~Advertiser();
 
   void Start();
+  // After a key rotation: the annotation is patched to the new key (retried with backoff, as always).
+  void SetPublicKey(const std::string& public_key);
   const k8s::NodeInformer& informer() const { return *informer_; }
   // The endpoint advertised now (once the annotations are in place), and where it came from.
   const std::optional<Endpoint>& endpoint() const { return endpoint_; }
@@ -63,6 +65,7 @@ class Advertiser {
   bool patching_ = false;
   bool ok_ = false;
   bool ever_ok_ = false;
+  bool key_changed_ = false;  // the next patch is a rotation, not a repair of changed annotations
   std::string error_;
   std::optional<Endpoint> endpoint_;
   std::string source_;

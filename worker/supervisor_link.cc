@@ -58,6 +58,8 @@ void SupervisorLink::OnMessage(std::string_view message) {
     handlers_.detail([this, id](const WorkerStatus& s) {
       channel_->Send("{\"type\":\"detail\",\"id\":" + id + ",\"status\":" + StatusToJson(s) + "}");
     });
+  } else if (*type == "rotate_key_request" && handlers_.rotate_key) {
+    channel_->Send("{\"type\":\"rotate_key\",\"id\":" + id + ",\"result\":" + handlers_.rotate_key() + "}");
   } else if (*type == "metrics_request" && handlers_.metrics) {
     handlers_.metrics([this, id](const std::vector<metrics::Family>& f) {
       channel_->Send("{\"type\":\"metrics\",\"id\":" + id + ",\"families\":" + metrics::ToJson(f) + "}");

@@ -24,6 +24,8 @@ class SupervisorLink {
     std::function<WorkerStatus()> summary;        // for `status`: fresh from the device (status when unset)
     std::function<void(std::function<void(WorkerStatus)>)> detail;
     std::function<void(std::function<void(std::vector<metrics::Family>)>)> metrics;
+    // rotate-key: the answer's fields as a JSON object ({"ok":true,"old_public_key":..,"new_public_key":..}).
+    std::function<std::string()> rotate_key;
     std::function<void(const std::string& why)> on_lost;  // channel closed or a bad start message
   };
 

@@ -117,6 +117,31 @@ Status Worker::Start() {
   return Ok();
 }
 
+Result<Worker::Rotation> Worker::RotateKey() {
+  if (!iface_) return Error{"the interface " + device_ + " is not set up yet: " + setup_error_};
+  std::string path = KeyFilePath(options_.key_dir, options_.remote.name);
+  auto key = RotateKeyFile(path, private_key_, [this](const Key& k) -> Status {
+    wg::DeviceChange change;
+    change.private_key = k;
+    return iface_->backend().Apply(device_, change);
+  });
+  if (!key.ok()) return Error{"the key was not rotated (the old key stays in place): " + key.error().message};
+  auto pub = PublicKeyOf(*key);
+  if (!pub.ok()) return std::move(pub).error();  // cannot happen for a generated key
+  Rotation r{public_key_text_, pub->ToBase64()};
+  private_key_ = *key;
+  public_key_ = *pub;
+  public_key_text_ = r.new_public_key;
+  log::Info("rotated the private key", {{"path", path}, {"device", device_}, {"old_public_key", r.old_public_key},
+                                        {"public_key", r.new_public_key}});
+  if (advertiser_) advertiser_->SetPublicKey(public_key_text_);  // else CreateClients uses the new key
+  // Our own key is excluded from the peers (own_key): a remote node that still claims the new key is rejected.
+  if (remote_informer_ && remote_informer_->status().synced) ScheduleRecompute();
+  RefreshStats();
+  Changed();
+  return r;
+}
+
 void Worker::RetryLater(const std::string& error) {
   auto delay = setup_backoff_.Next();
   if (error != setup_error_) {

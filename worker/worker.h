@@ -61,6 +61,13 @@ class Worker {
   WorkerStatus DetailedStatus();                    // reads the device: every peer and rejected node
   std::vector<metrics::Family> CollectMetrics();    // reads the device for the per-peer metrics
 
+  // `semaphore-wireguard rotate-key`: a new key in the key file, on the device, and advertised on the local
+  // Node (the advertiser patches the annotation). On error nothing changed: the old key stays everywhere.
+  struct Rotation {
+    std::string old_public_key, new_public_key;
+  };
+  Result<Rotation> RotateKey();
+
  private:
   enum class Step { kInterface, kClients, kAdvertise, kRunning };
   void Continue();  // runs the set-up from the current step

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "common/flags.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/loop.h"
@@ -113,6 +114,19 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
   h.metrics = [&](const std::function<void(std::vector<metrics::Family>)>& reply) {
     reply(worker ? worker->CollectMetrics() : std::vector<metrics::Family>{});
     malloc_trim(0);  // a scrape of thousands of peers allocates megabytes for a moment: give them back
+  };
+  h.rotate_key = [&]() -> std::string {
+    if (!worker || fatal_status) return "{\"ok\":false,\"error\":\"the worker is not running\"}";
+    auto r = worker->RotateKey();
+    JsonPtr out(json_object());
+    json_object_set_new(out.get(), "ok", json_boolean(r.ok()));
+    if (r.ok()) {
+      json_object_set_new(out.get(), "old_public_key", json_string(r->old_public_key.c_str()));
+      json_object_set_new(out.get(), "new_public_key", json_string(r->new_public_key.c_str()));
+    } else {
+      json_object_set_new(out.get(), "error", json_string(r.error().message.c_str()));
+    }
+    return JsonDump(out.get());
   };
   h.on_lost = [&](const std::string& why) {
     log::Info("the supervisor is gone; exiting (the interface, route and peers stay)", {{"reason", why}});

@@ -125,3 +125,51 @@ TEST_CASE("a key without a trailing newline (as the original may write it) loads
   REQUIRE(k.ok());
   CHECK(k->ToBase64() == "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");
 }
+
+TEST_CASE("key rotation: a new key in the same file, 0600; the old key kept when applying it fails") {
+  swg::test::TempDir dir;
+  std::string path = swg::KeyFilePath(dir.path() + "/keys", "c2");
+  bool created = false;
+  auto old = swg::LoadOrCreateKeyFile(path, &created);
+  REQUIRE(old.ok());
+
+  swg::Key applied;
+  auto rotated = swg::RotateKeyFile(path, *old, [&](const swg::Key& k) {
+    applied = k;
+    // Applied after the file is written: a restart from here on loads the new key.
+    auto on_disk = swg::LoadKeyFile(path);
+    REQUIRE(on_disk.ok());
+    CHECK(*on_disk == k);
+    return swg::Ok();
+  });
+  REQUIRE(rotated.ok());
+  CHECK_FALSE(*rotated == *old);
+  CHECK(applied == *rotated);
+  auto now = swg::LoadKeyFile(path);
+  REQUIRE(now.ok());
+  CHECK(*now == *rotated);
+  struct stat st;
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(swg::test::Shell("ls -a " + dir.path() + "/keys") == ".\n..\nwireguard.c2.key\n");
+
+  auto failed = swg::RotateKeyFile(path, *rotated, [](const swg::Key&) { return swg::Status(swg::Error{"device gone"}); });
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().message == "device gone");
+  auto kept = swg::LoadKeyFile(path);
+  REQUIRE(kept.ok());
+  CHECK(*kept == *rotated);
+
+  // A file that no longer holds the key in use is not overwritten.
+  bool called = false;
+  auto stale = swg::RotateKeyFile(path, *old, [&](const swg::Key&) {
+    called = true;
+    return swg::Ok();
+  });
+  REQUIRE_FALSE(stale.ok());
+  CHECK(stale.error().message.find("no longer holds the key in use") != std::string::npos);
+  CHECK_FALSE(called);
+  auto still = swg::LoadKeyFile(path);
+  REQUIRE(still.ok());
+  CHECK(*still == *rotated);
+}
