@@ -86,6 +86,7 @@ std::string DaemonUsage(const std::string& program) {
          "  " + program + " [flags]                          run the agent\n"
          "  " + program + " check-config -clusters-config FILE   validate a config file and print it resolved\n"
          "  " + program + " status [-json] [-v] [-control-socket PATH]   show the running agent's state\n"
+         "  " + program + " diagnose [-remote NAME] [-json]   why a pairing does not work, one finding a line\n"
          "  " + program + " rotate-key -remote NAME [-control-socket PATH]   give a remote's interface a new key\n"
          "  " + program + " wireguard-go-keeper -clusters-config FILE   keep one wireguard-go per remote running\n"
          "      (the second container of the pod, so that the tunnels outlive a restart of the agent's container)\n";
@@ -170,6 +171,9 @@ int Main(int argc, char** argv) {
   }
   if (!args.empty() && args[0] == "status") {
     return RunStatus({args.begin() + 1, args.end()}, env);
+  }
+  if (!args.empty() && args[0] == "diagnose") {
+    return RunDiagnose({args.begin() + 1, args.end()}, env);
   }
   if (!args.empty() && args[0] == "rotate-key") {
     return RunRotateKey({args.begin() + 1, args.end()}, env);

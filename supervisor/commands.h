@@ -9,6 +9,7 @@
 namespace swg {
 
 int RunCheckConfig(const std::vector<std::string>& args, const GetEnv& getenv);
+int RunDiagnose(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunRotateKey(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunStatus(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunDaemon(const Options& options);

@@ -260,6 +260,30 @@ Result<bool> HasRoute(nl_sock* sk, const std::string& name, int ifindex, const C
   return found;
 }
 
+Result<int> RouteGet(nl_sock* sk, const IpAddr& addr) {
+  const std::string what = "route lookup of " + addr.ToString();
+  nl::Msg msg(nlmsg_alloc_simple(RTM_GETROUTE, 0));
+  if (!msg) return NoMemory(what);
+  rtmsg rtm{};
+  rtm.rtm_family = static_cast<unsigned char>(addr.is_v4() ? AF_INET : AF_INET6);
+  rtm.rtm_dst_len = static_cast<unsigned char>(addr.bits());
+  if (nlmsg_append(msg.get(), &rtm, sizeof rtm, NLMSG_ALIGNTO) < 0 ||
+      nla_put(msg.get(), RTA_DST, static_cast<int>(addr.size()), addr.bytes.data()) < 0) {
+    return NoMemory(what);
+  }
+  int oif = 0;
+  nl::Outcome outcome = nl::Transact(sk, msg.get(), [&oif](nl_msg* reply) {
+    nlmsghdr* h = nlmsg_hdr(reply);
+    if (h->nlmsg_type != RTM_NEWROUTE) return 0;
+    nlattr* a = nlmsg_find_attr(h, sizeof(rtmsg), RTA_OIF);
+    if (a) oif = static_cast<int>(nla_get_u32(a));
+    return 0;
+  });
+  if (outcome.err) return nl::MakeError(what, outcome);
+  if (oif == 0) return Error{what + ": the kernel's answer names no interface", EPROTO};
+  return oif;
+}
+
 Result<std::vector<Cidr>> DeleteOtherRoutes(nl_sock* sk, const std::string& name, int ifindex,
                                             const std::vector<Cidr>& keep) {
   std::vector<Ptr<rtnl_route>> others;

@@ -51,6 +51,10 @@ Status ReplaceRoute(nl_sock* sk, const std::string& name, int ifindex, const Cid
 // True when the route ReplaceRoute installs is there.
 Result<bool> HasRoute(nl_sock* sk, const std::string& name, int ifindex, const Cidr& dst);
 
+// `ip route get ADDR`: the interface index the kernel's route lookup picks for `addr` (RTM_GETROUTE, main
+// routing rules included). No route at all is an error with ENETUNREACH (or EHOSTUNREACH).
+Result<int> RouteGet(nl_sock* sk, const IpAddr& addr);
+
 // Deletes every route of ours (table main, protocol kRouteProtocol) via the link whose destination is not in
 // `keep`: a subnet no longer configured. Returns the destinations deleted.
 Result<std::vector<Cidr>> DeleteOtherRoutes(nl_sock* sk, const std::string& name, int ifindex,
