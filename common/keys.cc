@@ -189,14 +189,16 @@ Result<Key> RotateKeyFile(const std::string& path, const Key& current,
   auto stored = LoadKeyFile(path);
   if (!stored.ok()) return std::move(stored).error();
   if (!(*stored == current)) {
-    return Error{"key file " + path + " no longer holds the key in use (changed by someone else?); not rotated"};
+    return Error{"key file " + path +
+                 " no longer holds the key in use (changed by someone else?); not rotated"};
   }
   auto key = GeneratePrivateKey();
   if (!key.ok()) return key;
   if (auto st = StoreKeyFile(path, *key); !st.ok()) return std::move(st).error();
   if (auto st = apply(*key); !st.ok()) {
     if (auto back = StoreKeyFile(path, current); !back.ok()) {
-      return Error{st.error().message + "; and the old key could not be stored back: " + back.error().message};
+      return Error{st.error().message +
+                   "; and the old key could not be stored back: " + back.error().message};
     }
     return std::move(st).error();
   }

@@ -4,8 +4,8 @@
 // Key bytes are wiped when a Key is destroyed or overwritten, and never appear in logs.
 
 #include <array>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -13,9 +13,10 @@ namespace {
 std::string NoHandshakeHint(const PeerStatus& p, uint16_t listen_port) {
   std::string to = p.endpoint.empty() ? "to the peer" : "to " + p.endpoint;
   return "usually: the remote node does not have this node as a peer (run `semaphore-wireguard mesh`, or "
-         "`semaphore-wireguard status -v` on that node for a rejection), UDP is blocked on the way (" + to +
-         ", or back to this node's port " + std::to_string(listen_port) +
-         ": firewall, security group), or NAT between the nodes (see the endpoint options: advertiseAddressType, "
+         "`semaphore-wireguard status -v` on that node for a rejection), UDP is blocked on the way (" +
+         to + ", or back to this node's port " + std::to_string(listen_port) +
+         ": firewall, security group), or NAT between the nodes (see the endpoint options: "
+         "advertiseAddressType, "
          "the advertise-endpoint annotation, persistentKeepalive)";
 }
 
@@ -30,9 +31,12 @@ std::string PeerName(const PeerStatus& p) {
 
 std::string_view SeverityName(Severity s) {
   switch (s) {
-    case Severity::kOk: return "ok";
-    case Severity::kWarn: return "warn";
-    case Severity::kProblem: return "problem";
+    case Severity::kOk:
+      return "ok";
+    case Severity::kWarn:
+      return "warn";
+    case Severity::kProblem:
+      return "problem";
   }
   return "?";
 }
@@ -49,10 +53,12 @@ std::vector<Finding> Diagnose(const RemoteView& remote, const LocalFacts& facts,
     add("worker", Severity::kProblem, "the worker stopped with a configuration error: " + s.last_error,
         "fix the configuration or the key file; `semaphore-wireguard status` and the log say more");
   } else if (!remote.worker_up) {
-    add("worker", Severity::kProblem, "the worker is not running" + (remote.worker_note.empty() ? "" : ": " + remote.worker_note),
+    add("worker", Severity::kProblem,
+        "the worker is not running" + (remote.worker_note.empty() ? "" : ": " + remote.worker_note),
         "see the agent's log for its exits (remote=" + s.remote + ")");
   } else if (s.state != "ready") {
-    add("worker", Severity::kWarn, "the pairing is " + s.state + (s.last_error.empty() ? "" : ": " + s.last_error),
+    add("worker", Severity::kWarn,
+        "the pairing is " + s.state + (s.last_error.empty() ? "" : ": " + s.last_error),
         "`semaphore-wireguard status -v` shows the step it is at");
   } else {
     add("worker", Severity::kOk, "the worker is running and in sync with the remote cluster");
@@ -80,28 +86,31 @@ std::vector<Finding> Diagnose(const RemoteView& remote, const LocalFacts& facts,
     } else {
       add("route", Severity::kProblem, what + " goes through " + r.device + ", not " + dev,
           "a more specific route or a routing rule sends the remote pod subnet elsewhere (another CNI's "
-          "route?): compare `ip route get " + r.address + "` with `ip route show dev " + dev + "`");
+          "route?): compare `ip route get " +
+              r.address + "` with `ip route show dev " + dev + "`");
     }
   }
 
   if (facts.rp_filter_all >= 0 || facts.rp_filter_interface >= 0) {
     // The kernel applies the larger of the two values.
     int effective = std::max(facts.rp_filter_all, facts.rp_filter_interface);
-    std::string values = "rp_filter " + std::to_string(effective) + " on " + dev + " (all=" +
-                         std::to_string(facts.rp_filter_all) + ", " + dev + "=" +
+    std::string values = "rp_filter " + std::to_string(effective) + " on " + dev +
+                         " (all=" + std::to_string(facts.rp_filter_all) + ", " + dev + "=" +
                          std::to_string(facts.rp_filter_interface) + ")";
     if (effective == 1) {
       add("rp_filter", Severity::kWarn, values + ": strict reverse-path filtering",
           "strict mode drops tunnel packets whose source is not routed back through " + dev +
               " (a remote pod address outside the routed subnets); if replies are lost, set "
-              "net.ipv4.conf.all.rp_filter and net.ipv4.conf." + dev + ".rp_filter to 2 (loose)");
+              "net.ipv4.conf.all.rp_filter and net.ipv4.conf." +
+              dev + ".rp_filter to 2 (loose)");
     } else {
       add("rp_filter", Severity::kOk, values);
     }
   }
 
   if (!facts.udp_bound) {
-    add("udp", Severity::kWarn, "cannot read /proc/net/udp to check UDP port " + std::to_string(s.listen_port));
+    add("udp", Severity::kWarn,
+        "cannot read /proc/net/udp to check UDP port " + std::to_string(s.listen_port));
   } else if (!*facts.udp_bound) {
     add("udp", Severity::kProblem, "nothing is bound to UDP port " + std::to_string(s.listen_port),
         "the WireGuard device has no socket: wireguard-go exited, or the port was taken by another program "
@@ -112,7 +121,8 @@ std::vector<Finding> Diagnose(const RemoteView& remote, const LocalFacts& facts,
 
   if (remote.worker_up && s.peer_list.empty()) {
     add("peers", Severity::kWarn, "no peers",
-        "no node of the remote cluster advertises itself to this cluster yet (are the agents running there?), "
+        "no node of the remote cluster advertises itself to this cluster yet (are the agents running "
+        "there?), "
         "or all are rejected (see below)");
   }
   size_t fresh = 0, idle = 0;
@@ -123,15 +133,18 @@ std::vector<Finding> Diagnose(const RemoteView& remote, const LocalFacts& facts,
       add("handshake", Severity::kProblem,
           PeerName(p) + ": no handshake for " + FormatAge(now - p.last_handshake) + " (more than " +
               StaleText() + ")",
-          NoHandshakeHint(p, s.listen_port) + "; or the peer was idle since (WireGuard only shakes hands for traffic)");
+          NoHandshakeHint(p, s.listen_port) +
+              "; or the peer was idle since (WireGuard only shakes hands for traffic)");
     } else if (p.tx_bytes > 0 && p.rx_bytes > 0) {
       // Its handshake initiations reach us (received bytes) but none completes: it has us as a peer, and our
       // answers do not get back to it.
       add("handshake", Severity::kProblem,
-          PeerName(p) + ": never had a handshake, although " + std::to_string(p.tx_bytes) + " bytes were sent to it and " +
-              std::to_string(p.rx_bytes) + " received from it",
-          "its handshakes reach this node, so it has this node as a peer, but the answers do not get back to it: "
-          "UDP is blocked on the way " + (p.endpoint.empty() ? std::string("to it") : "to " + p.endpoint) +
+          PeerName(p) + ": never had a handshake, although " + std::to_string(p.tx_bytes) +
+              " bytes were sent to it and " + std::to_string(p.rx_bytes) + " received from it",
+          "its handshakes reach this node, so it has this node as a peer, but the answers do not get back to "
+          "it: "
+          "UDP is blocked on the way " +
+              (p.endpoint.empty() ? std::string("to it") : "to " + p.endpoint) +
               " (firewall, security group), or NAT changes the port (see the endpoint options: "
               "advertiseAddressType, the advertise-endpoint annotation, persistentKeepalive)");
     } else if (p.tx_bytes > 0) {
@@ -149,8 +162,9 @@ std::vector<Finding> Diagnose(const RemoteView& remote, const LocalFacts& facts,
   }
   if (idle > 0) {
     add("handshake", Severity::kOk,
-        std::to_string(idle) + " peer(s) without a handshake yet and nothing sent to them (WireGuard shakes "
-                               "hands with the first packet)");
+        std::to_string(idle) +
+            " peer(s) without a handshake yet and nothing sent to them (WireGuard shakes "
+            "hands with the first packet)");
   }
   if (s.rejected > 0) {
     add("rejected", Severity::kWarn, std::to_string(s.rejected) + " node(s) of the remote cluster rejected",
@@ -207,7 +221,10 @@ bool UdpPortBound(std::string_view text, uint16_t port) {
     unsigned long p = 0;
     bool hex = pc + 1 < local.size();
     for (char c : local.substr(pc + 1)) {
-      int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+      int d = (c >= '0' && c <= '9')   ? c - '0'
+              : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+              : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                       : -1;
       if (d < 0 || p > 0xffff) {
         hex = false;
         break;

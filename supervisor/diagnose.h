@@ -1,6 +1,6 @@
 #pragma once
-// `semaphore-wireguard diagnose`: why a pairing does not work, from what a node can see. The command gathers the
-// running agent's status (every peer, through the control socket) and local facts (the interface, routes,
+// `semaphore-wireguard diagnose`: why a pairing does not work, from what a node can see. The command gathers
+// the running agent's status (every peer, through the control socket) and local facts (the interface, routes,
 // rp_filter, the UDP port); Diagnose() turns them into findings, one line each with a hint.
 
 #include <cstdint>
@@ -41,8 +41,8 @@ struct LocalFacts {
     std::string error;    // the lookup failed (ENETUNREACH: no route at all)
   };
   std::vector<RouteLookup> routes;
-  int rp_filter_all = -1;        // net.ipv4.conf.all.rp_filter; -1 when unreadable
-  int rp_filter_interface = -1;  // net.ipv4.conf.<dev>.rp_filter
+  int rp_filter_all = -1;         // net.ipv4.conf.all.rp_filter; -1 when unreadable
+  int rp_filter_interface = -1;   // net.ipv4.conf.<dev>.rp_filter
   std::optional<bool> udp_bound;  // the listen port in /proc/net/udp or udp6; nullopt when unreadable
 };
 

@@ -1,6 +1,6 @@
 // `semaphore-wireguard diagnose [-remote NAME] [-json]`: the running agent's view of each remote (through the
-// control socket) plus what this node's kernel says (link, route lookups, rp_filter, UDP sockets); the findings
-// come from supervisor/diagnose.cc. Exit 1 when any finding is a problem.
+// control socket) plus what this node's kernel says (link, route lookups, rp_filter, UDP sockets); the
+// findings come from supervisor/diagnose.cc. Exit 1 when any finding is a problem.
 #include <linux/netlink.h>
 #include <net/if.h>
 
@@ -75,8 +75,9 @@ int RunDiagnose(const std::vector<std::string>& args, const GetEnv& getenv) {
   FlagSet fs("semaphore-wireguard diagnose");
   fs.String("control-socket", "SWG_CONTROL_SOCKET", "/run/semaphore-wireguard/control.sock",
             "Unix socket of the running agent");
-  fs.String("clusters-config", "SWG_CLUSTERS_CONFIG", "",
-            "The agent's config file: its remote pod subnets are checked too (else only the peers' allowed IPs)");
+  fs.String(
+      "clusters-config", "SWG_CLUSTERS_CONFIG", "",
+      "The agent's config file: its remote pod subnets are checked too (else only the peers' allowed IPs)");
   fs.String("remote", "", "", "Only this remote cluster");
   fs.Bool("json", "Print the findings as JSON");
   auto rest = fs.Parse(args, getenv);
@@ -93,7 +94,8 @@ int RunDiagnose(const std::vector<std::string>& args, const GetEnv& getenv) {
     std::fprintf(stderr, "semaphore-wireguard diagnose: unexpected argument \"%s\"\n", (*rest)[0].c_str());
     return kExitUsage;
   }
-  auto reply = supervisor::ControlRequest(fs.Get("control-socket"), "{\"command\":\"status\",\"verbose\":true}", 10000);
+  auto reply = supervisor::ControlRequest(fs.Get("control-socket"),
+                                          "{\"command\":\"status\",\"verbose\":true}", 10000);
   if (!reply.ok()) {
     std::fprintf(stderr, "semaphore-wireguard diagnose: %s\n", reply.error().message.c_str());
     return kExitFailure;

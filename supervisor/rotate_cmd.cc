@@ -1,5 +1,5 @@
-// `semaphore-wireguard rotate-key -remote NAME`: asks the running agent, through the control socket, to give the
-// remote's interface a new private key (see Worker::RotateKey).
+// `semaphore-wireguard rotate-key -remote NAME`: asks the running agent, through the control socket, to give
+// the remote's interface a new private key (see Worker::RotateKey).
 #include <cstdio>
 
 #include "common/flags.h"
@@ -18,7 +18,8 @@ int RunRotateKey(const std::vector<std::string>& args, const GetEnv& getenv) {
   auto rest = fs.Parse(args, getenv);
   if (!rest.ok()) {
     if (rest.error().code == 0) {
-      std::printf("Usage: semaphore-wireguard rotate-key -remote NAME [-control-socket PATH]\n%s", fs.Usage().c_str());
+      std::printf("Usage: semaphore-wireguard rotate-key -remote NAME [-control-socket PATH]\n%s",
+                  fs.Usage().c_str());
       return kExitOk;
     }
     std::fprintf(stderr, "semaphore-wireguard rotate-key: %s\n", rest.error().message.c_str());
@@ -45,20 +46,24 @@ int RunRotateKey(const std::vector<std::string>& args, const GetEnv& getenv) {
   json_error_t err;
   JsonPtr answer(json_loadb(reply->data(), reply->size(), 0, &err));
   if (!answer || !json_is_boolean(json_object_get(answer.get(), "ok"))) {
-    std::fprintf(stderr, "semaphore-wireguard rotate-key: unexpected answer from the agent (is it older than this "
-                         "command?)\n");
+    std::fprintf(stderr,
+                 "semaphore-wireguard rotate-key: unexpected answer from the agent (is it older than this "
+                 "command?)\n");
     return kExitFailure;
   }
   if (!json_is_true(json_object_get(answer.get(), "ok"))) {
     auto error = JsonString(answer.get(), "error");
-    std::fprintf(stderr, "semaphore-wireguard rotate-key: %s\n", error ? std::string(*error).c_str() : "failed");
+    std::fprintf(stderr, "semaphore-wireguard rotate-key: %s\n",
+                 error ? std::string(*error).c_str() : "failed");
     return kExitFailure;
   }
   auto old_key = JsonString(answer.get(), "old_public_key");
   auto new_key = JsonString(answer.get(), "new_public_key");
   std::printf("rotated the key of remote %s\nold public key: %s\nnew public key: %s\n", remote.c_str(),
               old_key ? std::string(*old_key).c_str() : "?", new_key ? std::string(*new_key).c_str() : "?");
-  std::printf("the new public key is being advertised on this node's annotation; remote nodes follow within seconds\n");
+  std::printf(
+      "the new public key is being advertised on this node's annotation; remote nodes follow within "
+      "seconds\n");
   return kExitOk;
 }
 

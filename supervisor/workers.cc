@@ -482,7 +482,8 @@ void WorkerTable::CollectDetail(milliseconds timeout, std::function<void(std::ve
       });
 }
 
-void WorkerTable::RotateKey(const std::string& remote, milliseconds timeout, std::function<void(std::string)> done) {
+void WorkerTable::RotateKey(const std::string& remote, milliseconds timeout,
+                            std::function<void(std::string)> done) {
   auto fail = [remote, done](const std::string& error) {
     JsonPtr out(json_object());
     json_object_set_new(out.get(), "ok", json_false());

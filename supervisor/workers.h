@@ -59,7 +59,8 @@ class WorkerTable {
                      bool lists = true);
   // rotate-key: asks the remote's worker to rotate its key; done() gets the answer for the client, a JSON
   // object {"ok":true,"remote":..,"old_public_key":..,"new_public_key":..} or {"ok":false,"error":..}.
-  void RotateKey(const std::string& remote, std::chrono::milliseconds timeout, std::function<void(std::string)> done);
+  void RotateKey(const std::string& remote, std::chrono::milliseconds timeout,
+                 std::function<void(std::string)> done);
   // semaphore_wg_worker_up{remote} and semaphore_wg_worker_restarts_total{remote}.
   void AddMetrics(metrics::Registry& registry) const;
   // Whether pid is a worker this table started (libuv waits for those; nobody else may).

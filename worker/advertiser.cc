@@ -159,7 +159,8 @@ void Advertiser::CheckNode(const k8s::NodeInfo& node) {
     return;
   }
   if (key_changed_ && changes.count(key_ann)) {
-    log::Info("advertising the new public key", {{"node", options_.node_name}, {"public_key", options_.public_key}});
+    log::Info("advertising the new public key",
+              {{"node", options_.node_name}, {"public_key", options_.public_key}});
   } else if (ever_ok_) {
     log::Warn("this node's annotations were changed or removed; restoring them",
               {{"node", options_.node_name}, {"endpoint", *endpoint}});

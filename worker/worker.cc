@@ -57,10 +57,11 @@ Worker::Worker(Loop& loop, WorkerOptions options, std::function<void()> on_statu
   metrics_.Histogram(kSyncDuration, "Time to apply a change of peers to the device, in seconds.", {"remote", "kind"},
                      {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10});
   metrics_.Gauge("semaphore_wg_device_info", "Metadata about a device.", {"device", "public_key"});
-  metrics_.Gauge("semaphore_wg_peer_info",
-                 "Metadata about a peer. The public_key label on peer metrics refers to the peer's public key; not "
-                 "the device's public key.",
-                 {"device", "public_key", "endpoint", "node"});
+  metrics_.Gauge(
+      "semaphore_wg_peer_info",
+      "Metadata about a peer. The public_key label on peer metrics refers to the peer's public key; not "
+      "the device's public key.",
+      {"device", "public_key", "endpoint", "node"});
   metrics_.Gauge("semaphore_wg_peer_allowed_ips_info",
                  "Metadata about each of a peer's allowed IP subnets for a given device.",
                  {"device", "public_key", "allowed_ips", "node"});
@@ -118,7 +119,10 @@ Status Worker::Start() {
 }
 
 Result<Worker::Rotation> Worker::RotateKey() {
-  if (!iface_) return Error{"the interface " + device_ + " is not set up yet: " + setup_error_};
+  if (!iface_) {
+    return Error{"the interface " + device_ + " is not set up yet" +
+                 (setup_error_.empty() ? "" : ": " + setup_error_)};
+  }
   std::string path = KeyFilePath(options_.key_dir, options_.remote.name);
   auto key = RotateKeyFile(path, private_key_, [this](const Key& k) -> Status {
     wg::DeviceChange change;
@@ -132,10 +136,13 @@ Result<Worker::Rotation> Worker::RotateKey() {
   private_key_ = *key;
   public_key_ = *pub;
   public_key_text_ = r.new_public_key;
-  log::Info("rotated the private key", {{"path", path}, {"device", device_}, {"old_public_key", r.old_public_key},
+  log::Info("rotated the private key", {{"path", path},
+                                        {"device", device_},
+                                        {"old_public_key", r.old_public_key},
                                         {"public_key", r.new_public_key}});
   if (advertiser_) advertiser_->SetPublicKey(public_key_text_);  // else CreateClients uses the new key
-  // Our own key is excluded from the peers (own_key): a remote node that still claims the new key is rejected.
+  // Our own key is excluded from the peers (own_key): a remote node that still claims the new key is
+  // rejected.
   if (remote_informer_ && remote_informer_->status().synced) ScheduleRecompute();
   RefreshStats();
   Changed();

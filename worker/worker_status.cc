@@ -174,7 +174,8 @@ std::vector<metrics::Family> Worker::CollectMetrics() {
           m.Set("semaphore_wg_peer_allowed_ips_info", {device_, key, c.ToString(), node}, 1);
         }
         m.Set("semaphore_wg_peer_receive_bytes_total", {device_, key, node}, static_cast<double>(p.rx_bytes));
-        m.Set("semaphore_wg_peer_transmit_bytes_total", {device_, key, node}, static_cast<double>(p.tx_bytes));
+        m.Set("semaphore_wg_peer_transmit_bytes_total", {device_, key, node},
+              static_cast<double>(p.tx_bytes));
         m.Set("semaphore_wg_peer_last_handshake_seconds", {device_, key, node},
               static_cast<double>(p.last_handshake_sec));
       }

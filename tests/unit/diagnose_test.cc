@@ -55,7 +55,8 @@ TEST_CASE("diagnose: a healthy pairing has no problem") {
   CHECK_FALSE(swg::supervisor::AnyProblem(f));
   for (const auto& x : f) CHECK_MESSAGE(x.severity == Severity::kOk, std::string(x.check + ": " + x.message));
   REQUIRE(Find(f, "route", Severity::kOk));
-  CHECK(Find(f, "route", Severity::kOk)->message == "route to 10.4.0.0/16 (lookup of 10.4.0.1) goes through wireguard.c2");
+  CHECK(Find(f, "route", Severity::kOk)->message ==
+        "route to 10.4.0.0/16 (lookup of 10.4.0.1) goes through wireguard.c2");
   REQUIRE(Find(f, "handshake", Severity::kOk));
   CHECK(Find(f, "handshake", Severity::kOk)->message.find("1 peer(s) with a handshake") == 0);
   std::string text = swg::supervisor::FormatFindings(f);
@@ -84,7 +85,8 @@ TEST_CASE("diagnose: stale and missing handshakes name the peer with the usual c
   REQUIRE(problems.size() == 2);
   CHECK(problems[0].message == "peer r1 (192.168.1.2:51821): no handshake for 3m20s (more than 3 minutes)");
   CHECK(problems[1].message ==
-        "peer r2 (192.168.1.2:51821): never had a handshake, although 444 bytes were sent to it (nothing received)");
+        "peer r2 (192.168.1.2:51821): never had a handshake, although 444 bytes were sent to it (nothing "
+        "received)");
   for (const auto& p : problems) {
     CHECK(p.hint.find("does not have this node as a peer") != std::string::npos);
     CHECK(p.hint.find("semaphore-wireguard mesh") != std::string::npos);
@@ -100,10 +102,11 @@ TEST_CASE("diagnose: stale and missing handshakes name the peer with the usual c
   auto g = swg::supervisor::Diagnose(answered, Good(), kNow);
   REQUIRE(Find(g, "handshake", Severity::kProblem));
   CHECK(Find(g, "handshake", Severity::kProblem)->message ==
-        "peer r1 (192.168.1.2:51821): never had a handshake, although 240 bytes were sent to it and 148 received from it");
-  CHECK(Find(g, "handshake", Severity::kProblem)->hint.find("so it has this node as a peer, but the answers do not get "
-                                                            "back to it: UDP is blocked on the way to 192.168.1.2:51821") !=
-        std::string::npos);
+        "peer r1 (192.168.1.2:51821): never had a handshake, although 240 bytes were sent to it and 148 "
+        "received from it");
+  CHECK(Find(g, "handshake", Severity::kProblem)
+            ->hint.find("so it has this node as a peer, but the answers do not get "
+                        "back to it: UDP is blocked on the way to 192.168.1.2:51821") != std::string::npos);
   // A peer nothing was sent to yet is not a problem: WireGuard shakes hands with the first packet.
   REQUIRE(Find(f, "handshake", Severity::kOk));
   CHECK(Find(f, "handshake", Severity::kOk)->message.find("1 peer(s) without a handshake yet") == 0);
@@ -117,7 +120,8 @@ TEST_CASE("diagnose: interface, route, UDP port and rp_filter findings") {
   auto facts = Good();
   facts.interface_up = false;
   facts.routes.push_back({"10.4.2.0/24", "10.4.2.1", "eth0", ""});
-  facts.routes.push_back({"fd00:4::/48", "fd00:4::1", "", "route lookup of fd00:4::1: Network is unreachable"});
+  facts.routes.push_back(
+      {"fd00:4::/48", "fd00:4::1", "", "route lookup of fd00:4::1: Network is unreachable"});
   facts.udp_bound = false;
   facts.rp_filter_interface = 1;
   auto f = swg::supervisor::Diagnose(Healthy(), facts, kNow);
@@ -139,7 +143,8 @@ TEST_CASE("diagnose: interface, route, UDP port and rp_filter findings") {
   CHECK(Find(f, "udp", Severity::kProblem)->message == "nothing is bound to UDP port 51821");
   // Strict mode (the larger of all and the interface's value) is a warning: it works while the routes do.
   REQUIRE(Find(f, "rp_filter", Severity::kWarn));
-  CHECK(Find(f, "rp_filter", Severity::kWarn)->message.find("rp_filter 1 on wireguard.c2 (all=0, wireguard.c2=1)") == 0);
+  CHECK(Find(f, "rp_filter", Severity::kWarn)
+            ->message.find("rp_filter 1 on wireguard.c2 (all=0, wireguard.c2=1)") == 0);
   facts = Good();
   facts.rp_filter_all = 1;
   facts.rp_filter_interface = 2;  // loose wins: the kernel takes the maximum
@@ -153,7 +158,8 @@ TEST_CASE("diagnose: a worker that is down or failed is a problem; no peers a wa
   v.status.peer_list.clear();
   auto f = swg::supervisor::Diagnose(v, Good(), kNow);
   REQUIRE(Find(f, "worker", Severity::kProblem));
-  CHECK(Find(f, "worker", Severity::kProblem)->message == "the worker is not running: restarting in 2s after exit code 1");
+  CHECK(Find(f, "worker", Severity::kProblem)->message ==
+        "the worker is not running: restarting in 2s after exit code 1");
   v = Healthy();
   v.status.peer_list.clear();
   f = swg::supervisor::Diagnose(v, Good(), kNow);
@@ -174,15 +180,19 @@ TEST_CASE("diagnose: JSON has every finding and the verdict") {
 
 TEST_CASE("UDP port bound, from /proc/net/udp and udp6") {
   const char* udp =
-      "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
-      "  123: 00000000:CAFD 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0 0\n"
-      "  124: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4243 2 0 0\n";
+      "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref "
+      "pointer drops\n"
+      "  123: 00000000:CAFD 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0 "
+      "0\n"
+      "  124: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4243 2 0 "
+      "0\n";
   CHECK(swg::supervisor::UdpPortBound(udp, 51965));  // 0xCAFD
   CHECK(swg::supervisor::UdpPortBound(udp, 53));
   CHECK_FALSE(swg::supervisor::UdpPortBound(udp, 51821));
   const char* udp6 =
       "  sl  local_address                         remote_address                        st\n"
-      "  7: 00000000000000000000000000000000:C8FD 00000000000000000000000000000000:0000 07 00000000:00000000\n";
+      "  7: 00000000000000000000000000000000:C8FD 00000000000000000000000000000000:0000 07 "
+      "00000000:00000000\n";
   CHECK(swg::supervisor::UdpPortBound(udp6, 51453));  // 0xC8FD
   CHECK_FALSE(swg::supervisor::UdpPortBound(udp6, 0));
   CHECK_FALSE(swg::supervisor::UdpPortBound("", 53));

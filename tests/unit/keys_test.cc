@@ -153,7 +153,8 @@ TEST_CASE("key rotation: a new key in the same file, 0600; the old key kept when
   CHECK((st.st_mode & 0777) == 0600);
   CHECK(swg::test::Shell("ls -a " + dir.path() + "/keys") == ".\n..\nwireguard.c2.key\n");
 
-  auto failed = swg::RotateKeyFile(path, *rotated, [](const swg::Key&) { return swg::Status(swg::Error{"device gone"}); });
+  auto failed = swg::RotateKeyFile(path, *rotated,
+                                   [](const swg::Key&) { return swg::Status(swg::Error{"device gone"}); });
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().message == "device gone");
   auto kept = swg::LoadKeyFile(path);
