@@ -3,7 +3,8 @@
 # daemon with wireguard-go. Pods ping each other; `semaphore-wireguard rotate-key -remote c2` on n1 gives
 # wireguard.c2 a new key: the key file changes (0600), n1's Node advertises the new public key, r1's device
 # moves the peer to it (the old key is gone), and pings work again. A ping loop around the rotation measures the
-# traffic gap, which is printed. An unknown remote is refused with a clear message and changes nothing.
+# traffic gap, which is printed. An unknown remote is refused with a clear message and changes nothing, and so
+# does a rotation whose key file cannot be written (the old key stays on the file, the device and the Node).
 BIN="$1"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/tests/lib/testlib.sh"
@@ -44,6 +45,22 @@ rc=$?
 check "rotate-key -remote c9 exits 1" test "$rc" = 1
 check "and names the remote and the known ones" grep -q 'unknown remote "c9": this node.s remotes are c2' <<<"$out"
 check "the key file is unchanged" test "$(wg pubkey <"$KEY_FILE")" = "$OLD"
+
+echo "--- the key file cannot be written: the rotation fails, the old key stays everywhere"
+# A read-only bind mount of the key directory, in n1's own mount namespace only (where its daemon runs).
+KEYS="$LAB_DIR/n1/keys"
+lab_ns_exec n1 sh -c 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1"' sh "$KEYS"
+on_exit "lab_ns_exec n1 umount '$KEYS'"
+out=$("$BIN" rotate-key -remote c2 -control-socket "$LAB_DIR/n1/control.sock" 2>&1)
+rc=$?
+echo "$out" | sed 's/^/     > /'
+check "rotate-key exits 1" test "$rc" = 1
+check "and says the old key stays, with the reason" grep -q 'the key was not rotated (the old key stays in place): .*Read-only' <<<"$out"
+check "the key file is unchanged" test "$(wg pubkey <"$KEY_FILE")" = "$OLD"
+check "n1's device keeps the old key" test "$(lab_wg n1 show wireguard.c2 public-key)" = "$OLD"
+check "n1's Node keeps advertising the old key" test "$(n1_annotation)" = "$OLD"
+check "pods still reach each other" ping_r1
+lab_ns_exec n1 umount "$KEYS"
 
 echo "--- rotate-key -remote c2, with a ping every 50 ms around it"
 # 240 echo requests over 12 s; the rotation happens 2 s in. -D stamps each reply with its arrival time.
