@@ -108,6 +108,7 @@ check "deploy/monitoring queries only metrics the daemon exports" \
   python3 "$ROOT/tests/deploy/monitoring_names.py" "$ROOT/deploy/monitoring" "$TMP/metrics"
 check "rejected metric by reason" grep -q '^semaphore_wg_rejected_peers{remote="c2",reason="outside_subnet"} 2$' "$TMP/metrics"
 check "peer info metric" grep -q "^semaphore_wg_peer_info{device=\"wireguard.c2\",public_key=\"$R1_PUB\",endpoint=\"$R1_IP:51820\",node=\"r1\"} 1$" "$TMP/metrics"
+check "per-peer series carry the peer's node" grep -Eq "^semaphore_wg_peer_last_handshake_seconds\{device=\"wireguard.c2\",public_key=\"$(re "$R1_PUB")\",node=\"r1\"\} [1-9]" "$TMP/metrics"
 check "device info metric" grep -q "^semaphore_wg_device_info{device=\"wireguard.c2\",public_key=\"$N1_C2_PUB\"} 1$" "$TMP/metrics"
 check "kube request metric" grep -Eq '^semaphore_wg_kube_http_request_total\{host="[0-9.]+:[0-9]+",code="200",method="PATCH"\} [1-9]' "$TMP/metrics"
 check "sync metric" grep -Eq '^semaphore_wg_sync_peers_total\{device="wireguard.c3",success="1"\} [1-9]' "$TMP/metrics"

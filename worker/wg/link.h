@@ -1,6 +1,7 @@
 #pragma once
-// Internal to swg_wg (and its tests): the rtnetlink operations the interface manager needs, one function per
-// kernel request, through libnl-route. Errors name the interface and carry the kernel's errno.
+// Internal to swg_wg (and its tests; `diagnose` uses Find and RouteGet): the rtnetlink operations the interface
+// manager needs, one function per kernel request, through libnl-route. Errors name the interface and carry the
+// kernel's errno.
 
 #include <cstdint>
 #include <optional>
