@@ -233,5 +233,29 @@ Result<Kubeconfig> LoadKubeconfig(const std::string& path, const std::string& co
   return ParseKubeconfig(*text, path, dir, context);
 }
 
+Result<std::vector<std::string>> ParseKubeconfigContexts(std::string_view text, const std::string& path) {
+  Reader r(path);
+  Result<YamlNode> doc = ParseYaml(text);
+  if (!doc.ok()) return r.Fail(nullptr, doc.error().message);
+  if (doc->kind != YamlNode::Kind::kMapping) return r.Fail(&*doc, "expected a mapping at the top");
+  std::vector<std::string> names;
+  const YamlNode* items = doc->Get("contexts");
+  if (!items || items->IsNull()) return names;
+  if (items->kind != YamlNode::Kind::kSequence) return r.Fail(items, "contexts: expected a list");
+  for (const YamlNode& item : items->items) {
+    const YamlNode* n = item.kind == YamlNode::Kind::kMapping ? item.Get("name") : nullptr;
+    if (!n || n->kind != YamlNode::Kind::kScalar || n->scalar.empty())
+      return r.Fail(&item, "contexts: every entry needs a name");
+    names.push_back(n->scalar);
+  }
+  return names;
+}
+
+Result<std::vector<std::string>> LoadKubeconfigContexts(const std::string& path) {
+  Result<std::string> text = ReadFile(path, 4u << 20);
+  if (!text.ok()) return Error{"kubeconfig: " + text.error().message};
+  return ParseKubeconfigContexts(*text, path);
+}
+
 
 }  // namespace swg::k8s

@@ -42,4 +42,8 @@ Result<Kubeconfig> ParseKubeconfig(std::string_view text, const std::string& pat
                                    const std::string& context = "");
 Result<Kubeconfig> LoadKubeconfig(const std::string& path, const std::string& context = "");
 
+// The names of the file's contexts, in file order (for tools that visit every cluster).
+Result<std::vector<std::string>> ParseKubeconfigContexts(std::string_view text, const std::string& path);
+Result<std::vector<std::string>> LoadKubeconfigContexts(const std::string& path);
+
 }  // namespace swg::k8s

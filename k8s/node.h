@@ -15,6 +15,12 @@ struct NodeAddress {
   bool operator==(const NodeAddress&) const = default;  // without it NodeInfo's defaulted == is deleted
 };
 
+// A status.conditions entry (only those the caller asked for, see AnnotationFilter::condition_prefix).
+struct NodeCondition {
+  std::string type, status, reason, message;
+  bool operator==(const NodeCondition&) const = default;
+};
+
 struct NodeInfo {
   std::string name;
   std::string uid;
@@ -25,6 +31,7 @@ struct NodeInfo {
   // spec.podCIDRs, or [spec.podCIDR] when podCIDRs is absent; verbatim strings (validated by the worker).
   std::vector<std::string> pod_cidrs;
   std::vector<NodeAddress> addresses;  // status.addresses in order
+  std::vector<NodeCondition> conditions;  // status.conditions kept by the filter, in order
   bool operator==(const NodeInfo&) const = default;
 };
 
@@ -41,6 +48,8 @@ inline size_t ApproxBytes(const NodeInfo& n) {
   for (const std::string& c : n.pod_cidrs) b += heap(c);
   b += 16 + n.addresses.capacity() * sizeof(NodeAddress);
   for (const NodeAddress& a : n.addresses) b += heap(a.type) + heap(a.address);
+  b += 16 + n.conditions.capacity() * sizeof(NodeCondition);
+  for (const NodeCondition& c : n.conditions) b += heap(c.type) + heap(c.status) + heap(c.reason) + heap(c.message);
   return b;
 }
 

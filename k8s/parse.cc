@@ -104,6 +104,28 @@ Status ParseAddresses(const json_t* status, NodeInfo& node) {
   return Ok();
 }
 
+Status ParseConditions(const json_t* status, const std::string& prefix, NodeInfo& node) {
+  auto conditions = Member(status, "conditions", JSON_ARRAY, "an array", node, "status.conditions");
+  if (!conditions.ok()) return conditions.error();
+  if (!*conditions) return Ok();
+  size_t i;
+  json_t* v;
+  json_array_foreach(*conditions, i, v) {
+    std::string field = "status.conditions[" + std::to_string(i) + "]";
+    if (!json_is_object(v)) return TypeError(node, field, "an object", v);
+    NodeCondition c;
+    const char* keys[] = {"type", "status", "reason", "message"};
+    std::string* out[] = {&c.type, &c.status, &c.reason, &c.message};
+    for (size_t k = 0; k < 4; ++k) {
+      auto m = Member(v, keys[k], JSON_STRING, "a string", node, field + "." + keys[k]);
+      if (!m.ok()) return m.error();
+      if (*m) *out[k] = StringOf(*m);
+    }
+    if (StartsWith(c.type, prefix)) node.conditions.push_back(std::move(c));
+  }
+  return Ok();
+}
+
 // Every document from an apiserver is parsed with its memory bounded (see json_load.h).
 Result<JsonPtr> Load(std::string_view what, std::string_view json) {
   Result<JsonPtr> root = LoadJson(json, JSON_REJECT_DUPLICATES);
@@ -136,6 +158,9 @@ Result<NodeInfo> ParseNode(const json_t* object, const AnnotationFilter& filter)
   if (!status.ok()) return status.error();
   if (*status) {
     if (Status s = ParseAddresses(*status, node); !s.ok()) return std::move(s).error();
+    if (!filter.condition_prefix.empty()) {
+      if (Status s = ParseConditions(*status, filter.condition_prefix, node); !s.ok()) return std::move(s).error();
+    }
   }
   return node;
 }

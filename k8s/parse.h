@@ -24,8 +24,10 @@ inline constexpr int kErrorOverLimit = -1;
 struct AnnotationFilter {
   bool all = true;                // keep every annotation
   std::vector<std::string> keys;  // otherwise only these
+  // status.conditions whose type starts with this are kept in NodeInfo.conditions; empty: none.
+  std::string condition_prefix;
   static AnnotationFilter All() { return {}; }
-  static AnnotationFilter Only(std::vector<std::string> keys) { return {false, std::move(keys)}; }
+  static AnnotationFilter Only(std::vector<std::string> keys) { return {false, std::move(keys), {}}; }
   bool Keeps(std::string_view key) const;
 };
 

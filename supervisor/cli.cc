@@ -88,6 +88,7 @@ std::string DaemonUsage(const std::string& program) {
          "  " + program + " status [-json] [-v] [-control-socket PATH]   show the running agent's state\n"
          "  " + program + " diagnose [-remote NAME] [-json]   why a pairing does not work, one finding a line\n"
          "  " + program + " rotate-key -remote NAME [-control-socket PATH]   give a remote's interface a new key\n"
+         "  " + program + " mesh [--context NAME]... [--kubeconfig PATH] [-o table|json|dot]   the whole mesh\n"
          "  " + program + " wireguard-go-keeper -clusters-config FILE   keep one wireguard-go per remote running\n"
          "      (the second container of the pod, so that the tunnels outlive a restart of the agent's container)\n";
 }
@@ -177,6 +178,9 @@ int Main(int argc, char** argv) {
   }
   if (!args.empty() && args[0] == "rotate-key") {
     return RunRotateKey({args.begin() + 1, args.end()}, env);
+  }
+  if (!args.empty() && args[0] == "mesh") {
+    return RunMesh({args.begin() + 1, args.end()}, env);
   }
   if (!args.empty() && args[0] == "wireguard-go-keeper") {
     return RunWireguardGoKeeper({args.begin() + 1, args.end()}, env);
