@@ -64,6 +64,23 @@ TEST_CASE("only the annotations asked for are kept") {
   CHECK(some->addresses[1].address == "10.1.1.1");
 }
 
+TEST_CASE("conditions are kept only when asked for, by type prefix") {
+  std::string node = R"({"kind":"Node","metadata":{"name":"n1"},"status":{"conditions":[
+    {"type":"Ready","status":"True","reason":"KubeletReady"},
+    {"type":"WireGuardC2Ready","status":"False","reason":"NoHandshakes","message":"2 peers, 0 fresh",
+     "lastHeartbeatTime":"2026-12-03T15:00:00Z"}]}})";
+  CHECK(ParseNodeJson(node, AnnotationFilter::All())->conditions.empty());  // the agent's informers
+  AnnotationFilter wg = AnnotationFilter::All();
+  wg.condition_prefix = "WireGuard";
+  auto parsed = ParseNodeJson(node, wg);
+  REQUIRE(parsed.ok());
+  CHECK(parsed->conditions == std::vector<swg::k8s::NodeCondition>{
+                                  {"WireGuardC2Ready", "False", "NoHandshakes", "2 peers, 0 fresh"}});
+  auto bad = ParseNodeJson(R"({"metadata":{"name":"n1"},"status":{"conditions":[{"type":3}]}})", wg);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().message == "node \"n1\": status.conditions[0].type: expected a string, got number");
+}
+
 TEST_CASE("malformed nodes are errors that name the node and the field") {
   CHECK(ErrorOf(R"({"metadata":{}})") == "node: metadata.name is missing or empty");
   CHECK(ErrorOf(R"({"metadata":{"name":"n1","annotations":{"a":1}}})") ==
