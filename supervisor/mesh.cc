@@ -11,6 +11,9 @@ namespace {
 
 constexpr size_t kMaxReportBytes = 16u << 10;  // the writer keeps it under 4 KiB
 constexpr size_t kReportListBound = 32;        // entries of rejected and of stale
+// The writer keeps the report within 4 KiB by dropping the last name of the longer list, and a name is at
+// most 253 bytes: a shorter report whose list is under the bound dropped none of that list's names.
+constexpr size_t kReportUncut = 4096 - 300;
 
 std::string Key(const std::string& remote, const char* what) { return remote + kAnnotationDomain + what; }
 
@@ -48,9 +51,9 @@ bool Configured(const std::vector<NodeTowards>& nodes) {
   });
 }
 
-// Whether a name left out of a truncated list (the first 32 by name) could be `name`.
-bool MaybeLeftOut(size_t listed, const std::string& last, int64_t more, const std::string& name) {
-  return more > 0 && listed >= kReportListBound && name > last;
+// Whether `name`, not in a list that may be cut (the first names by name), could be among those left out.
+bool MaybeLeftOut(bool complete, size_t listed, const std::string& last, const std::string& name) {
+  return !complete && (listed == 0 || name > last);
 }
 
 // `mine` (one side's nodes) as seen from the other side's reports.
@@ -67,14 +70,16 @@ void CountFromReports(std::vector<NodeTowards>& mine, const std::vector<NodeTowa
       if (!x.agent()) continue;  // not a peer of anyone: no key to peer with
       ++x.reporters;
       std::string last_rejected = r.rejected.empty() ? "" : r.rejected.rbegin()->first;
-      if (MaybeLeftOut(r.rejected.size(), last_rejected, r.more, x.node)) {
+      if (MaybeLeftOut(r.rejected_complete, r.rejected.size(), last_rejected, x.node)) {
         x.lower_bound = true;
         continue;
       }
       ++x.peered_by;
       if (std::find(r.stale.begin(), r.stale.end(), x.node) != r.stale.end()) {
         x.stale_at.push_back(y.node);
-      } else if (!MaybeLeftOut(r.stale.size(), r.stale.empty() ? "" : r.stale.back(), r.more, x.node)) {
+      } else if (MaybeLeftOut(r.stale_complete, r.stale.size(), r.stale.empty() ? "" : r.stale.back(), x.node)) {
+        x.fresh_lower_bound = true;
+      } else {
         ++x.fresh_at;
       }
     }
@@ -160,6 +165,9 @@ Result<Report> ParseReport(const std::string& json) {
     }
     std::sort(r.stale.begin(), r.stale.end());
   }
+  bool small = json.size() < kReportUncut;
+  r.rejected_complete = r.more == 0 || (small && r.rejected.size() < kReportListBound);
+  r.stale_complete = r.more == 0 || (small && r.stale.size() < kReportListBound);
   return r;
 }
 

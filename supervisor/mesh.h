@@ -26,6 +26,8 @@ struct Report {
   std::map<std::string, std::string> rejected;  // remote node -> reason (the first 32 by name)
   std::vector<std::string> stale;               // remote nodes without a fresh handshake (the first 32)
   std::string sync;                             // last full sync (RFC 3339); empty before the first
+  // Whether `rejected` / `stale` name every node (see ParseReport).
+  bool rejected_complete = true, stale_complete = true;
   bool synced() const { return !sync.empty(); }
 };
 // Fails on what is not a version 1 report, naming why.
@@ -52,6 +54,7 @@ struct NodeTowards {
   int peered_by = 0, reporters = 0;
   bool lower_bound = false;  // a truncated report may hide more peers
   int fresh_at = 0;          // of peered_by, how many have a fresh handshake with it
+  bool fresh_lower_bound = false;  // a truncated stale list may hide more
   std::map<std::string, std::string> rejected_by;  // other node -> reason
   std::vector<std::string> stale_at;               // other nodes whose handshake with it is stale
   bool agent() const { return !pub_key.empty(); }

@@ -63,7 +63,7 @@ void Side(const std::string& me, const std::string& other, const std::vector<Nod
   for (const NodeTowards& t : nodes) {
     rows.push_back({t.node, t.pub_key.empty() ? "-" : Short(t.pub_key), t.endpoint.empty() ? "-" : t.endpoint,
                     t.agent() ? Count(t.peered_by, t.reporters, t.lower_bound) : "-",
-                    t.agent() ? Count(t.fresh_at, t.peered_by, t.lower_bound) : "-", OwnReport(t)});
+                    t.agent() ? Count(t.fresh_at, t.peered_by, t.fresh_lower_bound) : "-", OwnReport(t)});
   }
   out += Table(rows, "    ");
 }
@@ -78,6 +78,7 @@ json_t* NodeJson(const NodeTowards& t) {
   json_object_set_new(n, "reporters", json_integer(t.reporters));
   json_object_set_new(n, "lowerBound", json_boolean(t.lower_bound));
   json_object_set_new(n, "freshAt", json_integer(t.fresh_at));
+  json_object_set_new(n, "freshLowerBound", json_boolean(t.fresh_lower_bound));
   json_t* rejected = json_object();
   for (const auto& [node, reason] : t.rejected_by) json_object_set_new(rejected, node.c_str(), json_string(reason.c_str()));
   json_object_set_new(n, "rejectedBy", rejected);

@@ -78,7 +78,7 @@ TEST_CASE("conditions are kept only when asked for, by type prefix") {
                                   {"WireGuardC2Ready", "False", "NoHandshakes", "2 peers, 0 fresh"}});
   auto bad = ParseNodeJson(R"({"metadata":{"name":"n1"},"status":{"conditions":[{"type":3}]}})", wg);
   REQUIRE_FALSE(bad.ok());
-  CHECK(bad.error().message == "node \"n1\": status.conditions[0].type: expected a string, got number");
+  CHECK(bad.error().message == "node \"n1\": status.conditions[0].type: expected a string, got integer");
 }
 
 TEST_CASE("malformed nodes are errors that name the node and the field") {

@@ -168,6 +168,21 @@ TEST_CASE("mesh: a truncated report makes the count a lower bound") {
   CHECK(t.peered_by == 1);
   CHECK(t.lower_bound);
   CHECK(swg::mesh::FormatTable(v).find(">=1/2") != std::string::npos);
+  // Only the stale list was cut (a short report, one rejection): the count is exact.
+  std::string stale = R"({"v":1,"local":"c2","ready":true,"more":40,"sync":"2026-12-03T15:00:00Z",)"
+                      R"("rejected":{"a1":"bad_key"},"stale":[)";
+  for (int i = 0; i < 32; ++i) stale += (i ? "," : "") + std::string("\"b") + std::to_string(10 + i) + "\"";
+  in[1].nodes[0] = Agent("c2n1", "c1", "c2", "10.0.2.1", stale + "]}");
+  v = Analyze(in);
+  CHECK(v.pairs[0].a_nodes[0].peered_by == 2);
+  CHECK_FALSE(v.pairs[0].a_nodes[0].lower_bound);
+  CHECK(v.pairs[0].a_nodes[0].fresh_at == 1);  // c1n1 sorts after b41: its handshake at c2n1 is unknown
+  CHECK(v.pairs[0].a_nodes[0].fresh_lower_bound);
+  // Cut to fit 4 KiB: every list may miss names after its last.
+  in[1].nodes[0] = Agent("c2n1", "c1", "c2", "10.0.2.1",
+                         R"({"v":1,"local":"c2","ready":true,"more":1,"sync":"2026-12-03T15:00:00Z",)"
+                         R"("rejected":{},"stale":[],"pad":")" + std::string(3900, 'x') + R"("})");
+  CHECK(Analyze(in).pairs[0].a_nodes[0].lower_bound);
 }
 
 TEST_CASE("mesh: conditions False with their reason, stale peers, a report that does not parse") {
