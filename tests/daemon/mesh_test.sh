@@ -33,7 +33,7 @@ says() { grep -qF -- "$1" "$TMP/out" "$TMP/err" || { cat "$TMP/out" "$TMP/err"; 
 mesh_until() {
   local want="$1" text="$2" i
   shift 2
-  for i in $(seq 30); do
+  for i in $(seq 45); do
     mesh "$@"
     [[ $(mesh_rc) == "$want" ]] && grep -qF -- "$text" "$TMP/out" && return 0
     sleep 2
@@ -111,8 +111,9 @@ all_ready() { local n; for n in "$@"; do ready "$n" || return 1; done; }
 pub_of() { wg pubkey <"$LAB_DIR/$1/keys/wireguard.$2.key"; }
 check "every node is ready" wait_for 120 all_ready "${NODES[@]}"
 
-reports=$(lab_kubectl c1 get node c1n1 -o json | jq '[.metadata.annotations | keys[] | select(endswith("/report"))] | length')
-if ((reports > 0)); then
+# Agents that write reports write their first one within seconds of their first sync.
+has_report() { lab_kubectl c1 get node c1n1 -o json | jq -e '.metadata.annotations | has("c2.wireguard.semaphore.uw.io/report")'; }
+if wait_for 30 has_report; then
   check "the whole mesh, from the agents' own reports, every context of the kubeconfig: healthy (exit 0)" \
     mesh_until 0 "No findings: the mesh is healthy."
   check "... the clusters' names from the reports" grep -Eq '^c2 +c2 +2 +c1, c3$' "$TMP/out"
