@@ -257,5 +257,4 @@ Result<std::vector<std::string>> LoadKubeconfigContexts(const std::string& path)
   return ParseKubeconfigContexts(*text, path);
 }
 
-
 }  // namespace swg::k8s

@@ -49,7 +49,8 @@ inline size_t ApproxBytes(const NodeInfo& n) {
   b += 16 + n.addresses.capacity() * sizeof(NodeAddress);
   for (const NodeAddress& a : n.addresses) b += heap(a.type) + heap(a.address);
   b += 16 + n.conditions.capacity() * sizeof(NodeCondition);
-  for (const NodeCondition& c : n.conditions) b += heap(c.type) + heap(c.status) + heap(c.reason) + heap(c.message);
+  for (const NodeCondition& c : n.conditions)
+    b += heap(c.type) + heap(c.status) + heap(c.reason) + heap(c.message);
   return b;
 }
 

@@ -159,7 +159,8 @@ Result<NodeInfo> ParseNode(const json_t* object, const AnnotationFilter& filter)
   if (*status) {
     if (Status s = ParseAddresses(*status, node); !s.ok()) return std::move(s).error();
     if (!filter.condition_prefix.empty()) {
-      if (Status s = ParseConditions(*status, filter.condition_prefix, node); !s.ok()) return std::move(s).error();
+      if (Status s = ParseConditions(*status, filter.condition_prefix, node); !s.ok())
+        return std::move(s).error();
     }
   }
   return node;

@@ -35,8 +35,10 @@ NodeTowards Towards(const k8s::NodeInfo& n, const std::string& other) {
   t.endpoint = Get(n, Key(other, "endpoint"));
   if (std::string text = Get(n, Key(other, "report")); !text.empty()) {
     Result<Report> r = ParseReport(text);
-    if (r.ok()) t.report = std::move(*r);
-    else t.report_error = r.error().message;
+    if (r.ok())
+      t.report = std::move(*r);
+    else
+      t.report_error = r.error().message;
   }
   std::string type = ConditionType(other);
   for (const k8s::NodeCondition& c : n.conditions) {
@@ -77,7 +79,8 @@ void CountFromReports(std::vector<NodeTowards>& mine, const std::vector<NodeTowa
       ++x.peered_by;
       if (std::find(r.stale.begin(), r.stale.end(), x.node) != r.stale.end()) {
         x.stale_at.push_back(y.node);
-      } else if (MaybeLeftOut(r.stale_complete, r.stale.size(), r.stale.empty() ? "" : r.stale.back(), x.node)) {
+      } else if (MaybeLeftOut(r.stale_complete, r.stale.size(), r.stale.empty() ? "" : r.stale.back(),
+                              x.node)) {
         x.fresh_lower_bound = true;
       } else {
         ++x.fresh_at;
@@ -94,9 +97,12 @@ bool HasPeer(const NodeTowards& x, const std::string& other) {
 void SideFindings(const std::string& me, const std::string& other, const std::vector<NodeTowards>& mine,
                   std::vector<Finding>& out) {
   for (const NodeTowards& x : mine) {
-    auto add = [&](std::string kind, std::string text) { out.push_back({std::move(kind), me, x.node, std::move(text)}); };
+    auto add = [&](std::string kind, std::string text) {
+      out.push_back({std::move(kind), me, x.node, std::move(text)});
+    };
     if (!x.agent()) {
-      add("no_agent", x.node + " runs no agent for " + other + " (no pubKey annotation towards " + other + ")");
+      add("no_agent",
+          x.node + " runs no agent for " + other + " (no pubKey annotation towards " + other + ")");
     } else if (x.endpoint.empty()) {
       add("no_agent", x.node + " advertises no endpoint towards " + other);
     }
@@ -128,7 +134,8 @@ void SideFindings(const std::string& me, const std::string& other, const std::ve
 }  // namespace
 
 Result<Report> ParseReport(const std::string& json) {
-  if (json.size() > kMaxReportBytes) return Error{"larger than " + std::to_string(kMaxReportBytes) + " bytes"};
+  if (json.size() > kMaxReportBytes)
+    return Error{"larger than " + std::to_string(kMaxReportBytes) + " bytes"};
   json_error_t err;
   JsonPtr root(json_loadb(json.data(), json.size(), JSON_REJECT_DUPLICATES, &err));
   if (!root) return Error{std::string("not JSON: ") + err.text};
@@ -218,12 +225,13 @@ MeshView Analyze(const std::vector<ClusterInput>& clusters) {
       std::string names;
       for (const auto& [name, count] : locals) names += (names.empty() ? "" : ", ") + Quote(name);
       f.push_back({"name_mismatch", c.Name(), "",
-                   "context " + c.context + ": its nodes' reports call the cluster by different names (" + names +
-                       "): their configs disagree"});
+                   "context " + c.context + ": its nodes' reports call the cluster by different names (" +
+                       names + "): their configs disagree"});
     }
     if (c.error.empty() && remotes.empty()) {
-      f.push_back({"no_agent", c.Name(), "",
-                   "context " + c.context + ": no node carries semaphore-wireguard annotations (no agent runs)"});
+      f.push_back(
+          {"no_agent", c.Name(), "",
+           "context " + c.context + ": no node carries semaphore-wireguard annotations (no agent runs)"});
     }
     view.clusters.push_back(std::move(c));
   }
@@ -241,10 +249,11 @@ MeshView Analyze(const std::vector<ClusterInput>& clusters) {
       bool known = std::any_of(view.clusters.begin(), view.clusters.end(),
                                [&](const ClusterView& o) { return &o != &c && o.Name() == remote; });
       if (!known) {
-        f.push_back({"name_mismatch", c.Name(), "",
-                     c.Name() + "'s nodes are configured for a remote " + Quote(remote) +
-                         " that no cluster calls itself (a name differs between configs, or its context was not "
-                         "given)"});
+        f.push_back(
+            {"name_mismatch", c.Name(), "",
+             c.Name() + "'s nodes are configured for a remote " + Quote(remote) +
+                 " that no cluster calls itself (a name differs between configs, or its context was not "
+                 "given)"});
       }
     }
   }

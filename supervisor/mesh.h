@@ -46,15 +46,15 @@ struct ClusterInput {
 // One node of a cluster towards another cluster.
 struct NodeTowards {
   std::string node;
-  std::string pub_key, endpoint;  // advertised towards the other cluster; empty: none
-  std::optional<Report> report;   // its own report towards the other cluster
-  std::string report_error;       // an annotation that does not parse
+  std::string pub_key, endpoint;                // advertised towards the other cluster; empty: none
+  std::optional<Report> report;                 // its own report towards the other cluster
+  std::string report_error;                     // an annotation that does not parse
   std::optional<k8s::NodeCondition> condition;  // WireGuard<Other>Ready
   // From the other cluster's reports: how many of its nodes have this one as a peer, out of how many report.
   int peered_by = 0, reporters = 0;
-  bool lower_bound = false;  // a truncated report may hide more peers
-  int fresh_at = 0;          // of peered_by, how many have a fresh handshake with it
-  bool fresh_lower_bound = false;  // a truncated stale list may hide more
+  bool lower_bound = false;                        // a truncated report may hide more peers
+  int fresh_at = 0;                                // of peered_by, how many have a fresh handshake with it
+  bool fresh_lower_bound = false;                  // a truncated stale list may hide more
   std::map<std::string, std::string> rejected_by;  // other node -> reason
   std::vector<std::string> stale_at;               // other nodes whose handshake with it is stale
   bool agent() const { return !pub_key.empty(); }
@@ -69,8 +69,8 @@ struct PairView {
 
 struct ClusterView {
   std::string context;
-  std::string name;             // from the reports' `local`; empty: unknown
-  std::string assumed;          // the name used when unknown: the context's
+  std::string name;                  // from the reports' `local`; empty: unknown
+  std::string assumed;               // the name used when unknown: the context's
   std::vector<std::string> remotes;  // names its nodes carry annotations for
   size_t nodes = 0;
   std::string error;
@@ -78,8 +78,8 @@ struct ClusterView {
 };
 
 struct Finding {
-  std::string kind;  // asymmetry, rejected, no_agent, no_report, endpoint_collision, name_mismatch,
-                     // one_sided, not_ready, stale, bad_report, list_failed
+  std::string kind;           // asymmetry, rejected, no_agent, no_report, endpoint_collision, name_mismatch,
+                              // one_sided, not_ready, stale, bad_report, list_failed
   std::string cluster, node;  // where, when one node or cluster is concerned
   std::string text;           // one line, with the reason where known
 };

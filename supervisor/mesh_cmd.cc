@@ -30,7 +30,8 @@ int Usage(const std::string& message) {
 // Keeps only our annotations: the rest of a Node is not needed and would make 5,000 nodes heavy.
 void Trim(k8s::NodeInfo& node) {
   for (auto it = node.annotations.begin(); it != node.annotations.end();) {
-    it = it->first.find(mesh::kAnnotationDomain) == std::string::npos ? node.annotations.erase(it) : std::next(it);
+    it = it->first.find(mesh::kAnnotationDomain) == std::string::npos ? node.annotations.erase(it)
+                                                                      : std::next(it);
   }
   node.addresses.clear();
   node.pod_cidrs.clear();
@@ -47,7 +48,8 @@ struct Lister {
 
   void Page(const std::string& continue_token) {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return Fail("the list is not complete after " + std::to_string(kListTimeout.count()) + "s");
+    if (left.count() <= 0)
+      return Fail("the list is not complete after " + std::to_string(kListTimeout.count()) + "s");
     if (++pages > kMaxPages) return Fail("more than " + std::to_string(kMaxPages) + " pages");
     k8s::ListOptions opts;
     opts.limit = kPageSize;
@@ -105,11 +107,12 @@ int RunMesh(const std::vector<std::string>& args, const GetEnv& getenv) {
   auto rest = fs.Parse(rest_args, getenv);
   if (!rest.ok()) {
     if (rest.error().code == 0) {
-      std::printf("Usage: %s [--context NAME]... [--kubeconfig PATH] [-o table|json|dot]\n"
-                  "  Reads the Nodes of every cluster (each --context, or every context of the kubeconfig) and\n"
-                  "  shows the mesh: exit 0 when healthy, 1 when something is wrong, 2 on a usage error.\n"
-                  "  -context NAME\n    \tA kubeconfig context, one per cluster (repeat it)\n%s",
-                  kCommand, fs.Usage().c_str());
+      std::printf(
+          "Usage: %s [--context NAME]... [--kubeconfig PATH] [-o table|json|dot]\n"
+          "  Reads the Nodes of every cluster (each --context, or every context of the kubeconfig) and\n"
+          "  shows the mesh: exit 0 when healthy, 1 when something is wrong, 2 on a usage error.\n"
+          "  -context NAME\n    \tA kubeconfig context, one per cluster (repeat it)\n%s",
+          kCommand, fs.Usage().c_str());
       return kExitOk;
     }
     return Usage(rest.error().message);
@@ -120,7 +123,8 @@ int RunMesh(const std::vector<std::string>& args, const GetEnv& getenv) {
     return Usage("invalid value " + Quote(output) + " for -o: use table, json or dot");
   std::string path = fs.Get("kubeconfig");
   if (path.find(':') != std::string::npos) {
-    return Usage("invalid value " + Quote(path) + " for -kubeconfig: one file (a list of files is not supported)");
+    return Usage("invalid value " + Quote(path) +
+                 " for -kubeconfig: one file (a list of files is not supported)");
   }
   if (path.empty()) {
     const char* home = getenv("HOME");
@@ -139,7 +143,8 @@ int RunMesh(const std::vector<std::string>& args, const GetEnv& getenv) {
     }
     // A context that is missing or unusable is the caller's mistake, named before anything is read.
     auto config = k8s::LoadKubeconfig(path, contexts[i]);
-    if (!config.ok()) return Usage("invalid value " + Quote(contexts[i]) + " for -context: " + config.error().message);
+    if (!config.ok())
+      return Usage("invalid value " + Quote(contexts[i]) + " for -context: " + config.error().message);
   }
 
   Loop loop;
@@ -181,7 +186,7 @@ int RunMesh(const std::vector<std::string>& args, const GetEnv& getenv) {
   clients.clear();
 
   mesh::MeshView view = mesh::Analyze(inputs);
-  std::string text = output == "json" ? mesh::FormatJson(view)
+  std::string text = output == "json"  ? mesh::FormatJson(view)
                      : output == "dot" ? mesh::FormatDot(view)
                                        : mesh::FormatTable(view);
   std::fputs(text.c_str(), stdout);

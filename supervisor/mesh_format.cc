@@ -24,8 +24,8 @@ std::string OwnReport(const NodeTowards& t) {
   if (!t.report_error.empty()) return "bad report";
   if (!t.report) return t.agent() ? "no report" : "no agent";
   const Report& r = *t.report;
-  std::string s = (r.ready ? "ready " : "not ready ") + r.reason + ": " + std::to_string(r.peers) + " peers, " +
-                  std::to_string(r.fresh) + " fresh";
+  std::string s = (r.ready ? "ready " : "not ready ") + r.reason + ": " + std::to_string(r.peers) +
+                  " peers, " + std::to_string(r.fresh) + " fresh";
   if (!r.rejected.empty()) s += ", " + std::to_string(r.rejected.size()) + " rejected";
   if (!r.synced()) s += ", not synced";
   return s;
@@ -50,8 +50,8 @@ std::string Table(const std::vector<std::vector<std::string>>& rows, const std::
   return out;
 }
 
-void Side(const std::string& me, const std::string& other, const std::vector<NodeTowards>& nodes, bool configured,
-          std::string& out) {
+void Side(const std::string& me, const std::string& other, const std::vector<NodeTowards>& nodes,
+          bool configured, std::string& out) {
   out += "  " + me + " towards " + other + ":";
   if (!configured) {
     out += " no node advertises towards " + other + "\n";
@@ -80,7 +80,8 @@ json_t* NodeJson(const NodeTowards& t) {
   json_object_set_new(n, "freshAt", json_integer(t.fresh_at));
   json_object_set_new(n, "freshLowerBound", json_boolean(t.fresh_lower_bound));
   json_t* rejected = json_object();
-  for (const auto& [node, reason] : t.rejected_by) json_object_set_new(rejected, node.c_str(), json_string(reason.c_str()));
+  for (const auto& [node, reason] : t.rejected_by)
+    json_object_set_new(rejected, node.c_str(), json_string(reason.c_str()));
   json_object_set_new(n, "rejectedBy", rejected);
   json_t* stale = json_array();
   for (const std::string& s : t.stale_at) json_array_append_new(stale, json_string(s.c_str()));
@@ -188,7 +189,8 @@ std::string FormatJson(const MeshView& view) {
       json_object_set_new(s, "towards", json_string(other.Name().c_str()));
       json_object_set_new(s, "configured", json_boolean(side == 0 ? p.a_configured : p.b_configured));
       json_t* nodes = json_array();
-      for (const NodeTowards& t : side == 0 ? p.a_nodes : p.b_nodes) json_array_append_new(nodes, NodeJson(t));
+      for (const NodeTowards& t : side == 0 ? p.a_nodes : p.b_nodes)
+        json_array_append_new(nodes, NodeJson(t));
       json_object_set_new(s, "nodes", nodes);
       json_object_set_new(o, side == 0 ? "a" : "b", s);
     }
@@ -212,8 +214,8 @@ std::string FormatDot(const MeshView& view) {
   std::string out = "graph mesh {\n  node [shape=box];\n";
   for (size_t i = 0; i < view.clusters.size(); ++i) {
     const ClusterView& c = view.clusters[i];
-    out += "  subgraph " + DotId("cluster_" + std::to_string(i)) + " {\n    label=" +
-           DotId(c.Name() + " (context " + c.context + ")") + ";\n";
+    out += "  subgraph " + DotId("cluster_" + std::to_string(i)) +
+           " {\n    label=" + DotId(c.Name() + " (context " + c.context + ")") + ";\n";
     for (const PairView& p : view.pairs) {
       if (p.a != i && p.b != i) continue;
       for (const NodeTowards& t : p.a == i ? p.a_nodes : p.b_nodes) {

@@ -1,13 +1,13 @@
 // `semaphore-wireguard mesh`'s analysis on fixture nodes: every finding, the counts, the outputs.
 
-#include <doctest/doctest.h>
+#include "supervisor/mesh.h"
 
+#include <doctest/doctest.h>
 #include <jansson.h>
 
 #include <algorithm>
 
 #include "k8s/kubeconfig.h"
-#include "supervisor/mesh.h"
 
 using swg::k8s::NodeInfo;
 using swg::mesh::Analyze;
@@ -17,14 +17,14 @@ using swg::mesh::MeshView;
 namespace {
 
 std::string ReportJson(const std::string& local, const std::string& extra = "", bool ready = true) {
-  return R"({"v":1,"local":")" + local + R"(","ready":)" + (ready ? "true" : "false") +
-         R"(,"reason":")" + (ready ? "PairingReady" : "NoHandshakes") +
+  return R"({"v":1,"local":")" + local + R"(","ready":)" + (ready ? "true" : "false") + R"(,"reason":")" +
+         (ready ? "PairingReady" : "NoHandshakes") +
          R"(","peers":2,"fresh":2,"more":0,"sync":"2026-12-03T15:00:00Z")" + extra + "}";
 }
 
 // A node running the agent towards `remote`, with a report unless `report` is "-".
-NodeInfo Agent(const std::string& name, const std::string& remote, const std::string& local, const std::string& ip,
-               const std::string& report = "") {
+NodeInfo Agent(const std::string& name, const std::string& remote, const std::string& local,
+               const std::string& ip, const std::string& report = "") {
   NodeInfo n;
   n.name = name;
   std::string p = remote + ".wireguard.semaphore.uw.io/";
@@ -93,13 +93,16 @@ TEST_CASE("mesh: a healthy pair has no findings, names from the reports, every n
 
 TEST_CASE("mesh: a rejection is an asymmetry with its reason, and the peer count drops") {
   auto in = Healthy();
-  in[1].nodes[1] = Agent("c2n2", "c1", "c2", "10.0.2.2", ReportJson("c2", R"(,"rejected":{"c1n2":"own_key"})"));
+  in[1].nodes[1] =
+      Agent("c2n2", "c1", "c2", "10.0.2.2", ReportJson("c2", R"(,"rejected":{"c1n2":"own_key"})"));
   MeshView v = Analyze(in);
-  CHECK(Texts(v) == std::vector<std::string>{"asymmetry: c1n2 peers with c2n2, but c2n2 rejected c1n2: own_key"});
+  CHECK(Texts(v) ==
+        std::vector<std::string>{"asymmetry: c1n2 peers with c2n2, but c2n2 rejected c1n2: own_key"});
   CHECK(v.pairs[0].a_nodes[1].peered_by == 1);
   CHECK(v.pairs[0].a_nodes[1].reporters == 2);
   // Both sides reject each other: no "peers with", each rejection named.
-  in[0].nodes[1] = Agent("c1n2", "c2", "c1", "10.0.1.2", ReportJson("c1", R"(,"rejected":{"c2n2":"bad_key"})"));
+  in[0].nodes[1] =
+      Agent("c1n2", "c2", "c1", "10.0.1.2", ReportJson("c1", R"(,"rejected":{"c2n2":"bad_key"})"));
   v = Analyze(in);
   CHECK(Has(v, "rejected: c2n2 rejected c1n2: own_key"));
   CHECK(Has(v, "rejected: c1n2 rejected c2n2: bad_key"));
@@ -117,9 +120,9 @@ TEST_CASE("mesh: nodes without an agent, colliding endpoints") {
   in[0].nodes.push_back(bare);
   in[1].nodes[1] = Agent("c2n2", "c1", "c2", "10.0.2.1");  // c2n1's endpoint
   MeshView v = Analyze(in);
-  CHECK(Texts(v) == std::vector<std::string>{
-                        "no_agent: c1n3 runs no agent for c2 (no pubKey annotation towards c2)",
-                        "endpoint_collision: endpoint 10.0.2.1:51821 is advertised by c2n1, c2n2"});
+  CHECK(Texts(v) ==
+        std::vector<std::string>{"no_agent: c1n3 runs no agent for c2 (no pubKey annotation towards c2)",
+                                 "endpoint_collision: endpoint 10.0.2.1:51821 is advertised by c2n1, c2n2"});
   CHECK_FALSE(v.Healthy());
 }
 
@@ -128,8 +131,10 @@ TEST_CASE("mesh: names that disagree between configs") {
   // c2's agents call c1 "cluster1", which no cluster calls itself.
   in[1].nodes = {Agent("c2n1", "cluster1", "c2", "10.0.2.1"), Agent("c2n2", "cluster1", "c2", "10.0.2.2")};
   MeshView v = Analyze(in);
-  CHECK(Has(v, "name_mismatch: c2's nodes are configured for a remote \"cluster1\" that no cluster calls itself (a "
-               "name differs between configs, or its context was not given)"));
+  CHECK(Has(
+      v,
+      "name_mismatch: c2's nodes are configured for a remote \"cluster1\" that no cluster calls itself (a "
+      "name differs between configs, or its context was not given)"));
   CHECK(Has(v, "one_sided: c1 pairs with c2, but no node of c2 advertises towards c1"));
   // Two clusters that call themselves the same.
   in = Healthy();
@@ -140,8 +145,9 @@ TEST_CASE("mesh: names that disagree between configs") {
   in = Healthy();
   in[1].nodes[1] = Agent("c2n2", "c1", "c2b", "10.0.2.2");
   v = Analyze(in);
-  CHECK(Has(v, "name_mismatch: context ctx2: its nodes' reports call the cluster by different names (\"c2\", "
-               "\"c2b\"): their configs disagree"));
+  CHECK(Has(v,
+            "name_mismatch: context ctx2: its nodes' reports call the cluster by different names (\"c2\", "
+            "\"c2b\"): their configs disagree"));
 }
 
 TEST_CASE("mesh: without reports the names are the contexts', and the missing reports are named") {
@@ -150,15 +156,18 @@ TEST_CASE("mesh: without reports the names are the contexts', and the missing re
   MeshView v = Analyze(in);
   CHECK(v.clusters[0].name.empty());
   CHECK(v.clusters[0].Name() == "c1");
-  CHECK(Texts(v) == std::vector<std::string>{"no_report: c1n1 writes no report towards c2 (an agent without reports?)",
-                                             "no_report: c2n1 writes no report towards c1 (an agent without reports?)"});
+  CHECK(Texts(v) ==
+        std::vector<std::string>{"no_report: c1n1 writes no report towards c2 (an agent without reports?)",
+                                 "no_report: c2n1 writes no report towards c1 (an agent without reports?)"});
   CHECK(v.pairs[0].a_nodes[0].reporters == 0);
   CHECK(swg::mesh::FormatTable(v).find("unknown (no reports; taken as \"c1\")") != std::string::npos);
 }
 
 TEST_CASE("mesh: a truncated report makes the count a lower bound") {
-  std::string rejected = R"({"v":1,"local":"c2","ready":true,"peers":1,"more":3,"sync":"2026-12-03T15:00:00Z","rejected":{)";
-  for (int i = 0; i < 32; ++i) rejected += (i ? "," : "") + std::string("\"a") + std::to_string(10 + i) + "\":\"bad_key\"";
+  std::string rejected =
+      R"({"v":1,"local":"c2","ready":true,"peers":1,"more":3,"sync":"2026-12-03T15:00:00Z","rejected":{)";
+  for (int i = 0; i < 32; ++i)
+    rejected += (i ? "," : "") + std::string("\"a") + std::to_string(10 + i) + "\":\"bad_key\"";
   rejected += "}}";
   auto in = Healthy();
   in[1].nodes[0] = Agent("c2n1", "c1", "c2", "10.0.2.1", rejected);
@@ -181,21 +190,25 @@ TEST_CASE("mesh: a truncated report makes the count a lower bound") {
   // Cut to fit 4 KiB: every list may miss names after its last.
   in[1].nodes[0] = Agent("c2n1", "c1", "c2", "10.0.2.1",
                          R"({"v":1,"local":"c2","ready":true,"more":1,"sync":"2026-12-03T15:00:00Z",)"
-                         R"("rejected":{},"stale":[],"pad":")" + std::string(3900, 'x') + R"("})");
+                         R"("rejected":{},"stale":[],"pad":")" +
+                             std::string(3900, 'x') + R"("})");
   CHECK(Analyze(in).pairs[0].a_nodes[0].lower_bound);
 }
 
 TEST_CASE("mesh: conditions False with their reason, stale peers, a report that does not parse") {
   auto in = Healthy();
-  in[0].nodes[0].conditions.push_back({"WireGuardC2Ready", "False", "NoHandshakes", "2 peers, 0 with a fresh handshake"});
+  in[0].nodes[0].conditions.push_back(
+      {"WireGuardC2Ready", "False", "NoHandshakes", "2 peers, 0 with a fresh handshake"});
   in[0].nodes[1].conditions.push_back({"WireGuardC2Ready", "True", "PairingReady", ""});
   in[1].nodes[0] = Agent("c2n1", "c1", "c2", "10.0.2.1", ReportJson("c2", R"(,"stale":["c1n1"])"));
   in[1].nodes[1] = Agent("c2n2", "c1", "c2", "10.0.2.2", "{");
   MeshView v = Analyze(in);
-  CHECK(Texts(v) == std::vector<std::string>{
-                        "not_ready: c1n1: WireGuardC2Ready False: NoHandshakes (2 peers, 0 with a fresh handshake)",
-                        "stale: c2n1 has no fresh handshake with c1n1 (none within 180 s)",
-                        "bad_report: c2n2: its report towards c1 does not parse: not JSON: string or '}' expected near end of file"});
+  CHECK(Texts(v) ==
+        std::vector<std::string>{
+            "not_ready: c1n1: WireGuardC2Ready False: NoHandshakes (2 peers, 0 with a fresh handshake)",
+            "stale: c2n1 has no fresh handshake with c1n1 (none within 180 s)",
+            "bad_report: c2n2: its report towards c1 does not parse: not JSON: string or '}' expected near "
+            "end of file"});
   CHECK(v.pairs[0].a_nodes[0].fresh_at == 0);
   CHECK(v.pairs[0].a_nodes[1].fresh_at == 1);
   // A report not ready, without a condition: the report's reason.
