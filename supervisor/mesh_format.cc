@@ -31,8 +31,12 @@ std::string OwnReport(const NodeTowards& t) {
   return s;
 }
 
-// Rows of columns, left-aligned, two spaces apart.
-std::string Table(const std::vector<std::vector<std::string>>& rows, const std::string& indent) {
+// Rows of columns, left-aligned, two spaces apart. Cells come from Nodes that any node of a cluster can
+// write: control characters are escaped so that they cannot forge lines or reach the terminal.
+std::string Table(std::vector<std::vector<std::string>> rows, const std::string& indent) {
+  for (auto& row : rows) {
+    for (std::string& cell : row) cell = EscapeControl(cell);
+  }
   std::vector<size_t> width;
   for (const auto& row : rows) {
     width.resize(std::max(width.size(), row.size()));
@@ -157,7 +161,7 @@ std::string FormatTable(const MeshView& view) {
     out += "\nNo findings: the mesh is healthy.\n";
   } else {
     out += "\nFINDINGS (" + std::to_string(view.findings.size()) + ")\n";
-    for (const Finding& f : view.findings) out += "  " + f.kind + ": " + f.text + "\n";
+    for (const Finding& f : view.findings) out += "  " + f.kind + ": " + EscapeControl(f.text) + "\n";
   }
   return out;
 }

@@ -161,6 +161,11 @@ TEST_CASE("mesh: without reports the names are the contexts', and the missing re
                                  "no_report: c2n1 writes no report towards c1 (an agent without reports?)"});
   CHECK(v.pairs[0].a_nodes[0].reporters == 0);
   CHECK(swg::mesh::FormatTable(v).find("unknown (no reports; taken as \"c1\")") != std::string::npos);
+  // What a node writes reaches the terminal escaped.
+  in[0].nodes[0].annotations["c2.wireguard.semaphore.uw.io/endpoint"] = "1.2.3.4:1\x1b[2J\nforged";
+  std::string table = swg::mesh::FormatTable(Analyze(in));
+  CHECK(table.find('\x1b') == std::string::npos);
+  CHECK(table.find("\nforged") == std::string::npos);
 }
 
 TEST_CASE("mesh: a truncated report makes the count a lower bound") {
