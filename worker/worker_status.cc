@@ -1,4 +1,5 @@
 // The worker's status (heartbeats, `status -v`) and metrics.
+#include <algorithm>
 #include <ctime>
 
 #include "common/log.h"
@@ -56,7 +57,8 @@ ReportInput Worker::ReportState() {
     in.peers = reconciler_->applied_peers();
     for (const auto& r : reconciler_->desired().rejected) in.rejected.emplace_back(r.node, r.code);
   }
-  in.fresh = fresh_;
+  // Handshakes are read every 10 s, peers change at once: a peer removed since the last read is not fresh.
+  in.fresh = std::min<uint64_t>(fresh_, in.peers);
   in.stale = stale_;
   in.last_full_sync = last_full_sync_;
   return in;
