@@ -4,13 +4,7 @@
 # configured by hand in its own namespace). Checks what an operator would: annotations, peers, rejected nodes
 # and their reasons, removals, worker crash/hang isolation, health endpoints, metrics, status, and a restart
 # that changes nothing on the network.
-BIN="$1"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
-
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network namespaces)"; exit 1; }
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 ID="d$((RANDOM % 90 + 10))"
 on_exit lab_cleanup
 lab_init "$TMP/lab" "$ID" "192.168.$((200 + RANDOM % 50))"

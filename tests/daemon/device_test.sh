@@ -7,13 +7,7 @@
 #  - a private key or listen port changed behind the daemon's back (`wg set`) is put back by the next full resync;
 #  - a stopped (hung) wireguard-go is replaced, peers and tunnel come back, and the worker is not killed for it;
 #  - `status` shows handshakes as the device has them at that moment, not from a cache.
-BIN="$1"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
-
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network namespaces)"; exit 1; }
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 on_exit lab_cleanup
 lab_init "$TMP/lab" "w$((RANDOM % 90 + 10))" "192.168.$((130 + RANDOM % 10))"
 LAB_SUBNET_c2=10.4.0.0/16

@@ -5,13 +5,7 @@
 #     with no handshake, and the hint (blocked UDP, the remote not having us, NAT), exit 1;
 #  3. r3 does not know n1 (its config's c1 pod subnet does not hold n1's pod CIDR, so r3 rejects n1 and its
 #     device has no peer for it, while r3 still advertises itself): diagnose names r3 the same way.
-BIN="$1"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
-
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network namespaces)"; exit 1; }
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 on_exit lab_cleanup
 lab_init "$TMP/lab" "g$((RANDOM % 90 + 10))" "192.168.$((116 + RANDOM % 2))"
 LAB_SUBNET_c1=10.2.0.0/16 LAB_SUBNET_c2=10.4.0.0/16

@@ -4,14 +4,9 @@
 # list of 500 with 50,000 nodes, and c9, a well-behaved remote (c1's own apiserver) for comparison. c2 and c3
 # must be reported degraded with the reason and the bound, logged once however often they are retried, with
 # workers that stay within 64 MiB of the well-behaved one; c9 and the node's health are unaffected.
-BIN="$1"
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 HOSTILE="$2"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
 
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network namespaces)"; exit 1; }
 ID="h$((RANDOM % 90 + 10))"
 on_exit lab_cleanup
 lab_init "$TMP/lab" "$ID" 192.168.114

@@ -4,12 +4,7 @@
 # (reports, a condition): a healthy pair, a rejection named with its reason, the outputs, usage errors. Then
 # six real daemons: from their own reports a healthy three-cluster mesh (exit 0), then a broken pairing named
 # with its reason; a node without an agent, colliding endpoints, a cluster whose name disagrees between configs.
-BIN="$1"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network namespaces)"; exit 1; }
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 
 on_exit lab_cleanup
 lab_init "$TMP/lab" "m$((RANDOM % 90 + 10))" "192.168.$((145 + RANDOM % 5))"

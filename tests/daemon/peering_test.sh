@@ -6,13 +6,7 @@
 #  2. with the original's single IPv4 podSubnet it is a peer with its IPv4 CIDR, and the IPv6 route is deleted;
 #  3. r2 moved (its endpoint annotation changed) while the daemon was down: after the restart its new endpoint
 #     is used, while r1, a live peer that roamed, keeps the endpoint its packets come from.
-BIN="$1"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
-
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network namespaces)"; exit 1; }
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 on_exit lab_cleanup
 lab_init "$TMP/lab" "u$((RANDOM % 90 + 10))" "192.168.$((100 + RANDOM % 10))"
 LAB_SUBNET_c2=10.4.0.0/16

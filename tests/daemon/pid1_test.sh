@@ -4,12 +4,7 @@
 # "my supervisor died", wireguard-go zombies nobody reaped, a liveness endpoint that failed with one remote, a
 # failed remote never retried, a corrupt key that sometimes ended "down" instead of "failed", and idle
 # connections from elsewhere starving the probes.
-BIN="$1"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network and PID namespaces)"; exit 1; }
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 
 on_exit lab_cleanup
 lab_init "$TMP/lab" "p$((RANDOM % 90 + 10))" "192.168.$((190 + RANDOM % 10))"

@@ -9,13 +9,7 @@
 #  4. c2's apiserver stopped: False RemoteWatchFailing within a minute, at most one write per 10 s meanwhile;
 #     restarted: True PairingReady again;
 #  5. c1's apiserver stopped while the report changes (r2 becomes a peer): the write is retried and arrives.
-BIN="$1"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
-
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network namespaces)"; exit 1; }
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 figure() { echo "     figure: $*"; }
 on_exit lab_cleanup
 lab_init "$TMP/lab" "r$((RANDOM % 90 + 10))" "192.168.$((140 + RANDOM % 5))"

@@ -5,13 +5,7 @@
 # moves the peer to it (the old key is gone), and pings work again. A ping loop around the rotation measures the
 # traffic gap, which is printed. An unknown remote is refused with a clear message and changes nothing, and so
 # does a rotation whose key file cannot be written (the old key stays on the file, the device and the Node).
-BIN="$1"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
-
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network namespaces)"; exit 1; }
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 on_exit lab_cleanup
 lab_init "$TMP/lab" "k$((RANDOM % 90 + 10))" "192.168.$((118 + RANDOM % 2))"
 LAB_SUBNET_c1=10.2.0.0/16 LAB_SUBNET_c2=10.4.0.0/16

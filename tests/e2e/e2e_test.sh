@@ -4,12 +4,7 @@
 # other remote with a kubeconfig (c2 the other way round). Checks what the mission is: every pod reaches every
 # pod in the other clusters, through the right interface, and keeps doing so through node churn, restarts,
 # crashing workers, an apiserver outage and a malicious remote.
-BIN="$1"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network namespaces)"; exit 1; }
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 
 on_exit lab_cleanup
 lab_init "$TMP/lab" "e$((RANDOM % 90 + 10))" "192.168.$((150 + RANDOM % 40))"

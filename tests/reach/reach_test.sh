@@ -7,12 +7,7 @@
 #   b2 (c2)  behind a NAT namespace (masquerade) on 192.168.115.64/26: its InternalIP cannot be reached
 # Then bad override and keepalive values, and the MTU: the main underlay goes to 1400 under running daemons
 # with wgDeviceMTU "auto", against a fixed 1420.
-BIN="$1"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-source "$ROOT/tests/lib/testlib.sh"
-LAB_BIN="$BIN"
-source "$ROOT/scripts/lab-lib.sh"
-[[ $(id -u) == 0 ]] || { echo "FAIL this test needs root (network namespaces)"; exit 1; }
+source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 
 NET=192.168.114 NET2=192.168.115
 ID="r$((RANDOM % 90 + 10))"
