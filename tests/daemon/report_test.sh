@@ -12,7 +12,7 @@
 source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 figure() { echo "     figure: $*"; }
 on_exit lab_cleanup
-lab_init "$TMP/lab" "r$((RANDOM % 90 + 10))" "192.168.$((140 + RANDOM % 5))"
+lab_init "$TMP/lab" "q$((RANDOM % 90 + 10))" "192.168.$((140 + RANDOM % 5))"
 LAB_SUBNET_c1=10.2.0.0/16 LAB_SUBNET_c2=10.4.0.0/16
 lab_start_clusters c1,c2 || { echo "FAIL cannot start the test control plane"; exit 1; }
 for c in c1 c2; do lab_credentials "$c"; done
