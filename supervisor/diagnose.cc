@@ -6,6 +6,7 @@
 #include "common/json.h"
 #include "common/strings.h"
 #include "supervisor/status_format.h"
+#include "worker/wg/device.h"
 
 namespace swg::supervisor {
 namespace {
@@ -20,7 +21,7 @@ std::string NoHandshakeHint(const PeerStatus& p, uint16_t listen_port) {
          "the advertise-endpoint annotation, persistentKeepalive)";
 }
 
-std::string StaleText() { return std::to_string(kStaleHandshakeSeconds / 60) + " minutes"; }
+std::string StaleText() { return std::to_string(wg::kRejectAfterTimeSec / 60) + " minutes"; }
 
 std::string PeerName(const PeerStatus& p) {
   std::string name = p.node.empty() || p.node == "(unknown)" ? p.public_key : p.node;
@@ -127,7 +128,7 @@ std::vector<Finding> Diagnose(const RemoteView& remote, const LocalFacts& facts,
   }
   size_t fresh = 0, idle = 0;
   for (const auto& p : s.peer_list) {
-    if (p.last_handshake > 0 && now - p.last_handshake <= kStaleHandshakeSeconds) {
+    if (wg::HandshakeLive(p.last_handshake, now)) {
       fresh++;
     } else if (p.last_handshake > 0) {
       add("handshake", Severity::kProblem,
@@ -204,36 +205,6 @@ std::string FindingsToJson(const std::vector<Finding>& findings) {
   json_object_set_new(top.get(), "problems", json_boolean(AnyProblem(findings)));
   json_object_set(top.get(), "findings", arr.get());
   return JsonDump(top.get(), true);
-}
-
-bool UdpPortBound(std::string_view text, uint16_t port) {
-  // "  sl  local_address rem_address   st ...": local_address is HEXADDR:HEXPORT.
-  for (auto line : Split(text, '\n')) {
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    auto rest = line.substr(colon + 1);
-    size_t start = rest.find_first_not_of(' ');
-    if (start == std::string_view::npos) continue;
-    rest = rest.substr(start);
-    auto local = rest.substr(0, rest.find(' '));
-    size_t pc = local.rfind(':');
-    if (pc == std::string_view::npos) continue;
-    unsigned long p = 0;
-    bool hex = pc + 1 < local.size();
-    for (char c : local.substr(pc + 1)) {
-      int d = (c >= '0' && c <= '9')   ? c - '0'
-              : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-              : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                                       : -1;
-      if (d < 0 || p > 0xffff) {
-        hex = false;
-        break;
-      }
-      p = p * 16 + static_cast<unsigned long>(d);
-    }
-    if (hex && p == port) return true;
-  }
-  return false;
 }
 
 IpAddr ProbeAddress(const Cidr& subnet) {

@@ -14,9 +14,6 @@
 
 namespace swg::supervisor {
 
-// A peer whose last handshake is older than this (or that never had one although we sent to it) is a finding.
-inline constexpr int64_t kStaleHandshakeSeconds = 180;
-
 enum class Severity { kOk, kWarn, kProblem };
 std::string_view SeverityName(Severity s);  // ok, warn, problem
 
@@ -52,9 +49,6 @@ std::vector<Finding> Diagnose(const RemoteView& remote, const LocalFacts& facts,
 bool AnyProblem(const std::vector<Finding>& findings);
 std::string FormatFindings(const std::vector<Finding>& findings);  // one line per finding
 std::string FindingsToJson(const std::vector<Finding>& findings);
-
-// Whether /proc/net/udp (or udp6) text has a socket bound to `port` (any local address).
-bool UdpPortBound(std::string_view proc_net_udp, uint16_t port);
 
 // The address probed for a subnet (its first host, or the address itself for a /32 or /128).
 IpAddr ProbeAddress(const Cidr& subnet);

@@ -17,6 +17,7 @@
 #include "supervisor/diagnose.h"
 #include "worker/wg/link.h"
 #include "worker/wg/netlink.h"
+#include "worker/wg/wireguard_go.h"
 
 namespace swg {
 namespace {
@@ -60,12 +61,9 @@ supervisor::LocalFacts GatherFacts(nl_sock* sk, const WorkerStatus& s, const std
   }
   f.rp_filter_all = ReadSysctl("/proc/sys/net/ipv4/conf/all/rp_filter");
   f.rp_filter_interface = ReadSysctl("/proc/sys/net/ipv4/conf/" + dev + "/rp_filter");
-  auto udp4 = ReadFile("/proc/net/udp");
-  auto udp6 = ReadFile("/proc/net/udp6");
-  if (udp4.ok() || udp6.ok()) {
-    f.udp_bound = (udp4.ok() && supervisor::UdpPortBound(*udp4, s.listen_port)) ||
-                  (udp6.ok() && supervisor::UdpPortBound(*udp6, s.listen_port));
-  }
+  // Any socket on the port: wireguard-go may run in another PID namespace (the keeper container).
+  auto bound = wg::UdpPortBound(s.listen_port, 0);
+  if (bound.ok()) f.udp_bound = *bound;
   return f;
 }
 

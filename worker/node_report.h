@@ -26,7 +26,6 @@ inline constexpr std::string_view kReasonDegraded = "Degraded";
 inline constexpr size_t kReportMaxBytes = 4096;
 inline constexpr size_t kReportMaxNames = 32;  // per list: rejected, stale
 inline constexpr size_t kMessageMaxBytes = 256;
-inline constexpr int64_t kFreshHandshakeSeconds = 180;
 
 struct ReportInput {
   std::string remote;

@@ -494,7 +494,7 @@ void Worker::NoteHandshakes(const wg::Device& device) {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
   for (const auto& p : device.peers) {
-    if (p.last_handshake_sec > 0 && now - p.last_handshake_sec <= kFreshHandshakeSeconds) {
+    if (wg::HandshakeLive(p.last_handshake_sec, now)) {
       fresh_++;
     } else {
       std::string node = reconciler_ ? reconciler_->NodeOf(p.public_key) : "";

@@ -138,7 +138,7 @@ class Worker {
   // Handshake summary from the last device read (every 10 s, and whenever status or metrics read it).
   int64_t newest_handshake_ = 0, oldest_handshake_ = 0;
   uint64_t without_handshake_ = 0;
-  uint64_t fresh_ = 0;              // peers with a handshake within kFreshHandshakeSeconds
+  uint64_t fresh_ = 0;              // peers with a live handshake (wg::HandshakeLive)
   std::vector<std::string> stale_;  // node names of the others
   int64_t last_full_sync_ = 0;      // unix seconds of the last completed full sync
   bool remote_failing_ = false;     // the remote watch failed and has not watched again since

@@ -3,7 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
+
+#include "worker/wg/device.h"
+#include "worker/wg/wireguard_go.h"
 
 namespace {
 
@@ -112,7 +116,7 @@ TEST_CASE("diagnose: stale and missing handshakes name the peer with the usual c
   CHECK(Find(f, "handshake", Severity::kOk)->message.find("1 peer(s) without a handshake yet") == 0);
   // At exactly 3 minutes a handshake is still fresh.
   v = Healthy();
-  v.status.peer_list[0].last_handshake = kNow - swg::supervisor::kStaleHandshakeSeconds;
+  v.status.peer_list[0].last_handshake = kNow - swg::wg::kRejectAfterTimeSec;
   CHECK_FALSE(swg::supervisor::AnyProblem(swg::supervisor::Diagnose(v, Good(), kNow)));
 }
 
@@ -186,16 +190,19 @@ TEST_CASE("UDP port bound, from /proc/net/udp and udp6") {
       "0\n"
       "  124: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4243 2 0 "
       "0\n";
-  CHECK(swg::supervisor::UdpPortBound(udp, 51965));  // 0xCAFD
-  CHECK(swg::supervisor::UdpPortBound(udp, 53));
-  CHECK_FALSE(swg::supervisor::UdpPortBound(udp, 51821));
+  auto bound = [](const char* table, uint16_t port) { return !swg::wg::UdpInodesOnPort(table, port).empty(); };
+  CHECK(bound(udp, 51965));  // 0xCAFD
+  CHECK(bound(udp, 53));
+  CHECK_FALSE(bound(udp, 51821));
+  CHECK(swg::wg::UdpInodesOnPort(udp, 53) == std::set<std::string>{"4243"});
   const char* udp6 =
-      "  sl  local_address                         remote_address                        st\n"
+      "  sl  local_address                         remote_address                        st tx_queue rx_queue tr "
+      "tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
       "  7: 00000000000000000000000000000000:C8FD 00000000000000000000000000000000:0000 07 "
-      "00000000:00000000\n";
-  CHECK(swg::supervisor::UdpPortBound(udp6, 51453));  // 0xC8FD
-  CHECK_FALSE(swg::supervisor::UdpPortBound(udp6, 0));
-  CHECK_FALSE(swg::supervisor::UdpPortBound("", 53));
+      "00000000:00000000 00:00000000 00000000     0        0 5151 2 0 0\n";
+  CHECK(bound(udp6, 51453));  // 0xC8FD
+  CHECK_FALSE(bound(udp6, 0));
+  CHECK_FALSE(bound("", 53));
 }
 
 TEST_CASE("the probe address of a subnet is its first host") {

@@ -126,12 +126,12 @@ TEST_CASE("DiffPeers with a device read: a peer that is not live gets the desire
     CHECK(Show(DiffPeers(desired, current, &desired, now)) == send);
   }
   SUBCASE("the last handshake is older than REJECT_AFTER_TIME") {
-    current[0].last_handshake_sec = now - kRoamedEndpointTrustSec - 1;
+    current[0].last_handshake_sec = now - kRejectAfterTimeSec - 1;
     CHECK(Show(DiffPeers(desired, current, nullptr, now)) == send);
     CHECK(Show(DiffPeers(desired, current, &desired, now)) == send);
   }
   SUBCASE("a live peer keeps the endpoint it roamed to") {
-    current[0].last_handshake_sec = now - kRoamedEndpointTrustSec;
+    current[0].last_handshake_sec = now - kRejectAfterTimeSec;
     CHECK(DiffPeers(desired, current, nullptr, now).empty());
     CHECK(DiffPeers(desired, current, &desired, now).empty());
     current[0].last_handshake_sec = now - 5;

@@ -12,6 +12,16 @@
 
 namespace swg::wg {
 
+// WireGuard's REJECT_AFTER_TIME (180 s): a live session renews its handshake within it (every 2 minutes, at most
+// 165 s), and after it no session is left. A peer with a handshake this recent is live; "fresh" in status and the
+// node report, trusted for a roamed endpoint in the diff, not stale in `diagnose`.
+inline constexpr int64_t kRejectAfterTimeSec = 180;
+
+// Whether a handshake at `last_handshake_sec` (unix time, 0 = never) is within kRejectAfterTimeSec of `now`.
+inline bool HandshakeLive(int64_t last_handshake_sec, int64_t now) {
+  return last_handshake_sec > 0 && now - last_handshake_sec <= kRejectAfterTimeSec;
+}
+
 struct Peer {
   Key public_key;
   std::optional<Endpoint> endpoint;

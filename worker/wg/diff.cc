@@ -15,7 +15,7 @@ ByKey Index(const std::vector<Peer>& peers) {
 }
 
 bool Live(const Peer& have, int64_t now) {
-  return have.last_handshake_sec > 0 && now - have.last_handshake_sec <= kRoamedEndpointTrustSec;
+  return HandshakeLive(have.last_handshake_sec, now);
 }
 
 bool SendEndpoint(const Peer& want, const Peer& have, const ByKey* previous, int64_t now) {

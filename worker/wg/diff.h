@@ -13,11 +13,6 @@ namespace swg::wg {
 // host bits on insert, so "10.4.1.7/16" and "10.4.0.0/16" are the same entry).
 std::vector<Cidr> NormalizeCidrs(std::vector<Cidr> cidrs);
 
-// How long a device endpoint other than the desired one is trusted after the peer's last handshake: WireGuard's
-// REJECT_AFTER_TIME (180 s). A live session renews its handshake within it (every 2 minutes, at most 165 s), and
-// after it no session is left that the endpoint could belong to.
-inline constexpr int64_t kRoamedEndpointTrustSec = 180;
-
 // `desired`: the peers the device should have (unique public keys; for a duplicate the first wins).
 // `current`: the device's peers. `previous_desired`: what was desired when the device was last changed, or
 // nullptr when unknown (after a start). `now`: the unix time at which `current` was read from the device, so its
@@ -30,7 +25,7 @@ inline constexpr int64_t kRoamedEndpointTrustSec = 180;
 // The endpoint: the device's endpoint follows a peer that roams (it is where the peer's authenticated packets
 // come from), so it is kept while the peer is live, and the desired endpoint is sent only when it changed
 // (`previous_desired`; when unknown, only when the device has none). A peer without a handshake for longer than
-// kRoamedEndpointTrustSec (or never) is not live: then, with `now`, a device endpoint other than the desired one
+// kRejectAfterTimeSec (HandshakeLive; or never) is not live: then, with `now`, a device endpoint other than the desired one
 // is stale (the remote node moved while nobody applied it, or it roamed and went away) and the desired one is
 // sent.
 DeviceChange DiffPeers(const std::vector<Peer>& desired, const std::vector<Peer>& current,

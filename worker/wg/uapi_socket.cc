@@ -203,9 +203,24 @@ bool HoldsUnixListener(pid_t pid, const std::string& path) {
   return false;
 }
 
-Result<bool> UdpPortBound(uint16_t port, pid_t pid) {
+std::set<std::string> UdpInodesOnPort(std::string_view table, uint16_t port) {
   // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...; local_address is ADDR:PORT
   // in hex.
+  std::set<std::string> inodes;
+  for (std::string_view line : Split(table, '\n')) {
+    auto f = Fields(line);
+    if (f.size() < 10) continue;
+    size_t colon = f[1].rfind(':');
+    if (colon == std::string_view::npos || colon + 1 == f[1].size()) continue;
+    std::string hex(f[1].substr(colon + 1));
+    char* end = nullptr;
+    unsigned long p = std::strtoul(hex.c_str(), &end, 16);
+    if (*end == '\0' && p == port) inodes.emplace(f[9]);
+  }
+  return inodes;
+}
+
+Result<bool> UdpPortBound(uint16_t port, pid_t pid) {
   std::set<std::string> bound;
   for (const char* table : {"/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"}) {
     auto text = ReadFile(table, 64u << 20);
@@ -213,14 +228,7 @@ Result<bool> UdpPortBound(uint16_t port, pid_t pid) {
       if (text.error().code == ENOENT) continue;  // no IPv6 in this kernel
       return std::move(text).error();
     }
-    for (std::string_view line : Split(*text, '\n')) {
-      auto f = Fields(line);
-      if (f.size() < 10) continue;
-      size_t colon = f[1].rfind(':');
-      if (colon == std::string_view::npos) continue;
-      unsigned long p = std::strtoul(std::string(f[1].substr(colon + 1)).c_str(), nullptr, 16);
-      if (p == port) bound.emplace(f[9]);
-    }
+    bound.merge(UdpInodesOnPort(*text, port));
   }
   if (bound.empty() || pid <= 0) return !bound.empty();
   auto held = SocketInodes(pid);

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -65,5 +66,8 @@ bool HoldsUnixListener(pid_t pid, const std::string& path);
 // Whether a UDP socket (IPv4 or IPv6) of the calling thread's network namespace is bound to `port` and belongs
 // to `pid`; with pid 0 (the process is not visible, e.g. in another PID namespace), whether any is bound to it.
 Result<bool> UdpPortBound(uint16_t port, pid_t pid);
+
+// The inodes of the sockets bound to `port` in the text of /proc/net/udp or udp6.
+std::set<std::string> UdpInodesOnPort(std::string_view proc_net_udp, uint16_t port);
 
 }  // namespace swg::wg
