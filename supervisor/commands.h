@@ -1,12 +1,20 @@
 #pragma once
 // Subcommands, each returning the process exit code.
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/flags.h"
 #include "supervisor/cli.h"
 
 namespace swg {
+
+// For the commands that talk to the running agent (status, diagnose, rotate-key): adds -control-socket to `fs`
+// and parses `args`. Returns the exit code when the command is done (-h prints "Usage: <usage>" and the flags:
+// 0; a bad flag or an unexpected argument, said on stderr after "<command>: ": 2), nullopt to go on.
+std::optional<int> ParseClientFlags(FlagSet& fs, const std::vector<std::string>& args, const GetEnv& getenv,
+                                    const std::string& command, const std::string& usage);
 
 int RunCheckConfig(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunDiagnose(const std::vector<std::string>& args, const GetEnv& getenv);

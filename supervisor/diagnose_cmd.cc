@@ -71,26 +71,14 @@ supervisor::LocalFacts GatherFacts(nl_sock* sk, const WorkerStatus& s, const std
 
 int RunDiagnose(const std::vector<std::string>& args, const GetEnv& getenv) {
   FlagSet fs("semaphore-wireguard diagnose");
-  fs.String("control-socket", "SWG_CONTROL_SOCKET", "/run/semaphore-wireguard/control.sock",
-            "Unix socket of the running agent");
   fs.String(
       "clusters-config", "SWG_CLUSTERS_CONFIG", "",
       "The agent's config file: its remote pod subnets are checked too (else only the peers' allowed IPs)");
   fs.String("remote", "", "", "Only this remote cluster");
   fs.Bool("json", "Print the findings as JSON");
-  auto rest = fs.Parse(args, getenv);
-  if (!rest.ok()) {
-    if (rest.error().code == 0) {
-      std::printf("Usage: semaphore-wireguard diagnose [-remote NAME] [-json] [-control-socket PATH]\n%s",
-                  fs.Usage().c_str());
-      return kExitOk;
-    }
-    std::fprintf(stderr, "semaphore-wireguard diagnose: %s\n", rest.error().message.c_str());
-    return kExitUsage;
-  }
-  if (!rest->empty()) {
-    std::fprintf(stderr, "semaphore-wireguard diagnose: unexpected argument \"%s\"\n", (*rest)[0].c_str());
-    return kExitUsage;
+  if (auto exit = ParseClientFlags(fs, args, getenv, "semaphore-wireguard diagnose",
+                                   "semaphore-wireguard diagnose [-remote NAME] [-json] [-control-socket PATH]")) {
+    return *exit;
   }
   auto reply = supervisor::ControlRequest(fs.Get("control-socket"),
                                           "{\"command\":\"status\",\"verbose\":true}", 10000);

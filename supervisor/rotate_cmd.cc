@@ -12,22 +12,10 @@ namespace swg {
 
 int RunRotateKey(const std::vector<std::string>& args, const GetEnv& getenv) {
   FlagSet fs("semaphore-wireguard rotate-key");
-  fs.String("control-socket", "SWG_CONTROL_SOCKET", "/run/semaphore-wireguard/control.sock",
-            "Unix socket of the running agent");
   fs.String("remote", "", "", "(Required) The remote cluster whose key to rotate");
-  auto rest = fs.Parse(args, getenv);
-  if (!rest.ok()) {
-    if (rest.error().code == 0) {
-      std::printf("Usage: semaphore-wireguard rotate-key -remote NAME [-control-socket PATH]\n%s",
-                  fs.Usage().c_str());
-      return kExitOk;
-    }
-    std::fprintf(stderr, "semaphore-wireguard rotate-key: %s\n", rest.error().message.c_str());
-    return kExitUsage;
-  }
-  if (!rest->empty()) {
-    std::fprintf(stderr, "semaphore-wireguard rotate-key: unexpected argument \"%s\"\n", (*rest)[0].c_str());
-    return kExitUsage;
+  if (auto exit = ParseClientFlags(fs, args, getenv, "semaphore-wireguard rotate-key",
+                                   "semaphore-wireguard rotate-key -remote NAME [-control-socket PATH]")) {
+    return *exit;
   }
   const std::string& remote = fs.Get("remote");
   if (remote.empty()) {

@@ -11,22 +11,11 @@ namespace swg {
 
 int RunStatus(const std::vector<std::string>& args, const GetEnv& getenv) {
   FlagSet fs("semaphore-wireguard status");
-  fs.String("control-socket", "SWG_CONTROL_SOCKET", "/run/semaphore-wireguard/control.sock",
-            "Unix socket of the running agent");
   fs.Bool("json", "Print the state as JSON");
   fs.Bool("v", "Also list every peer and every rejected node with its reason");
-  auto rest = fs.Parse(args, getenv);
-  if (!rest.ok()) {
-    if (rest.error().code == 0) {
-      std::printf("Usage: semaphore-wireguard status [-json] [-v] [-control-socket PATH]\n%s", fs.Usage().c_str());
-      return kExitOk;
-    }
-    std::fprintf(stderr, "semaphore-wireguard status: %s\n", rest.error().message.c_str());
-    return kExitUsage;
-  }
-  if (!rest->empty()) {
-    std::fprintf(stderr, "semaphore-wireguard status: unexpected argument \"%s\"\n", (*rest)[0].c_str());
-    return kExitUsage;
+  if (auto exit = ParseClientFlags(fs, args, getenv, "semaphore-wireguard status",
+                                   "semaphore-wireguard status [-json] [-v] [-control-socket PATH]")) {
+    return *exit;
   }
   bool verbose = fs.GetBool("v");
   std::string request = std::string("{\"command\":\"status\",\"verbose\":") + (verbose ? "true" : "false") + "}";
