@@ -459,12 +459,12 @@ Result<std::vector<std::string>> ParseAddressTypes(std::string_view text) {
   }
 }
 
-std::string PubKeyAnnotation(std::string_view cluster) {
-  return std::string(cluster) + std::string(kAnnotationDomain) + "/pubKey";
+std::string ClusterAnnotation(std::string_view cluster, std::string_view name) {
+  return std::string(cluster) + std::string(kAnnotationDomain) + "/" + std::string(name);
 }
 
-std::string EndpointAnnotation(std::string_view cluster) {
-  return std::string(cluster) + std::string(kAnnotationDomain) + "/endpoint";
-}
+std::string PubKeyAnnotation(std::string_view cluster) { return ClusterAnnotation(cluster, "pubKey"); }
+
+std::string EndpointAnnotation(std::string_view cluster) { return ClusterAnnotation(cluster, "endpoint"); }
 
 }  // namespace swg

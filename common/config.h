@@ -82,7 +82,8 @@ std::string ConfigToJson(const Config& config, bool pretty = true, bool effectiv
 // separated); an error names the bad part. Used by the flag and by advertiseAddressType.
 Result<std::vector<std::string>> ParseAddressTypes(std::string_view text);
 
-// Annotation keys: "<cluster>.wireguard.semaphore.uw.io/pubKey" and ".../endpoint".
+// Annotation keys: "<cluster>.wireguard.semaphore.uw.io/<name>"; "<cluster>...pubKey" and ".../endpoint".
+std::string ClusterAnnotation(std::string_view cluster, std::string_view name);
 std::string PubKeyAnnotation(std::string_view cluster);
 std::string EndpointAnnotation(std::string_view cluster);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/config.h"
 #include "common/json.h"
 #include "common/strings.h"
 
@@ -15,7 +16,7 @@ constexpr size_t kReportListBound = 32;        // entries of rejected and of sta
 // most 253 bytes: a shorter report whose list is under the bound dropped none of that list's names.
 constexpr size_t kReportUncut = 4096 - 300;
 
-std::string Key(const std::string& remote, const char* what) { return remote + kAnnotationDomain + what; }
+std::string Key(const std::string& remote, const char* what) { return ClusterAnnotation(remote, what); }
 
 std::string Get(const k8s::NodeInfo& n, const std::string& key) {
   auto it = n.annotations.find(key);
@@ -24,7 +25,7 @@ std::string Get(const k8s::NodeInfo& n, const std::string& key) {
 
 // The remote name of an annotation key of ours ("c2" of "c2.wireguard.semaphore.uw.io/pubKey"), or "".
 std::string RemoteOf(const std::string& key) {
-  size_t at = key.find(kAnnotationDomain);
+  size_t at = key.find(std::string(kAnnotationDomain) + "/");
   return at == std::string::npos || at == 0 ? std::string() : key.substr(0, at);
 }
 

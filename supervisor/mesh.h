@@ -15,8 +15,6 @@
 
 namespace swg::mesh {
 
-inline constexpr const char* kAnnotationDomain = ".wireguard.semaphore.uw.io/";
-
 // `<remote>.wireguard.semaphore.uw.io/report`, version 1. Unknown fields are ignored.
 struct Report {
   std::string local;  // the writer's own cluster name
@@ -39,7 +37,7 @@ std::string ConditionType(const std::string& remote);
 // One cluster as read: its kubeconfig context and its Nodes (or why they could not be read).
 struct ClusterInput {
   std::string context;
-  std::vector<k8s::NodeInfo> nodes;  // annotations: at least the kAnnotationDomain ones; WireGuard conditions
+  std::vector<k8s::NodeInfo> nodes;  // annotations: at least ours (kAnnotationDomain); WireGuard conditions
   std::string error;                 // the list failed
 };
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "common/config.h"
 #include "common/flags.h"
 #include "common/loop.h"
 #include "common/strings.h"
@@ -30,8 +31,8 @@ int Usage(const std::string& message) {
 // Keeps only our annotations: the rest of a Node is not needed and would make 5,000 nodes heavy.
 void Trim(k8s::NodeInfo& node) {
   for (auto it = node.annotations.begin(); it != node.annotations.end();) {
-    it = it->first.find(mesh::kAnnotationDomain) == std::string::npos ? node.annotations.erase(it)
-                                                                      : std::next(it);
+    it = it->first.find(std::string(kAnnotationDomain) + "/") == std::string::npos ? node.annotations.erase(it)
+                                                                                     : std::next(it);
   }
   node.addresses.clear();
   node.pod_cidrs.clear();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "common/config.h"
 #include "common/json.h"
 
 namespace swg::worker {
@@ -86,7 +87,7 @@ std::string ConditionType(std::string_view remote) {
 }
 
 std::string ReportAnnotation(std::string_view remote) {
-  return std::string(remote) + ".wireguard.semaphore.uw.io/report";
+  return ClusterAnnotation(remote, "report");
 }
 
 std::string Rfc3339(int64_t unix_seconds) {

@@ -149,7 +149,7 @@ std::vector<std::string> PeerAnnotationKeys(const std::string& local_cluster) {
 }
 
 std::string KeepaliveAnnotation(const std::string& local_cluster) {
-  return local_cluster + std::string(kAnnotationDomain) + "/persistentKeepalive";
+  return ClusterAnnotation(local_cluster, "persistentKeepalive");
 }
 
 Result<uint16_t> ParsePeerKeepalive(const std::string& text) {
