@@ -15,11 +15,17 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "common/loop.h"
+#include "common/memory.h"
 #include "systemd/journal.h"
 #include "worker/supervisor_link.h"
 #include "worker/worker.h"
 
 namespace swg::worker {
+
+namespace {
+constexpr std::chrono::seconds kReleaseInterval{10};
+constexpr size_t kReleaseMinGrowth = 1024 * 1024;
+}  // namespace
 
 int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv) {
   FlagSet fs("semaphore-wireguard worker");
@@ -58,12 +64,21 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
     return kExitFailure;
   }
   signal(SIGPIPE, SIG_IGN);
+  // One arena: the worker's loop is one thread (curl's resolver threads allocate a little).
+  memory::ConfigureMalloc(1);
 
   Loop loop;
   int exit_code = kExitOk;
   std::unique_ptr<Worker> worker;
   std::unique_ptr<SupervisorLink> link;
   Timer exit_timer(loop);
+  // The initial list parses tens of megabytes of JSON into short-lived objects, and a relist, a burst of
+  // events or a scrape does so again: the free pages left between live blocks go back to the system.
+  memory::Releaser releaser(kReleaseMinGrowth);
+  Timer release_timer(loop);
+  release_timer.StartRepeating(kReleaseInterval, [&releaser] { releaser.Tick(); });
+  release_timer.Unref();
+  bool was_synced = false;
   std::optional<WorkerStatus> fatal_status;  // reported instead of the worker's once set-up failed for good
   auto exit_soon = [&](int code) {
     exit_code = code;
@@ -83,6 +98,11 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
     if (const char* bundle = getenv("SSL_CERT_FILE"); bundle && *bundle) o.client.ca_url_trust_file = bundle;
     worker = std::make_unique<Worker>(loop, o, [&] {
       if (link) link->SendStatus();
+      // Right after the first sync, not at the next tick: the list's garbage is largest then.
+      if (!was_synced && worker && worker->CurrentStatus().synced) {
+        was_synced = true;
+        releaser.Trim();
+      }
     });
     auto st = worker->Start();
     if (!st.ok()) {
