@@ -157,11 +157,12 @@ WorkerStatus Worker::DetailedStatus() {
 std::vector<metrics::Family> Worker::CollectMetrics() {
   const std::string& remote = options_.remote.name;
   metrics::Registry& m = metrics_;
-  for (const char* name : {"semaphore_wg_device_info", "semaphore_wg_peer_info", "semaphore_wg_peer_allowed_ips_info",
-                           "semaphore_wg_peer_receive_bytes_total", "semaphore_wg_peer_transmit_bytes_total",
-                           "semaphore_wg_peer_last_handshake_seconds"}) {
-    m.Clear(name);
-  }
+  // Read from the device at each scrape, and only then.
+  static constexpr const char* kFromDevice[] = {
+      "semaphore_wg_device_info",          "semaphore_wg_peer_info",
+      "semaphore_wg_peer_allowed_ips_info", "semaphore_wg_peer_receive_bytes_total",
+      "semaphore_wg_peer_transmit_bytes_total", "semaphore_wg_peer_last_handshake_seconds"};
+  for (const char* name : kFromDevice) m.Clear(name);
   if (iface_) {
     auto device = iface_->backend().GetDevice(device_);
     if (device.ok()) {
@@ -211,7 +212,10 @@ std::vector<metrics::Family> Worker::CollectMetrics() {
     m.Set("semaphore_wg_watch_events_total", {remote, "bookmark"}, static_cast<double>(st.bookmarks));
     m.Set("semaphore_wg_watch_relists_total", {remote}, static_cast<double>(st.relists));
   }
-  return m.Snapshot();
+  auto snapshot = m.Snapshot();
+  // Not kept until the next scrape: at 5,000 peers these series held about 15 MB between scrapes.
+  for (const char* name : kFromDevice) m.Clear(name);
+  return snapshot;
 }
 
 }  // namespace swg::worker
