@@ -106,6 +106,10 @@ check "per-peer series carry the peer's node" grep -Eq "^semaphore_wg_peer_last_
 check "device info metric" grep -q "^semaphore_wg_device_info{device=\"wireguard.c2\",public_key=\"$N1_C2_PUB\"} 1$" "$TMP/metrics"
 check "kube request metric" grep -Eq '^semaphore_wg_kube_http_request_total\{host="[0-9.]+:[0-9]+",code="200",method="PATCH"\} [1-9]' "$TMP/metrics"
 check "sync metric" grep -Eq '^semaphore_wg_sync_peers_total\{device="wireguard.c3",success="1"\} [1-9]' "$TMP/metrics"
+sleep 1.1  # past the supervisor's one-second cache: the workers read their devices again
+n1_http "$URL/metrics" >"$TMP/metrics"
+check "the next scrape shows the peers again (a worker keeps no series between scrapes)" \
+  grep -q "^semaphore_wg_peer_info{device=\"wireguard.c2\",public_key=\"$R1_PUB\",endpoint=\"$R1_IP:51820\",node=\"r1\"} 1$" "$TMP/metrics"
 
 echo "--- removals follow the remote cluster"
 lab_kubectl c3 annotate node s2 c1.wireguard.semaphore.uw.io/pubKey- >/dev/null
