@@ -9,6 +9,8 @@
 
 #include "common/memory.h"
 
+// AddressSanitizer replaces malloc: neither glibc's counters nor malloc_trim apply there.
+#if !defined(__SANITIZE_ADDRESS__)
 namespace {
 
 // RssAnon of this process, in KiB: what the daemon's figures are made of.
@@ -40,8 +42,6 @@ void MakeGarbage(std::vector<std::unique_ptr<char[]>>& live) {
 
 }  // namespace
 
-#if !defined(__SANITIZE_ADDRESS__)
-// AddressSanitizer replaces malloc: neither glibc's counters nor malloc_trim apply there.
 TEST_CASE("free pages between live blocks go back to the system") {
   swg::memory::ConfigureMalloc(0);
   std::vector<std::unique_ptr<char[]>> live;
