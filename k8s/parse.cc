@@ -5,6 +5,7 @@
 #include "common/json.h"
 #include "common/strings.h"
 #include "k8s/json_load.h"
+#include "k8s/node_reader.h"
 
 namespace swg::k8s {
 namespace {
@@ -167,6 +168,14 @@ Result<NodeInfo> ParseNode(const json_t* object, const AnnotationFilter& filter)
 }
 
 Result<NodeInfo> ParseNodeJson(std::string_view json, const AnnotationFilter& filter) {
+  bool malformed = false;
+  Result<NodeInfo> node = ReadNode(json, filter, &malformed);
+  if (!malformed) return node;
+  // jansson words what is wrong with the text, as before the reader (and takes nesting deeper than its bound).
+  return ParseNodeJsonTree(json, filter);
+}
+
+Result<NodeInfo> ParseNodeJsonTree(std::string_view json, const AnnotationFilter& filter) {
   Result<JsonPtr> root = Load("node", json);
   if (!root.ok()) return root.error();
   return ParseNode(root->get(), filter);

@@ -47,7 +47,10 @@ struct NodeListPage {
 
 // A Node object (a list item or a watch event's object).
 Result<NodeInfo> ParseNode(const json_t* object, const AnnotationFilter& filter);
+// From text: one pass without a tree (k8s/node_reader.h), with the same result as ParseNodeJsonTree, which
+// parses the text with jansson and calls ParseNode (kept for malformed text and to test the reader against).
 Result<NodeInfo> ParseNodeJson(std::string_view json, const AnnotationFilter& filter);
+Result<NodeInfo> ParseNodeJsonTree(std::string_view json, const AnnotationFilter& filter);
 Result<NodeListPage> ParseNodeList(std::string_view json, const AnnotationFilter& filter);
 
 // A Status object, or nullopt when `json` is not one (not JSON, or "kind" is not "Status").

@@ -5,6 +5,7 @@
 #include "common/json.h"
 #include "common/strings.h"
 #include "k8s/json_load.h"
+#include "k8s/node_reader.h"
 
 namespace swg::k8s {
 
@@ -91,6 +92,19 @@ Status WatchStreamParser::Feed(std::string_view chunk, const std::function<bool(
 
 Status WatchStreamParser::Decode(std::string_view value, size_t offset, WatchEvent& event) {
   const std::string at = "event at byte " + std::to_string(offset);
+  // Node events, nearly all of the stream, are read in one pass without a tree; the others (BOOKMARK, ERROR)
+  // and anything malformed are decoded by jansson below, which words the errors.
+  if (std::optional<NodeEvent> read = ReadNodeEvent(value, filter_)) {
+    event.type = read->type == "ADDED"      ? WatchEventType::kAdded
+                 : read->type == "MODIFIED" ? WatchEventType::kModified
+                                            : WatchEventType::kDeleted;
+    Result<NodeInfo>& node = *read->node;
+    if (!node.ok())
+      return Fail(at + " (" + read->type + "): " + node.error().message, node.error().code);
+    event.node = std::move(node).value();
+    event.resource_version = event.node.resource_version;
+    return Ok();
+  }
   Result<JsonPtr> loaded = LoadJson(value, JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES);
   if (!loaded.ok()) return Fail(at + ": " + loaded.error().message, loaded.error().code);
   const JsonPtr& root = *loaded;
