@@ -5,14 +5,20 @@
 #include <doctest/doctest.h>
 
 #include "common/files.h"
+#include "tests/k8s/node_reader_diff.h"
 
 using swg::k8s::AnnotationFilter;
-using swg::k8s::ParseNodeJson;
 using swg::k8s::ParseNodeList;
 using swg::k8s::ParseStatusJson;
 using swg::k8s::ParseTimestamp;
 
 namespace {
+
+// Every Node these tests parse is also checked against jansson's tree (tests/k8s/node_reader_test.cc).
+swg::Result<swg::k8s::NodeInfo> ParseChecked(std::string_view json, const AnnotationFilter& filter) {
+  swg::test::CheckSameAsJansson(json, filter);
+  return swg::k8s::ParseNodeJson(json, filter);
+}
 
 std::string Data(const std::string& name) {
   auto text = swg::ReadFile(std::string(SWG_K8S_TEST_DATA) + "/" + name);
@@ -21,7 +27,7 @@ std::string Data(const std::string& name) {
 }
 
 std::string ErrorOf(std::string_view json) {
-  auto node = ParseNodeJson(json, AnnotationFilter::All());
+  auto node = ParseChecked(json, AnnotationFilter::All());
   REQUIRE_FALSE(node.ok());
   return node.error().message;
 }
@@ -51,10 +57,10 @@ TEST_CASE("only the annotations asked for are kept") {
     "creationTimestamp":"2026-01-02T03:04:05Z","annotations":{"c1.wireguard.semaphore.uw.io/pubKey":"K","noise":"x"}},
     "spec":{"podCIDR":"10.0.0.0/24","podCIDRs":["10.0.0.0/24","fd00::/64"]},
     "status":{"addresses":[{"type":"Hostname","address":"n1"},{"type":"InternalIP","address":"10.1.1.1"}]}})";
-  auto all = ParseNodeJson(node, AnnotationFilter::All());
+  auto all = ParseChecked(node, AnnotationFilter::All());
   REQUIRE(all.ok());
   CHECK(all->annotations.size() == 2);
-  auto some = ParseNodeJson(node, AnnotationFilter::Only({"c1.wireguard.semaphore.uw.io/pubKey", "absent"}));
+  auto some = ParseChecked(node, AnnotationFilter::Only({"c1.wireguard.semaphore.uw.io/pubKey", "absent"}));
   REQUIRE(some.ok());
   CHECK(some->annotations ==
         std::map<std::string, std::string>{{"c1.wireguard.semaphore.uw.io/pubKey", "K"}});
@@ -69,14 +75,14 @@ TEST_CASE("conditions are kept only when asked for, by type prefix") {
     {"type":"Ready","status":"True","reason":"KubeletReady"},
     {"type":"WireGuardC2Ready","status":"False","reason":"NoHandshakes","message":"2 peers, 0 fresh",
      "lastHeartbeatTime":"2026-12-03T15:00:00Z"}]}})";
-  CHECK(ParseNodeJson(node, AnnotationFilter::All())->conditions.empty());  // the agent's informers
+  CHECK(ParseChecked(node, AnnotationFilter::All())->conditions.empty());  // the agent's informers
   AnnotationFilter wg = AnnotationFilter::All();
   wg.condition_prefix = "WireGuard";
-  auto parsed = ParseNodeJson(node, wg);
+  auto parsed = ParseChecked(node, wg);
   REQUIRE(parsed.ok());
   CHECK(parsed->conditions == std::vector<swg::k8s::NodeCondition>{
                                   {"WireGuardC2Ready", "False", "NoHandshakes", "2 peers, 0 fresh"}});
-  auto bad = ParseNodeJson(R"({"metadata":{"name":"n1"},"status":{"conditions":[{"type":3}]}})", wg);
+  auto bad = ParseChecked(R"({"metadata":{"name":"n1"},"status":{"conditions":[{"type":3}]}})", wg);
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().message == "node \"n1\": status.conditions[0].type: expected a string, got integer");
 }
@@ -99,7 +105,7 @@ TEST_CASE("malformed nodes are errors that name the node and the field") {
         std::string::npos);
   CHECK(ErrorOf("{\"metadata\":{\"name\":\"n1\"}").find("node: invalid JSON at byte") == 0);
   // null is as good as absent, as in Go's decoder.
-  CHECK(ParseNodeJson(R"({"metadata":{"name":"n1","annotations":null},"spec":null})", AnnotationFilter::All())
+  CHECK(ParseChecked(R"({"metadata":{"name":"n1","annotations":null},"spec":null})", AnnotationFilter::All())
             .ok());
 }
 
