@@ -7,7 +7,7 @@
 
 #include <array>
 #include <cstddef>
-#include <deque>
+#include <list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,7 +23,7 @@ class JsonReader {
  public:
   static constexpr int kMaxDepth = 512;
 
-  explicit JsonReader(std::string_view text) : text_(text) {}
+  explicit JsonReader(std::string_view text) : text_(text) { keys_.reserve(64); }
   JsonReader(const JsonReader&) = delete;
   JsonReader& operator=(const JsonReader&) = delete;
 
@@ -73,7 +73,7 @@ class JsonReader {
   std::string error_;
   std::array<Frame, kMaxDepth + 1> frames_{};
   std::vector<std::string_view> keys_;  // keys of the open objects, to find duplicates
-  std::deque<std::string> decoded_;     // keys that had escapes, decoded (rare)
+  std::list<std::string> decoded_;      // keys that had escapes, decoded (rare; a list allocates nothing empty)
 };
 
 }  // namespace swg::k8s

@@ -1,12 +1,13 @@
 // libFuzzer target: the Kubernetes node/event parsers must never crash, hang or leak on anything a server
 // sends. The watch stream and list stream parsers must also decode the same events and items however the
-// bytes are cut into chunks.
+// bytes are cut into chunks. The one-pass Node reader must give what jansson's tree and ParseNode give.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 #include <vector>
 
 #include "k8s/list_stream.h"
+#include "k8s/node_reader.h"
 #include "k8s/parse.h"
 #include "k8s/watch_stream.h"
 
@@ -52,11 +53,37 @@ ListOutcome FeedList(std::string_view text, size_t piece) {
   return out;
 }
 
+// ParseNodeJson (the reader, jansson for malformed text) is ParseNodeJsonTree exactly; the reader alone agrees
+// on the result and on every error about a field (its words for bad text are its own).
+void CompareNodeParsers(std::string_view text, const AnnotationFilter& filter) {
+  swg::Result<NodeInfo> tree = swg::k8s::ParseNodeJsonTree(text, filter);
+  swg::Result<NodeInfo> fast = swg::k8s::ParseNodeJson(text, filter);
+  if (fast.ok() != tree.ok()) abort();
+  if (tree.ok() && *fast != *tree) abort();
+  if (!tree.ok() && (fast.error().message != tree.error().message || fast.error().code != tree.error().code))
+    abort();
+  bool malformed = false;
+  swg::Result<NodeInfo> read = swg::k8s::ReadNode(text, filter, &malformed);
+  if (malformed) {
+    // Only text jansson refuses too, or nested deeper than the reader's bound.
+    bool deep = read.error().message.find("nested deeper than") != std::string::npos;
+    if (tree.ok() && !deep) abort();
+    return;
+  }
+  if (!tree.ok() && tree.error().code == swg::k8s::kErrorOverLimit) return;  // jansson's tree, not the reader
+  if (read.ok() != tree.ok()) abort();
+  if (tree.ok() && *read != *tree) abort();
+  if (!tree.ok() && read.error().message != tree.error().message) abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  (void)swg::k8s::ParseNodeJson(text, AnnotationFilter::All());
+  AnnotationFilter conditions = AnnotationFilter::Only({"a", "c1.wireguard.semaphore.uw.io/pubKey"});
+  conditions.condition_prefix = "Re";
+  CompareNodeParsers(text, AnnotationFilter::All());
+  CompareNodeParsers(text, conditions);
   (void)swg::k8s::ParseNodeList(text, AnnotationFilter::Only({"a"}));
   (void)swg::k8s::ParseStatusJson(text);
 
