@@ -1,7 +1,7 @@
 #pragma once
 // Internal to k8s/: follows the nesting of JSON text byte by byte, across chunks (strings with their escapes,
 // brackets), so the stream parsers can find where a value ends without parsing it. It checks nothing else:
-// jansson does that on each value found.
+// the Node reader (node_reader.h) or jansson does that on each value found.
 
 namespace swg::k8s {
 
