@@ -3,6 +3,9 @@
 // brackets), so the stream parsers can find where a value ends without parsing it. It checks nothing else:
 // the Node reader (node_reader.h) or jansson does that on each value found.
 
+#include <cstddef>
+#include <string_view>
+
 namespace swg::k8s {
 
 inline bool IsJsonSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -35,6 +38,20 @@ class JsonNesting {
       return Step::kClose;
     }
     return Step::kOther;
+  }
+  // The first index from i on whose byte Feed would act on: inside a string a quote or a backslash, outside
+  // one a quote or a bracket. Feed passes over the bytes before it without a change, so callers that only
+  // follow the nesting need not feed them (most of a Node is plain string bytes).
+  size_t SkipInert(std::string_view s, size_t i) const {
+    if (escaped_) return i;
+    const char* p = s.data();
+    const size_t n = s.size();
+    if (in_string_) {
+      while (i < n && p[i] != '"' && p[i] != '\\') ++i;
+    } else {
+      while (i < n && p[i] != '"' && p[i] != '{' && p[i] != '}' && p[i] != '[' && p[i] != ']') ++i;
+    }
+    return i;
   }
   int depth() const { return depth_; }  // after the last byte fed
   bool in_string() const { return in_string_; }

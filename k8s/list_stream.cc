@@ -26,6 +26,10 @@ Status NodeListStreamParser::Feed(std::string_view chunk) {
   if (failed_) return Error{"node list: already failed"};
   size_t from = 0;  // where the open item's bytes start in this chunk
   for (size_t i = 0; i < chunk.size(); ++i) {
+    if (in_item_) {  // only its end matters here: the item is parsed whole
+      i = nesting_.SkipInert(chunk, i);
+      if (i == chunk.size()) break;
+    }
     const char c = chunk[i];
     const int depth_before = nesting_.depth();
     const Step step = nesting_.Feed(c);

@@ -47,6 +47,10 @@ Status WatchStreamParser::Feed(std::string_view chunk, const std::function<bool(
   if (failed_) return Error{"watch stream: already failed"};
   size_t from = 0;  // where the unfinished event's bytes start in this chunk
   for (size_t i = 0; i < chunk.size(); ++i) {
+    if (in_event_) {
+      i = nesting_.SkipInert(chunk, i);
+      if (i == chunk.size()) break;
+    }
     const char c = chunk[i];
     if (!in_event_) {
       if (IsJsonSpace(c)) continue;
