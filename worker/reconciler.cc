@@ -36,18 +36,21 @@ void Reconciler::SetDesired(PeerSet desired) {
   desired_nodes_.clear();
   for (const auto& p : desired_.peers) desired_nodes_[p.peer.public_key] = p.node;
   if (retrying_) return;  // the retry timer will apply the newest desired state
-  auto now = Clock::now();
-  if (!pending_) first_pending_ = now;
-  pending_ = true;
-  auto waited = std::chrono::duration_cast<milliseconds>(now - first_pending_);
-  Schedule(std::max(milliseconds(0), std::min(options_.debounce, options_.max_delay - waited)));
+  // An apply already scheduled takes this state too: the timer is not pushed back, so a steady stream of
+  // updates cannot starve the device.
+  if (timer_.active()) return;
+  Schedule(CoalesceDelay());
+}
+
+milliseconds Reconciler::CoalesceDelay() const {
+  if (!ran_) return milliseconds(0);
+  auto since = std::chrono::duration_cast<milliseconds>(Clock::now() - last_run_end_);
+  return since >= options_.coalesce ? milliseconds(0) : options_.coalesce - since;
 }
 
 void Reconciler::RequestFull() {
   full_requested_ = true;
   if (retrying_) return;
-  if (!pending_) first_pending_ = Clock::now();
-  pending_ = true;
   Schedule(milliseconds(0));
 }
 
@@ -70,7 +73,6 @@ std::string Reconciler::NodeOf(const Key& key) const {
 }
 
 void Reconciler::Run() {
-  pending_ = false;
   retrying_ = false;
   auto start = Clock::now();
   Outcome out;
@@ -89,7 +91,9 @@ void Reconciler::Run() {
     log::Warn("applying peers failed; retrying with a full reconcile",
               {{"device", ifname_}, {"error", out.error}, {"retry_in", std::to_string(delay.count()) + "ms"}});
     timer_.Start(delay, [this] { Run(); });
-    out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    last_run_end_ = Clock::now();
+    ran_ = true;
+    out.seconds = std::chrono::duration<double>(last_run_end_ - start).count();
     if (on_done_) on_done_(out);
   };
   if (out.full) {
@@ -132,7 +136,9 @@ void Reconciler::Run() {
   if (!last_error_.empty()) log::Info("applying peers works again", {{"device", ifname_}});
   last_error_.clear();
   backoff_.Reset();
-  out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  last_run_end_ = Clock::now();
+  ran_ = true;
+  out.seconds = std::chrono::duration<double>(last_run_end_ - start).count();
   if (on_done_) on_done_(out);
 }
 

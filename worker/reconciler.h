@@ -1,6 +1,8 @@
 #pragma once
-// Keeps a WireGuard device's peers equal to the desired peers with minimal, batched changes. A burst of
-// desired-state updates becomes one change (debounced); a full reconcile re-reads the device and also removes
+// Keeps a WireGuard device's peers equal to the desired peers with minimal, batched changes. An update after a
+// quiet spell is applied at once (at the end of the current loop iteration, so that the updates of one
+// iteration are one change); updates arriving within `coalesce` of the end of the last apply wait for the end of
+// that window and become one change, so a burst costs a few device writes, not one per event. A full reconcile re-reads the device and also removes
 // every peer that should not be there (after the first complete list, periodically to correct drift, after a
 // failure, after the device was recreated). A failed apply is retried with backoff, as a full reconcile.
 
@@ -20,8 +22,9 @@ namespace swg::worker {
 class Reconciler {
  public:
   struct Options {
-    std::chrono::milliseconds debounce{100};    // wait this long for more updates before applying
-    std::chrono::milliseconds max_delay{1000};  // but never longer than this after the first pending update
+    // After an apply, further updates wait until this long after its end: at most one incremental apply
+    // per window under load, none of the waiting when idle.
+    std::chrono::milliseconds coalesce{50};
     Backoff::Options retry{std::chrono::milliseconds(500), 2.0, std::chrono::milliseconds(30000), 0.3,
                            std::chrono::milliseconds(120000)};
   };
@@ -52,6 +55,7 @@ class Reconciler {
 
  private:
   void Schedule(std::chrono::milliseconds delay);
+  std::chrono::milliseconds CoalesceDelay() const;  // 0 when idle, else what remains of the window
   void Run();
   void LogChange(const wg::DeviceChange& change, bool full) const;
 
@@ -71,9 +75,9 @@ class Reconciler {
   bool previous_known_ = false;
   bool full_requested_ = true;
   bool full_done_ = false;
-  bool pending_ = false;
   bool retrying_ = false;
-  std::chrono::steady_clock::time_point first_pending_{};
+  bool ran_ = false;  // an apply has run: last_run_end_ is set
+  std::chrono::steady_clock::time_point last_run_end_{};
   std::string last_error_;
 };
 

@@ -18,11 +18,9 @@ constexpr const char* kWatcherFailures = "semaphore_wg_node_watcher_failures_tot
 constexpr const char* kHttpRequests = "semaphore_wg_kube_http_request_total";
 constexpr const char* kSyncDuration = "semaphore_wg_sync_duration_seconds";
 
-Reconciler::Options ReconcilerOptions() {
-  Reconciler::Options o;
-  o.debounce = milliseconds(50);  // events are already coalesced by ScheduleRecompute
-  return o;
-}
+// Under a burst of watch events, at most one recomputation of every remote node per window (and one device
+// change per window, Reconciler::Options::coalesce); after a quiet spell an event is acted on at once.
+constexpr milliseconds kRecomputeWindow{50};
 
 k8s::ClusterSource LocalSource(const LocalConfig& l) {
   return l.kube_config_path.empty() ? k8s::ClusterSource::InCluster()
@@ -166,7 +164,8 @@ void Worker::Continue() {
     if (auto st = SetUpInterface(); !st.ok()) return RetryLater(st.error().message);
     step_ = Step::kClients;
     repair_timer_.StartRepeating(options_.repair_interval, [this] { Repair(); });
-    stats_timer_.StartRepeating(milliseconds(10000), [this] { RefreshStats(); });
+    stats_started_ = std::chrono::steady_clock::now();
+    ScheduleStats();
   }
   if (step_ == Step::kClients) {
     if (auto st = CreateClients(); !st.ok()) return RetryLater(st.error().message);
@@ -203,7 +202,7 @@ Status Worker::SetUpInterface() {
              {"routes", options_.remote.PodSubnetsText()}});
   if (!reconciler_) {
     reconciler_ = std::make_unique<Reconciler>(
-        loop_, device_, [this]() -> wg::WgBackend& { return iface_->backend(); }, ReconcilerOptions(),
+        loop_, device_, [this]() -> wg::WgBackend& { return iface_->backend(); }, Reconciler::Options{},
         [this](const Reconciler::Outcome& o) { OnReconciled(o); });
   }
   // A new link has no peers: send everything, endpoints included. An adopted one is diffed at the first sync.
@@ -357,9 +356,16 @@ k8s::InformerOptions Worker::RemoteInformerOptions() const {
 }
 
 void Worker::ScheduleRecompute() {
-  // Validating every remote node costs O(nodes): do it once per burst of events, not once per event.
+  // Validating every remote node costs O(nodes): do it once per burst of events, not once per event. The
+  // events read in one loop iteration become one recomputation at its end (a 0 ms timer runs in the next
+  // iteration, before waiting for more input); within kRecomputeWindow of the last one, at the window's end.
   if (recompute_timer_.active()) return;
-  recompute_timer_.Start(milliseconds(50), [this] { Recompute(); });
+  auto delay = milliseconds(0);
+  if (recomputed_) {
+    auto since = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - last_recompute_);
+    if (since < kRecomputeWindow) delay = kRecomputeWindow - since;
+  }
+  recompute_timer_.Start(delay, [this] { Recompute(); });
 }
 
 void Worker::Recompute() {
@@ -388,6 +394,8 @@ void Worker::Recompute() {
   }
   rejections_ = std::move(now);
   reconciler_->SetDesired(std::move(set));
+  recomputed_ = true;
+  last_recompute_ = std::chrono::steady_clock::now();  // the window counts from the end: bounded CPU share
 }
 
 void Worker::LogIgnoredCidrs(const PeerSet& set) {
@@ -478,6 +486,19 @@ void Worker::Repair() {
   Changed();
 }
 
+// Status and /metrics read the device when asked; this periodic read only ages the handshakes of the node
+// report (fresh: wg::HandshakeLive, minutes). Reading thousands of peers costs CPU here and in wireguard-go,
+// so it is slow once settled, and quick during the first minutes, when the first handshakes make a pairing
+// ready.
+void Worker::ScheduleStats() {
+  constexpr milliseconds kStartup{120000}, kFast{10000}, kSlow{60000};
+  bool starting = std::chrono::steady_clock::now() - stats_started_ < kStartup;
+  stats_timer_.Start(starting ? kFast : kSlow, [this] {
+    RefreshStats();
+    ScheduleStats();
+  });
+}
+
 void Worker::RefreshStats() {
   if (!iface_) return;
   auto device = iface_->backend().GetDevice(device_);
@@ -488,18 +509,12 @@ void Worker::NoteHandshakes(const wg::Device& device) {
   newest_handshake_ = 0;
   oldest_handshake_ = 0;
   without_handshake_ = 0;
-  fresh_ = 0;
-  stale_.clear();
+  fresh_keys_.clear();
   auto now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
   for (const auto& p : device.peers) {
-    if (wg::HandshakeLive(p.last_handshake_sec, now)) {
-      fresh_++;
-    } else {
-      std::string node = reconciler_ ? reconciler_->NodeOf(p.public_key) : "";
-      stale_.push_back(node.empty() ? p.public_key.ToBase64() : node);
-    }
+    if (wg::HandshakeLive(p.last_handshake_sec, now)) fresh_keys_.push_back(p.public_key);
     if (p.last_handshake_sec <= 0) {
       without_handshake_++;
       continue;
@@ -507,6 +522,7 @@ void Worker::NoteHandshakes(const wg::Device& device) {
     if (newest_handshake_ == 0 || p.last_handshake_sec > newest_handshake_) newest_handshake_ = p.last_handshake_sec;
     if (oldest_handshake_ == 0 || p.last_handshake_sec < oldest_handshake_) oldest_handshake_ = p.last_handshake_sec;
   }
+  std::sort(fresh_keys_.begin(), fresh_keys_.end());
   if (reporter_) reporter_->Poke();  // handshakes age without any other change
 }
 

@@ -89,6 +89,7 @@ class Worker {
   void Repair();
   void UpdateMtu();  // wgDeviceMTU "auto": follows the underlay of the advertised address
   void RefreshStats();
+  void ScheduleStats();  // the next periodic RefreshStats
   void NoteHandshakes(const wg::Device& device);
   void Changed();
   std::string Problem(std::string* reason = nullptr) const;  // reason: node_report.h's
@@ -133,13 +134,18 @@ class Worker {
   Timer repair_timer_;
   Timer resync_timer_;
   Timer stats_timer_;
+  std::chrono::steady_clock::time_point stats_started_{};
   Timer recompute_timer_;
+  bool recomputed_ = false;  // last_recompute_ is set
+  std::chrono::steady_clock::time_point last_recompute_{};  // end of the last recomputation
 
-  // Handshake summary from the last device read (every 10 s, and whenever status or metrics read it).
+  // Handshake summary from the last device read (every 10 s at first, then every 60 s, and whenever status or
+  // metrics read it).
   int64_t newest_handshake_ = 0, oldest_handshake_ = 0;
   uint64_t without_handshake_ = 0;
-  uint64_t fresh_ = 0;              // peers with a live handshake (wg::HandshakeLive)
-  std::vector<std::string> stale_;  // node names of the others
+  // Peers with a live handshake (wg::HandshakeLive) at the last read, sorted. The report counts the peers
+  // applied now against it: one added since is stale until a read sees its handshake, one removed is gone.
+  std::vector<Key> fresh_keys_;
   int64_t last_full_sync_ = 0;      // unix seconds of the last completed full sync
   bool remote_failing_ = false;     // the remote watch failed and has not watched again since
 

@@ -56,10 +56,18 @@ ReportInput Worker::ReportState() {
   if (reconciler_) {
     in.peers = reconciler_->applied_peers();
     for (const auto& r : reconciler_->desired().rejected) in.rejected.emplace_back(r.node, r.code);
+    // Handshakes are read from time to time, peers change at once: the peers of now, by the last read.
+    if (in.peers > 0) {
+      for (const auto& p : reconciler_->desired().peers) {
+        if (std::binary_search(fresh_keys_.begin(), fresh_keys_.end(), p.peer.public_key)) {
+          in.fresh++;
+        } else {
+          in.stale.push_back(p.node);
+        }
+      }
+    }
   }
-  // Handshakes are read every 10 s, peers change at once: a peer removed since the last read is not fresh.
-  in.fresh = std::min<uint64_t>(fresh_, in.peers);
-  in.stale = stale_;
+  in.fresh = std::min<uint64_t>(in.fresh, in.peers);
   in.last_full_sync = last_full_sync_;
   return in;
 }

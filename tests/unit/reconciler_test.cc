@@ -1,0 +1,151 @@
+#include "worker/reconciler.h"
+
+#include <doctest/doctest.h>
+
+#include <map>
+
+using namespace std::chrono_literals;
+using swg::worker::DesiredPeer;
+using swg::worker::PeerSet;
+using swg::worker::Reconciler;
+
+namespace {
+
+swg::Key KeyOf(int seed) {
+  uint8_t raw[32] = {};
+  raw[0] = static_cast<uint8_t>(seed);
+  raw[1] = static_cast<uint8_t>(seed >> 8);
+  raw[31] = 0x40;
+  return swg::Key(raw);
+}
+
+// A device in memory: applies changes the way a backend does and counts the writes.
+class FakeBackend : public swg::wg::WgBackend {
+ public:
+  std::string_view Kind() const override { return "fake"; }
+  swg::Result<swg::wg::Device> GetDevice(const std::string& ifname) override {
+    swg::wg::Device d;
+    d.name = ifname;
+    for (const auto& [key, p] : peers) d.peers.push_back(p);
+    return d;
+  }
+  swg::Status Apply(const std::string&, const swg::wg::DeviceChange& change) override {
+    applies++;
+    for (const auto& pc : change.peers) {
+      if (pc.remove) {
+        peers.erase(pc.public_key);
+        continue;
+      }
+      auto& p = peers[pc.public_key];
+      p.public_key = pc.public_key;
+      if (pc.endpoint) p.endpoint = pc.endpoint;
+      if (pc.persistent_keepalive) p.persistent_keepalive = *pc.persistent_keepalive;
+      if (pc.replace_allowed_ips) p.allowed_ips.clear();
+      p.allowed_ips.insert(p.allowed_ips.end(), pc.allowed_ips.begin(), pc.allowed_ips.end());
+    }
+    return swg::Ok();
+  }
+  std::map<swg::Key, swg::wg::Peer> peers;
+  int applies = 0;
+};
+
+// `n` peers; peer 0's endpoint port is `port`, so that each value of `port` is another desired state.
+PeerSet Peers(int n, uint16_t port) {
+  PeerSet set;
+  for (int i = 0; i < n; ++i) {
+    DesiredPeer d;
+    d.node = "n" + std::to_string(i);
+    d.peer.public_key = KeyOf(i);
+    d.peer.endpoint = swg::Endpoint::Parse("192.168.1." + std::to_string(i + 1) + ":" +
+                                           std::to_string(i == 0 ? port : 51820));
+    d.peer.allowed_ips = {*swg::Cidr::Parse("10.4." + std::to_string(i) + ".0/24")};
+    d.peer.persistent_keepalive = 25;
+    set.peers.push_back(std::move(d));
+  }
+  return set;
+}
+
+uint16_t Port0(const FakeBackend& b) {
+  auto it = b.peers.find(KeyOf(0));
+  return it == b.peers.end() || !it->second.endpoint ? 0 : it->second.endpoint->port;
+}
+
+struct Fixture {
+  explicit Fixture(std::chrono::milliseconds coalesce) {
+    Reconciler::Options o;
+    o.coalesce = coalesce;
+    reconciler = std::make_unique<Reconciler>(
+        loop, "wg-test", [this]() -> swg::wg::WgBackend& { return backend; }, o,
+        [this](const Reconciler::Outcome& out) {
+          CHECK(out.ok);
+          runs++;
+        });
+    // The first apply is the full one, after the first complete list.
+    reconciler->SetDesired(Peers(10, 1000));
+    reconciler->RequestFull();
+    REQUIRE(loop.RunUntil([&] { return runs == 1; }, 10s));
+    REQUIRE(backend.peers.size() == 10);
+    REQUIRE(backend.applies == 1);
+  }
+  swg::Loop loop;
+  FakeBackend backend;
+  std::unique_ptr<Reconciler> reconciler;
+  int runs = 0;
+};
+
+}  // namespace
+
+TEST_CASE("reconciler: a lone change after a quiet spell is applied at once, not after the window") {
+  Fixture f(2000ms);
+  // Past the window of the first apply: the next change finds the reconciler idle.
+  f.loop.RunUntil([] { return false; }, 2100ms);
+  auto start = std::chrono::steady_clock::now();
+  // Changes made in one loop iteration are one apply.
+  f.reconciler->SetDesired(Peers(10, 1001));
+  f.reconciler->SetDesired(Peers(10, 1002));
+  REQUIRE(f.loop.RunUntil([&] { return f.backend.applies == 2; }, 10s));
+  // Well inside the 2 s window: it did not wait for it (a debounce would have).
+  CHECK(std::chrono::steady_clock::now() - start < 1000ms);
+  CHECK(Port0(f.backend) == 1002);
+  f.loop.RunUntil([] { return false; }, 100ms);
+  CHECK(f.backend.applies == 2);
+}
+
+TEST_CASE("reconciler: a burst right after an apply becomes one apply of the newest state") {
+  Fixture f(1500ms);
+  // 200 changes, one a millisecond or so, starting right after the first apply: all inside its window.
+  swg::Timer burst(f.loop);
+  uint16_t sent = 0;
+  burst.StartRepeating(1ms, [&] {
+    f.reconciler->SetDesired(Peers(10, static_cast<uint16_t>(2000 + ++sent)));
+    if (sent == 200) burst.Stop();
+  });
+  REQUIRE(f.loop.RunUntil([&] { return sent == 200; }, 10s));
+  auto after_burst = f.backend.applies;
+  REQUIRE(f.loop.RunUntil([&] { return Port0(f.backend) == 2200; }, 10s));
+  // The burst took less than the window when it was one apply; on a very slow machine it spans two windows.
+  CHECK(f.backend.applies - 1 >= 1);
+  CHECK(f.backend.applies - 1 <= (after_burst == 1 ? 1 : 2));
+  f.loop.RunUntil([] { return false; }, 200ms);
+  CHECK(f.backend.peers.size() == 10);
+  CHECK(f.runs == f.backend.applies);
+}
+
+TEST_CASE("reconciler: under a steady stream, applies are spaced by the window and none is starved") {
+  Fixture f(100ms);
+  swg::Timer stream(f.loop);
+  uint16_t sent = 0;
+  stream.StartRepeating(2ms, [&] {
+    f.reconciler->SetDesired(Peers(10, static_cast<uint16_t>(3000 + ++sent)));
+  });
+  auto start = std::chrono::steady_clock::now();
+  f.loop.RunUntil([] { return false; }, 1000ms);
+  stream.Stop();
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  int during = f.backend.applies - 1;
+  // Hundreds of changes; at most one apply per window (plus the one in flight), and at least a few.
+  CHECK(sent > 100);
+  CHECK(during >= 2);
+  CHECK(during <= elapsed / 100ms + 1);
+  REQUIRE(f.loop.RunUntil([&] { return Port0(f.backend) == 3000 + sent; }, 10s));
+}
