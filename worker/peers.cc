@@ -240,12 +240,35 @@ PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const Pe
                                          "maxPeers " + std::to_string(ctx.max_peers) + "; the newest are left out"});
   }
   if (accepted.size() > ctx.max_peers) accepted.resize(ctx.max_peers);
-  for (const Candidate* a : accepted) out.peers.push_back(DesiredPeer{a->node->name, a->peer, a->ignored});
+  for (const Candidate* a : accepted) {
+    out.peers.push_back(DesiredPeer{a->node->name, a->peer, a->ignored, a->node->creation_timestamp});
+  }
   std::sort(out.peers.begin(), out.peers.end(),
             [](const DesiredPeer& a, const DesiredPeer& b) { return a.node < b.node; });
   std::sort(out.rejected.begin(), out.rejected.end(),
             [](const Rejection& a, const Rejection& b) { return a.node < b.node; });
   return out;
+}
+
+bool UpdatePeerInPlace(PeerSet& before, const k8s::NodeInfo& node, const PeerContext& ctx) {
+  auto it = std::lower_bound(before.peers.begin(), before.peers.end(), node.name,
+                             [](const DesiredPeer& p, const std::string& name) { return p.node < name; });
+  if (it == before.peers.end() || it->node != node.name) return false;  // not a peer before
+  const AnnotationKeys ann{PubKeyAnnotation(ctx.local_cluster), EndpointAnnotation(ctx.local_cluster),
+                           KeepaliveAnnotation(ctx.local_cluster)};
+  Candidate c;
+  Rejection r;
+  if (!Validate(node, ctx, ann, &c, &r)) return false;
+  // Conflicts (keys, CIDRs) and the maxPeers cut depend on these and on the order (creation time, name) only:
+  // with them unchanged every other node keeps its outcome, and only this peer's endpoint can differ.
+  const wg::Peer& was = it->peer;
+  if (!(c.peer.public_key == was.public_key) || c.peer.allowed_ips != was.allowed_ips ||
+      c.peer.persistent_keepalive != was.persistent_keepalive || c.ignored != it->ignored_cidrs ||
+      node.creation_timestamp != it->created) {
+    return false;
+  }
+  it->peer.endpoint = c.peer.endpoint;
+  return true;
 }
 
 }  // namespace swg::worker

@@ -49,6 +49,7 @@ struct DesiredPeer {
   // The node's pod CIDRs of an address family without a configured subnet: valid, but not allowed IPs (an IPv6
   // CIDR of a dual-stack node when the remote has an IPv4 podSubnet only).
   std::vector<Cidr> ignored_cidrs;
+  int64_t created = 0;  // the node's creation timestamp: its rank in conflicts and maxPeers
 };
 
 struct PeerSet {
@@ -73,6 +74,12 @@ std::string EndpointAddressProblem(const IpAddr& addr);
 // most one per family, as Kubernetes allows, and no IPv4-mapped IPv6 range (else bad_pod_cidr); none left of a
 // configured family is no_pod_cidr.
 PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const PeerContext& context);
+
+// ComputePeers after one node changed, when that is known to give the same result without looking at the other
+// nodes: `before` is ComputePeers of the nodes before, `node` the changed node, which was a peer in `before`
+// and still validates with the same key, pod CIDRs, keepalive and creation time (so that no conflict and no
+// maxPeers rank moves). Returns false otherwise: recompute them all.
+bool UpdatePeerInPlace(PeerSet& before, const k8s::NodeInfo& node, const PeerContext& context);
 
 // The annotation keys the informer must keep for this pairing.
 std::vector<std::string> PeerAnnotationKeys(const std::string& local_cluster);

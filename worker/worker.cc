@@ -141,6 +141,7 @@ Result<Worker::Rotation> Worker::RotateKey() {
   if (advertiser_) advertiser_->SetPublicKey(public_key_text_);  // else CreateClients uses the new key
   // Our own key is excluded from the peers (own_key): a remote node that still claims the new key is
   // rejected.
+  peers_current_ = false;  // our own key is rejected: every node is validated again
   if (remote_informer_ && remote_informer_->status().synced) ScheduleRecompute();
   RefreshStats();
   Changed();
@@ -328,8 +329,13 @@ void Worker::StartRemoteWatch() {
   filter.keep_addresses = false;
   filter.max_annotation_bytes = 256;
   k8s::NodeInformer::Handler h;
-  h.on_event = [this](k8s::EventType, const k8s::NodeInfo&) {
-    if (remote_informer_->status().synced) ScheduleRecompute();
+  h.on_event = [this](k8s::EventType type, const k8s::NodeInfo& node) {
+    if (!remote_informer_->status().synced) {
+      peers_current_ = false;  // the recomputation after the list takes it
+      return;
+    }
+    if (type == k8s::EventType::kModified && UpdateInPlace(node)) return;
+    ScheduleRecompute();
   };
   h.on_synced = [this] {
     Recompute();
@@ -368,11 +374,24 @@ void Worker::ScheduleRecompute() {
   recompute_timer_.Start(delay, [this] { Recompute(); });
 }
 
+PeerContext Worker::Context() const {
+  return PeerContext{options_.local.name, options_.remote.pod_subnets, public_key_, options_.remote.max_peers,
+                     static_cast<uint16_t>(options_.remote.persistent_keepalive.count())};
+}
+
+bool Worker::UpdateInPlace(const k8s::NodeInfo& node) {
+  // Only on top of a desired state computed from the nodes as they were just before this event: none pending.
+  if (!peers_current_ || recompute_timer_.active()) return false;
+  PeerSet set = reconciler_->desired();
+  if (!UpdatePeerInPlace(set, node, Context())) return false;
+  reconciler_->SetDesired(std::move(set));
+  return true;
+}
+
 void Worker::Recompute() {
   recompute_timer_.Stop();
-  PeerContext ctx{options_.local.name, options_.remote.pod_subnets, public_key_, options_.remote.max_peers,
-                  static_cast<uint16_t>(options_.remote.persistent_keepalive.count())};
-  PeerSet set = ComputePeers(remote_informer_->nodes(), ctx);
+  PeerSet set = ComputePeers(remote_informer_->nodes(), Context());
+  peers_current_ = true;
   LogIgnoredCidrs(set);
   bool over_limit = std::any_of(set.rejected.begin(), set.rejected.end(),
                                 [](const Rejection& r) { return r.code == "too_many_peers"; });

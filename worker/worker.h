@@ -83,6 +83,9 @@ class Worker {
   k8s::InformerOptions RemoteInformerOptions() const;
   bool RemoteOverLimit() const;  // the remote apiserver's answers exceed the informer's bounds
   void Recompute();
+  PeerContext Context() const;
+  // An event that only moves a peer's endpoint: applied without recomputing every node (UpdatePeerInPlace).
+  bool UpdateInPlace(const k8s::NodeInfo& node);
   void ScheduleRecompute();  // coalesces a burst of watch events into one recomputation
   void LogIgnoredCidrs(const PeerSet& set);
   void OnReconciled(const Reconciler::Outcome& outcome);
@@ -137,6 +140,8 @@ class Worker {
   std::chrono::steady_clock::time_point stats_started_{};
   Timer recompute_timer_;
   bool recomputed_ = false;  // last_recompute_ is set
+  // The reconciler's desired peers are ComputePeers of the informer's nodes as they are (no event skipped since).
+  bool peers_current_ = false;
   std::chrono::steady_clock::time_point last_recompute_{};  // end of the last recomputation
 
   // Handshake summary from the last device read (every 10 s at first, then every 60 s, and whenever status or

@@ -299,3 +299,62 @@ TEST_CASE("beyond maxPeers the newest nodes are rejected as too_many_peers, each
   CHECK(std::find(std::begin(swg::worker::kReasonCodes), std::end(swg::worker::kReasonCodes),
                   std::string("too_many_peers")) != std::end(swg::worker::kReasonCodes));
 }
+
+namespace {
+
+// Everything a PeerSet says, as text: two sets are the same when their texts are.
+std::string Text(const swg::worker::PeerSet& s) {
+  std::string out;
+  for (const auto& p : s.peers) {
+    out += p.node + " " + p.peer.public_key.ToBase64() + " " + (p.peer.endpoint ? p.peer.endpoint->ToString() : "-") +
+           " " + std::to_string(p.peer.persistent_keepalive) + " " + std::to_string(p.created);
+    for (const auto& c : p.peer.allowed_ips) out += " " + c.ToString();
+    out += "\n";
+  }
+  for (const auto& r : s.rejected) out += r.node + " " + r.code + " " + r.message + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("an endpoint change updates one peer in place, exactly as recomputing every node would") {
+  // Conflicts, a rejection and the maxPeers cut around the node that changes.
+  auto nodes = Nodes({Node("a", 1, KeyB64(1), "192.168.1.1:51820", {"10.4.1.0/24"}),
+                      Node("b", 2, KeyB64(2), "192.168.1.2:51820", {"10.4.2.0/24"}),
+                      Node("c", 3, KeyB64(2), "192.168.1.3:51820", {"10.4.3.0/24"}),   // b's key
+                      Node("d", 4, KeyB64(4), "192.168.1.4:51820", {"10.4.2.0/25"}),   // inside b's CIDR
+                      Node("e", 5, KeyB64(5), "192.168.1.5:51820", {"10.4.5.0/24"}),
+                      Node("f", 6, KeyB64(6), "192.168.1.6:51820", {"10.4.6.0/24"}),   // past maxPeers
+                      Node("g", 7, "not a key", "192.168.1.7:51820", {"10.4.7.0/24"})});
+  auto ctx = Ctx();
+  ctx.max_peers = 3;
+  auto before = ComputePeers(nodes, ctx);
+  REQUIRE(before.peers.size() == 3);
+  REQUIRE(before.rejected.size() == 4);
+  for (const std::string name : {"a", "b", "e"}) {
+    auto changed = nodes;
+    changed[name].annotations["c1.wireguard.semaphore.uw.io/endpoint"] = "[fd00::9]:40000";
+    auto set = before;
+    REQUIRE(swg::worker::UpdatePeerInPlace(set, changed[name], ctx));
+    CHECK(Text(set) == Text(ComputePeers(changed, ctx)));
+    CHECK(Text(set) != Text(before));
+  }
+  // Anything else, or a node that was not a peer: recompute them all.
+  auto refused = [&](const std::string& name, auto change) {
+    auto changed = nodes;
+    change(changed[name]);
+    auto set = before;
+    bool in_place = swg::worker::UpdatePeerInPlace(set, changed[name], ctx);
+    CHECK(Text(set) == Text(before));  // untouched when refused
+    return !in_place;
+  };
+  auto endpoint = [](swg::k8s::NodeInfo& n) { n.annotations["c1.wireguard.semaphore.uw.io/endpoint"] = "192.168.9.9:1"; };
+  CHECK(refused("c", endpoint));  // rejected: a key conflict
+  CHECK(refused("f", endpoint));  // rejected: too many peers
+  CHECK(refused("g", endpoint));  // rejected: bad key
+  CHECK(refused("a", [](auto& n) { n.annotations["c1.wireguard.semaphore.uw.io/endpoint"] = "127.0.0.1:1"; }));
+  CHECK(refused("a", [](auto& n) { n.annotations["c1.wireguard.semaphore.uw.io/pubKey"] = KeyB64(7); }));
+  CHECK(refused("b", [](auto& n) { n.pod_cidrs = {"10.4.8.0/24"}; }));  // would free d
+  CHECK(refused("a", [](auto& n) { n.creation_timestamp = 9; }));     // would move the maxPeers cut
+  CHECK(refused("a", [](auto& n) { n.annotations["c1.wireguard.semaphore.uw.io/persistentKeepalive"] = "30"; }));
+}
