@@ -14,6 +14,9 @@
 namespace swg::wg::uapi {
 
 inline constexpr std::string_view kGetRequest = "get=1\n\n";
+// A set with nothing in it: wireguard-go answers `errno=0` and changes nothing. It tells a live wireguard-go
+// from a hung one as a get does, without the get's reply of every peer (5,000 peers: about 1 MB to parse).
+inline constexpr std::string_view kProbeRequest = "set=1\n\n";
 
 // "set=1\n", the lines for `change` in order, then the empty line that ends the request. `listen_port` is
 // left out when `include_listen_port` is false (every listen_port line rebinds wireguard-go's sockets).

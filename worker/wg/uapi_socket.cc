@@ -153,7 +153,7 @@ UapiProbe ProbeUapi(const std::string& socket_dir, const std::string& name) {
   const std::string path = socket_dir + "/" + name + ".sock";
   UapiProbe probe;
   pid_t server = 0;
-  auto reply = UapiExchange(name + ": probe", path, uapi::kGetRequest, kUapiProbeTimeout, &server);
+  auto reply = UapiExchange(name + ": probe", path, uapi::kProbeRequest, kUapiProbeTimeout, &server);
   if (reply) {
     probe.answers = true;
     return probe;
