@@ -101,4 +101,11 @@ bool Timer::active() const { return uv_is_active(reinterpret_cast<const uv_handl
 
 void Timer::Unref() { uv_unref(reinterpret_cast<uv_handle_t*>(&impl_->handle)); }
 
+std::chrono::milliseconds RunWindow::Delay() const {
+  if (!last_end_) return std::chrono::milliseconds(0);
+  auto since =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *last_end_);
+  return since >= window_ ? std::chrono::milliseconds(0) : window_ - since;
+}
+
 }  // namespace swg

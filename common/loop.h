@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 
 struct uv_loop_s;
 
@@ -46,6 +47,19 @@ class Timer {
  private:
   struct Impl;
   Impl* impl_;  // owned; freed by the close callback
+};
+
+// Work that runs at most once per window counted from the end of its last run (a share of the CPU, under a
+// burst): a request after a quiet spell runs at once, one within the window waits for the rest of it.
+class RunWindow {
+ public:
+  explicit RunWindow(std::chrono::milliseconds window) : window_(window) {}
+  std::chrono::milliseconds Delay() const;  // how long a request made now waits: 0 when idle
+  void Ended() { last_end_ = std::chrono::steady_clock::now(); }  // a run ended now
+
+ private:
+  std::chrono::milliseconds window_;
+  std::optional<std::chrono::steady_clock::time_point> last_end_;  // none before the first run
 };
 
 }  // namespace swg

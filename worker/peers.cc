@@ -30,6 +30,7 @@ std::string CidrList(const std::vector<Cidr>& cidrs) {
 struct AnnotationKeys {
   std::string key, endpoint, keepalive;
 };
+AnnotationKeys AnnotationKeysOf(const std::string& local_cluster);
 
 bool Validate(const k8s::NodeInfo& n, const PeerContext& ctx, const AnnotationKeys& keys, Candidate* out,
               Rejection* rejection) {
@@ -171,6 +172,12 @@ std::string KeepaliveAnnotation(const std::string& local_cluster) {
   return ClusterAnnotation(local_cluster, "persistentKeepalive");
 }
 
+namespace {
+AnnotationKeys AnnotationKeysOf(const std::string& local_cluster) {
+  return {PubKeyAnnotation(local_cluster), EndpointAnnotation(local_cluster), KeepaliveAnnotation(local_cluster)};
+}
+}  // namespace
+
 Result<uint16_t> ParsePeerKeepalive(const std::string& text) {
   std::optional<std::chrono::nanoseconds> d;
   if (auto n = ParseUint(text, 1u << 20)) d = std::chrono::seconds(*n);
@@ -190,8 +197,7 @@ Result<uint16_t> ParsePeerKeepalive(const std::string& text) {
 
 PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const PeerContext& ctx) {
   PeerSet out;
-  const AnnotationKeys ann{PubKeyAnnotation(ctx.local_cluster), EndpointAnnotation(ctx.local_cluster),
-                           KeepaliveAnnotation(ctx.local_cluster)};
+  const AnnotationKeys ann = AnnotationKeysOf(ctx.local_cluster);
   std::vector<Candidate> candidates;
   candidates.reserve(nodes.size());
   for (const auto& [name, node] : nodes) {
@@ -254,8 +260,7 @@ bool UpdatePeerInPlace(PeerSet& before, const k8s::NodeInfo& node, const PeerCon
   auto it = std::lower_bound(before.peers.begin(), before.peers.end(), node.name,
                              [](const DesiredPeer& p, const std::string& name) { return p.node < name; });
   if (it == before.peers.end() || it->node != node.name) return false;  // not a peer before
-  const AnnotationKeys ann{PubKeyAnnotation(ctx.local_cluster), EndpointAnnotation(ctx.local_cluster),
-                           KeepaliveAnnotation(ctx.local_cluster)};
+  const AnnotationKeys ann = AnnotationKeysOf(ctx.local_cluster);
   Candidate c;
   Rejection r;
   if (!Validate(node, ctx, ann, &c, &r)) return false;

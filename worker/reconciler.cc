@@ -29,6 +29,7 @@ Reconciler::Reconciler(Loop& loop, std::string ifname, std::function<wg::WgBacke
       options_(options),
       on_done_(std::move(on_done)),
       timer_(loop),
+      window_(options.coalesce),
       backoff_(options.retry) {}
 
 void Reconciler::SetDesired(PeerSet desired) {
@@ -39,13 +40,7 @@ void Reconciler::SetDesired(PeerSet desired) {
   // An apply already scheduled takes this state too: the timer is not pushed back, so a steady stream of
   // updates cannot starve the device.
   if (timer_.active()) return;
-  Schedule(CoalesceDelay());
-}
-
-milliseconds Reconciler::CoalesceDelay() const {
-  if (!ran_) return milliseconds(0);
-  auto since = std::chrono::duration_cast<milliseconds>(Clock::now() - last_run_end_);
-  return since >= options_.coalesce ? milliseconds(0) : options_.coalesce - since;
+  Schedule(window_.Delay());
 }
 
 void Reconciler::RequestFull() {
@@ -91,9 +86,8 @@ void Reconciler::Run() {
     log::Warn("applying peers failed; retrying with a full reconcile",
               {{"device", ifname_}, {"error", out.error}, {"retry_in", std::to_string(delay.count()) + "ms"}});
     timer_.Start(delay, [this] { Run(); });
-    last_run_end_ = Clock::now();
-    ran_ = true;
-    out.seconds = std::chrono::duration<double>(last_run_end_ - start).count();
+    window_.Ended();
+    out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (on_done_) on_done_(out);
   };
   if (out.full) {
@@ -136,9 +130,8 @@ void Reconciler::Run() {
   if (!last_error_.empty()) log::Info("applying peers works again", {{"device", ifname_}});
   last_error_.clear();
   backoff_.Reset();
-  last_run_end_ = Clock::now();
-  ran_ = true;
-  out.seconds = std::chrono::duration<double>(last_run_end_ - start).count();
+  window_.Ended();
+  out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (on_done_) on_done_(out);
 }
 

@@ -55,7 +55,6 @@ class Reconciler {
 
  private:
   void Schedule(std::chrono::milliseconds delay);
-  std::chrono::milliseconds CoalesceDelay() const;  // 0 when idle, else what remains of the window
   void Run();
   void LogChange(const wg::DeviceChange& change, bool full) const;
 
@@ -65,6 +64,7 @@ class Reconciler {
   Options options_;
   std::function<void(const Outcome&)> on_done_;
   Timer timer_;
+  RunWindow window_;  // options_.coalesce after each apply
   Backoff backoff_;
   PeerSet desired_;
   std::vector<wg::Peer> applied_;   // the device's peers as last applied (our model of it)
@@ -76,8 +76,6 @@ class Reconciler {
   bool full_requested_ = true;
   bool full_done_ = false;
   bool retrying_ = false;
-  bool ran_ = false;  // an apply has run: last_run_end_ is set
-  std::chrono::steady_clock::time_point last_run_end_{};
   std::string last_error_;
 };
 

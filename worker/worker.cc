@@ -18,10 +18,6 @@ constexpr const char* kWatcherFailures = "semaphore_wg_node_watcher_failures_tot
 constexpr const char* kHttpRequests = "semaphore_wg_kube_http_request_total";
 constexpr const char* kSyncDuration = "semaphore_wg_sync_duration_seconds";
 
-// Under a burst of watch events, at most one recomputation of every remote node per window (and one device
-// change per window, Reconciler::Options::coalesce); after a quiet spell an event is acted on at once.
-constexpr milliseconds kRecomputeWindow{50};
-
 k8s::ClusterSource LocalSource(const LocalConfig& l) {
   return l.kube_config_path.empty() ? k8s::ClusterSource::InCluster()
                                     : k8s::ClusterSource::Kubeconfig(l.kube_config_path);
@@ -364,14 +360,9 @@ k8s::InformerOptions Worker::RemoteInformerOptions() const {
 void Worker::ScheduleRecompute() {
   // Validating every remote node costs O(nodes): do it once per burst of events, not once per event. The
   // events read in one loop iteration become one recomputation at its end (a 0 ms timer runs in the next
-  // iteration, before waiting for more input); within kRecomputeWindow of the last one, at the window's end.
+  // iteration, before waiting for more input); within recompute_window_ of the last one, at the window's end.
   if (recompute_timer_.active()) return;
-  auto delay = milliseconds(0);
-  if (recomputed_) {
-    auto since = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - last_recompute_);
-    if (since < kRecomputeWindow) delay = kRecomputeWindow - since;
-  }
-  recompute_timer_.Start(delay, [this] { Recompute(); });
+  recompute_timer_.Start(recompute_window_.Delay(), [this] { Recompute(); });
 }
 
 PeerContext Worker::Context() const {
@@ -413,8 +404,7 @@ void Worker::Recompute() {
   }
   rejections_ = std::move(now);
   reconciler_->SetDesired(std::move(set));
-  recomputed_ = true;
-  last_recompute_ = std::chrono::steady_clock::now();  // the window counts from the end: bounded CPU share
+  recompute_window_.Ended();
 }
 
 void Worker::LogIgnoredCidrs(const PeerSet& set) {

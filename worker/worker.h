@@ -139,10 +139,11 @@ class Worker {
   Timer stats_timer_;
   std::chrono::steady_clock::time_point stats_started_{};
   Timer recompute_timer_;
-  bool recomputed_ = false;  // last_recompute_ is set
   // The reconciler's desired peers are ComputePeers of the informer's nodes as they are (no event skipped since).
   bool peers_current_ = false;
-  std::chrono::steady_clock::time_point last_recompute_{};  // end of the last recomputation
+  // Under a burst of watch events, at most one recomputation of every remote node per 50 ms (and one device
+  // change per window, Reconciler::Options::coalesce); after a quiet spell an event is acted on at once.
+  RunWindow recompute_window_{std::chrono::milliseconds(50)};
 
   // Handshake summary from the last device read (every 10 s at first, then every 60 s, and whenever status or
   // metrics read it).
