@@ -52,4 +52,14 @@ void Releaser::Trim() {
   resident_ = ResidentAnonBytes();
 }
 
+ReleaseTimer::ReleaseTimer(Loop& loop, size_t min_growth, std::chrono::milliseconds interval,
+                           std::function<void()> before)
+    : releaser_(min_growth), timer_(loop) {
+  timer_.StartRepeating(interval, [this, before = std::move(before)] {
+    if (before) before();
+    releaser_.Tick();
+  });
+  timer_.Unref();
+}
+
 }  // namespace swg::memory

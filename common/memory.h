@@ -7,7 +7,11 @@
 // kMmapThreshold up are mapped on their own and unmapped when freed, and a free top of the heap above
 // kTrimThreshold is returned at once. Free pages between live blocks only go back with malloc_trim.
 
+#include <chrono>
 #include <cstddef>
+#include <functional>
+
+#include "common/loop.h"
 
 namespace swg::memory {
 
@@ -38,6 +42,18 @@ class Releaser {
  private:
   size_t min_growth_;
   size_t resident_ = 0;  // resident anonymous bytes after the last trim, or the least seen since
+};
+
+// A Releaser ticked every `interval` on `loop`, after `before` (work that drops memory first, if any). It
+// does not keep the loop running.
+class ReleaseTimer {
+ public:
+  ReleaseTimer(Loop& loop, size_t min_growth, std::chrono::milliseconds interval, std::function<void()> before = {});
+  void Trim() { releaser_.Trim(); }  // now (after a known burst)
+
+ private:
+  Releaser releaser_;
+  Timer timer_;
 };
 
 // Resident anonymous (and shared memory) bytes of this process, from /proc/self/statm; 0 if unreadable.

@@ -245,18 +245,12 @@ int RunDaemon(const Options& o) {
   // A /metrics scrape of thousands of peers parses and renders megabytes: give the free pages back (see
   // common/memory.h); the scrape's own malloc_trim runs while its text is still held. The text is only
   // served again within a second: it is not kept until the next scrape (3.6 MB at 5,000 peers).
-  memory::Releaser releaser(1024 * 1024);
-  Timer release_timer(loop);
-  release_timer.StartRepeating(std::chrono::seconds(10), [&releaser, &metrics_cache] {
-    {
-      std::lock_guard<std::mutex> lock(metrics_cache.mutex);
-      if (metrics_cache.text && std::chrono::steady_clock::now() - metrics_cache.at >= std::chrono::seconds(1)) {
-        metrics_cache.text.reset();
-      }
+  memory::ReleaseTimer releaser(loop, 1024 * 1024, std::chrono::seconds(10), [&metrics_cache] {
+    std::lock_guard<std::mutex> lock(metrics_cache.mutex);
+    if (metrics_cache.text && std::chrono::steady_clock::now() - metrics_cache.at >= std::chrono::seconds(1)) {
+      metrics_cache.text.reset();
     }
-    releaser.Tick();
   });
-  release_timer.Unref();
 
   table->Start();
   loop.Run();

@@ -74,10 +74,7 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
   Timer exit_timer(loop);
   // The initial list parses tens of megabytes of JSON into short-lived objects, and a relist, a burst of
   // events or a scrape does so again: the free pages left between live blocks go back to the system.
-  memory::Releaser releaser(kReleaseMinGrowth);
-  Timer release_timer(loop);
-  release_timer.StartRepeating(kReleaseInterval, [&releaser] { releaser.Tick(); });
-  release_timer.Unref();
+  memory::ReleaseTimer releaser(loop, kReleaseMinGrowth, kReleaseInterval);
   bool was_synced = false;
   std::optional<WorkerStatus> fatal_status;  // reported instead of the worker's once set-up failed for good
   auto exit_soon = [&](int code) {
