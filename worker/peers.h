@@ -78,7 +78,7 @@ PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const Pe
 // ComputePeers after one node changed, when that is known to give the same result without looking at the other
 // nodes: `before` is ComputePeers of the nodes before, `node` the changed node, which was a peer in `before`
 // and still validates with the same key, pod CIDRs, keepalive and creation time (so that no conflict and no
-// maxPeers rank moves). Returns false otherwise: recompute them all.
+// maxPeers rank moves). Returns false otherwise, with `before` untouched: recompute them all.
 bool UpdatePeerInPlace(PeerSet& before, const k8s::NodeInfo& node, const PeerContext& context);
 
 // The annotation keys the informer must keep for this pairing.

@@ -36,6 +36,16 @@ void Reconciler::SetDesired(PeerSet desired) {
   desired_ = std::move(desired);
   desired_nodes_.clear();
   for (const auto& p : desired_.peers) desired_nodes_[p.peer.public_key] = p.node;
+  Changed();
+}
+
+bool Reconciler::EditDesired(const std::function<bool(PeerSet&)>& edit) {
+  if (!edit(desired_)) return false;
+  Changed();  // keys and nodes are as they were: desired_nodes_ holds
+  return true;
+}
+
+void Reconciler::Changed() {
   if (retrying_) return;  // the retry timer will apply the newest desired state
   // An apply already scheduled takes this state too: the timer is not pushed back, so a steady stream of
   // updates cannot starve the device.

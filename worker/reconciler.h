@@ -41,6 +41,10 @@ class Reconciler {
              std::function<void(const Outcome&)> on_done);
 
   void SetDesired(PeerSet desired);  // applied soon, incrementally
+  // Changes the desired peers in place, applied as after SetDesired, without copying them. `edit` may change
+  // endpoints only, never a peer's key or node; when it returns false it changed nothing, and nothing is
+  // scheduled. Returns what `edit` returned.
+  bool EditDesired(const std::function<bool(PeerSet&)>& edit);
   void RequestFull();                // the next apply re-reads the device first
   // The device was recreated or replaced: what was applied is gone. The next apply is full and sends every
   // endpoint again.
@@ -54,6 +58,7 @@ class Reconciler {
   std::string NodeOf(const Key& key) const;
 
  private:
+  void Changed();  // the desired peers changed: schedule an apply
   void Schedule(std::chrono::milliseconds delay);
   void Run();
   void LogChange(const wg::DeviceChange& change, bool full) const;

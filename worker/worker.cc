@@ -373,10 +373,7 @@ PeerContext Worker::Context() const {
 bool Worker::UpdateInPlace(const k8s::NodeInfo& node) {
   // Only on top of a desired state computed from the nodes as they were just before this event: none pending.
   if (!peers_current_ || recompute_timer_.active()) return false;
-  PeerSet set = reconciler_->desired();
-  if (!UpdatePeerInPlace(set, node, Context())) return false;
-  reconciler_->SetDesired(std::move(set));
-  return true;
+  return reconciler_->EditDesired([&](PeerSet& set) { return UpdatePeerInPlace(set, node, Context()); });
 }
 
 void Worker::Recompute() {

@@ -149,3 +149,25 @@ TEST_CASE("reconciler: under a steady stream, applies are spaced by the window a
   CHECK(during <= elapsed / 100ms + 1);
   REQUIRE(f.loop.RunUntil([&] { return Port0(f.backend) == 3000 + sent; }, 10s));
 }
+
+TEST_CASE("reconciler: an edit in place is applied like a new desired state, and a refused edit does nothing") {
+  Fixture f(0ms);
+  auto set_port = [](uint16_t port) {
+    return [port](PeerSet& s) {
+      s.peers[0].peer.endpoint->port = port;
+      return true;
+    };
+  };
+  CHECK(f.reconciler->EditDesired(set_port(4001)));
+  REQUIRE(f.loop.RunUntil([&] { return f.backend.applies == 2; }, 10s));
+  CHECK(Port0(f.backend) == 4001);
+  CHECK(f.reconciler->desired().peers[0].peer.endpoint->port == 4001);
+  // The node names of the desired peers still answer for their keys.
+  CHECK(f.reconciler->NodeOf(KeyOf(0)) == "n0");
+  CHECK(f.reconciler->NodeOf(KeyOf(9)) == "n9");
+
+  CHECK_FALSE(f.reconciler->EditDesired([](PeerSet&) { return false; }));
+  f.loop.RunUntil([] { return false; }, 200ms);
+  CHECK(f.backend.applies == 2);
+  CHECK(f.runs == 2);
+}
