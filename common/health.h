@@ -3,7 +3,8 @@
 //   supervisor -> worker: {"type":"start","config":{...},"options":{...}}   (first message)
 //                         {"type":"summary_request","id":N}  {"type":"detail_request","id":N}
 //                         {"type":"metrics_request","id":N}
-//   worker -> supervisor: {"type":"status","status":{...}}   (heartbeat, every second and on change)
+//   worker -> supervisor: {"type":"status","status":{...}}   (on change, and as the first heartbeat)
+//                         {"type":"alive"}   (heartbeat, every second while the status is unchanged)
 //                         {"type":"detail","id":N,"status":{...}}   (summary: handshakes read from the device
 //                                                                    now; detail: also peer and rejected lists)
 //                         {"type":"metrics","id":N,"families":[...]}
@@ -19,6 +20,10 @@
 struct json_t;
 
 namespace swg {
+
+// The heartbeat of a worker whose status did not change since the last one it sent: the supervisor keeps that
+// one and parses nothing (at idle, a second's heartbeat costs two wake-ups and no JSON).
+inline constexpr std::string_view kAliveMessage = R"({"type":"alive"})";
 
 struct PeerStatus {
   std::string node;

@@ -83,6 +83,7 @@ struct ControlServer::Impl {
       state->since = loop.Now();
       std::weak_ptr<State> weak = state;
       conns.push_back(Conn{nullptr, state});
+      StartSweeper();
       // The list element outlives every call of the callbacks: erasing it destroys the Channel, which stops them.
       std::unique_ptr<Channel>& channel_ref = conns.back().channel;
       channel_ref = std::make_unique<Channel>(
@@ -119,6 +120,14 @@ struct ControlServer::Impl {
       if (stuck) it->channel->Abort();
       it = (drop || stuck) ? conns.erase(it) : std::next(it);
     }
+    if (conns.empty()) sweeper.Stop();  // nothing to sweep: no wake-ups while no client is connected
+  }
+
+  void StartSweeper() {
+    if (sweeper.active()) return;
+    auto every = std::min({std::chrono::milliseconds(1000), limits.request_timeout / 4, limits.flush_timeout / 4});
+    sweeper.StartRepeating(std::max(every, std::chrono::milliseconds(10)), [this] { Sweep(); });
+    sweeper.Unref();
   }
 };
 
@@ -157,9 +166,6 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Start(Loop& loop, const st
     auto* self = static_cast<Impl*>(p->data);
     if (status == 0) self->Accept();
   });
-  auto sweep_every = std::min({std::chrono::milliseconds(1000), limits.request_timeout / 4, limits.flush_timeout / 4});
-  impl->sweeper.StartRepeating(std::max(sweep_every, std::chrono::milliseconds(10)), [impl] { impl->Sweep(); });
-  impl->sweeper.Unref();
   return server;
 }
 

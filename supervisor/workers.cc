@@ -290,6 +290,7 @@ void WorkerTable::OnExit(Slot& slot, int64_t exit_status, int term_signal) {
 void WorkerTable::OnMessage(Slot& slot, std::string_view message) {
   slot.last_heard = Clock::now();
   slot.heard = true;
+  if (message == kAliveMessage) return;  // the status it has is current
   json_error_t err;
   JsonPtr msg(json_loadb(message.data(), message.size(), 0, &err));
   auto type = msg ? JsonString(msg.get(), "type") : std::nullopt;

@@ -24,7 +24,13 @@ SupervisorLink::SupervisorLink(Loop& loop, int fd, Handlers handlers)
 
 void SupervisorLink::SendStatus() {
   if (!started_ || !handlers_.status) return;
-  channel_->Send("{\"type\":\"status\",\"status\":" + StatusToJson(handlers_.status()) + "}");
+  WorkerStatus now = handlers_.status();
+  if (last_sent_ && *last_sent_ == now) {
+    channel_->Send(std::string(kAliveMessage));
+    return;
+  }
+  channel_->Send("{\"type\":\"status\",\"status\":" + StatusToJson(now) + "}");
+  last_sent_ = std::move(now);
 }
 
 void SupervisorLink::OnMessage(std::string_view message) {

@@ -1,10 +1,11 @@
 #pragma once
 // The worker's side of the supervisor protocol (common/health.h): receives the start message, sends a
-// heartbeat with the current status every second and whenever asked to, and answers summary, detail and
+// heartbeat every second and whenever asked to (the status when it changed since the last one sent), and answers summary, detail and
 // metrics requests. If the supervisor goes away the worker is told, so it can exit instead of running unsupervised.
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,7 @@ class SupervisorLink {
   std::unique_ptr<Channel> channel_;
   Timer heartbeat_;
   bool started_ = false;
+  std::optional<WorkerStatus> last_sent_;  // the status the supervisor has
 };
 
 }  // namespace swg::worker

@@ -95,6 +95,13 @@ TEST_CASE("idle clients neither block status nor stay connected") {
       60s));
   CHECK(s.loop.RunUntil([&] { return s.server->connections() == 0; }, 60s));
   for (int c : idle) close(c);
+  // With no client left the sweeping stops (no wake-ups at idle); a new silent client starts it again.
+  int late = Connect(s.path);
+  CHECK(s.loop.RunUntil([&] { return s.server->connections() == 1; }, 60s));
+  CHECK(s.loop.RunUntil([&] { return s.server->connections() == 0; }, 60s));
+  std::string ignored;
+  CHECK_FALSE(ReadSome(late, &ignored));
+  close(late);
 }
 
 TEST_CASE("a client that never reads a large reply is dropped after the flush timeout") {

@@ -1,0 +1,48 @@
+#include "worker/supervisor_link.h"
+
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+// The worker's heartbeats as the supervisor reads them: the whole status when it changed since the last one
+// sent (and first), a bare "alive" while it stays the same.
+TEST_CASE("supervisor link: a heartbeat carries the status only when it changed") {
+  int sv[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  swg::Loop loop;
+  std::vector<std::string> got;  // what the supervisor's end received
+  swg::Channel supervisor(
+      loop, sv[0], [&](std::string_view m) { got.emplace_back(m); }, [](const std::string&) {});
+
+  swg::WorkerStatus status;
+  status.remote = "c2";
+  status.state = "syncing";
+  swg::worker::SupervisorLink::Handlers h;
+  h.status = [&] { return status; };
+  bool started = false;
+  h.on_start = [&](swg::Config) { started = true; };
+  swg::worker::SupervisorLink link(loop, sv[1], h);
+  supervisor.Send(R"({"type":"start","config":{"local":{"name":"c1"},"remotes":[{"name":"c2",)"
+                  R"("kubeConfigPath":"/k","podSubnet":"10.4.0.0/16"}]}})");
+  REQUIRE(loop.RunUntil([&] { return started && got.size() == 1; }, 60s));
+  CHECK(got[0].find(R"("type":"status")") != std::string::npos);
+  CHECK(got[0].find(R"("state":"syncing")") != std::string::npos);
+
+  // Unchanged: the next heartbeats (every second) are bare.
+  REQUIRE(loop.RunUntil([&] { return got.size() == 3; }, 60s));
+  CHECK(got[1] == swg::kAliveMessage);
+  CHECK(got[2] == swg::kAliveMessage);
+
+  // A change goes out whole, with the next heartbeat or at once when the worker asks.
+  status.state = "ready";
+  link.SendStatus();
+  REQUIRE(loop.RunUntil([&] { return got.size() == 4; }, 60s));
+  CHECK(got[3].find(R"("state":"ready")") != std::string::npos);
+  REQUIRE(loop.RunUntil([&] { return got.size() == 5; }, 60s));
+  CHECK(got[4] == swg::kAliveMessage);
+}
