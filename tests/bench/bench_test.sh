@@ -14,6 +14,9 @@ check "the project synced and its ratio is computed" j '.sync_ms > 0 and .sync_r
 check "60 status-only updates were sent and received" j '.bytes_per_event > 1000'
 check "20 endpoint changes were timed" j '.endpoint_ms.p50 > 0 and .endpoint_ms.max >= .endpoint_ms.p90'
 check "memory of every process" j '.rss_kib.supervisor > 0 and (.rss_kib.workers | length) == 1 and (.rss_kib.wireguard_go | length) == 1'
+check "idle CPU of each process, in ms" j '.idle_ms.supervisor >= 0 and (.idle_ms.workers | length) == 1'
+check "the anonymous part of each RSS" \
+  j '.anon_kib.supervisor > 0 and .anon_kib.supervisor < .rss_kib.supervisor and (.anon_kib.workers | length) == 1'
 check "200 peers on the device" grep -q '(200 peers)' "$TMP/out"
 check "its lab is gone" bash -c "! ip netns list | grep -q '^swg-bn-'"
 [[ $rc -eq 0 ]] || tail -20 "$TMP/err"
