@@ -14,6 +14,7 @@ check "the project synced and its ratio is computed" j '.sync_ms > 0 and .sync_r
 check "60 status-only updates were sent and received" j '.bytes_per_event > 1000'
 check "20 endpoint changes were timed" j '.endpoint_ms.p50 > 0 and .endpoint_ms.max >= .endpoint_ms.p90'
 check "and the PATCH's own answer time, their floor" j '.patch_answered_ms.p50 > 0 and .patch_answered_ms.p90 >= .patch_answered_ms.p50'
+check "and 20 changes back to back" j '.back_to_back_ms.p50 > 0 and .back_to_back_ms.max >= .back_to_back_ms.p90'
 check "memory of every process" j '.rss_kib.supervisor > 0 and (.rss_kib.workers | length) == 1 and (.rss_kib.wireguard_go | length) == 1'
 check "idle CPU of each process, in ms" j '.idle_ms.supervisor >= 0 and (.idle_ms.workers | length) == 1'
 check "the anonymous part of each RSS" \
