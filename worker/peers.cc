@@ -256,7 +256,7 @@ PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const Pe
   return out;
 }
 
-bool UpdatePeerInPlace(PeerSet& before, const k8s::NodeInfo& node, const PeerContext& ctx) {
+bool UpdatePeerInPlace(PeerSet& before, const k8s::NodeInfo& node, const PeerContext& ctx, size_t* index) {
   auto it = std::lower_bound(before.peers.begin(), before.peers.end(), node.name,
                              [](const DesiredPeer& p, const std::string& name) { return p.node < name; });
   if (it == before.peers.end() || it->node != node.name) return false;  // not a peer before
@@ -273,6 +273,7 @@ bool UpdatePeerInPlace(PeerSet& before, const k8s::NodeInfo& node, const PeerCon
     return false;
   }
   it->peer.endpoint = c.peer.endpoint;
+  if (index) *index = static_cast<size_t>(it - before.peers.begin());
   return true;
 }
 

@@ -78,8 +78,10 @@ PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const Pe
 // ComputePeers after one node changed, when that is known to give the same result without looking at the other
 // nodes: `before` is ComputePeers of the nodes before, `node` the changed node, which was a peer in `before`
 // and still validates with the same key, pod CIDRs, keepalive and creation time (so that no conflict and no
-// maxPeers rank moves). Returns false otherwise, with `before` untouched: recompute them all.
-bool UpdatePeerInPlace(PeerSet& before, const k8s::NodeInfo& node, const PeerContext& context);
+// maxPeers rank moves). Returns false otherwise, with `before` untouched: recompute them all. On success,
+// `index` (if given) is the changed peer's position in before.peers.
+bool UpdatePeerInPlace(PeerSet& before, const k8s::NodeInfo& node, const PeerContext& context,
+                       size_t* index = nullptr);
 
 // The annotation keys the informer must keep for this pairing.
 std::vector<std::string> PeerAnnotationKeys(const std::string& local_cluster);

@@ -1,5 +1,7 @@
 #include "worker/reconciler.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "worker/wg/diff.h"
 
@@ -34,13 +36,17 @@ Reconciler::Reconciler(Loop& loop, std::string ifname, std::function<wg::WgBacke
 
 void Reconciler::SetDesired(PeerSet desired) {
   desired_ = std::move(desired);
+  aligned_ = false;
+  edited_.clear();
   desired_nodes_.clear();
   for (const auto& p : desired_.peers) desired_nodes_[p.peer.public_key] = p.node;
   Changed();
 }
 
-bool Reconciler::EditDesired(const std::function<bool(PeerSet&)>& edit) {
-  if (!edit(desired_)) return false;
+bool Reconciler::EditDesired(const std::function<bool(PeerSet&, size_t& index)>& edit) {
+  size_t index = 0;
+  if (!edit(desired_, index)) return false;
+  if (aligned_) edited_.push_back(index);
   Changed();  // keys and nodes are as they were: desired_nodes_ holds
   return true;
 }
@@ -61,6 +67,7 @@ void Reconciler::RequestFull() {
 
 void Reconciler::DeviceReset() {
   applied_known_ = false;
+  aligned_ = false;
   previous_.clear();
   previous_known_ = true;  // known to be empty: every desired endpoint is sent
   full_done_ = false;
@@ -82,7 +89,6 @@ void Reconciler::Run() {
   auto start = Clock::now();
   Outcome out;
   out.full = full_requested_ || !applied_known_;
-  std::vector<wg::Peer> desired = desired_.AsPeers();
   std::vector<wg::Peer> read;  // the device's peers, on a full reconcile
   int64_t read_at = 0;  // unix time of the device read: its handshake times tell live peers from stale endpoints
   auto fail = [&](std::string error) {
@@ -90,6 +96,8 @@ void Reconciler::Run() {
     out.error = std::move(error);
     last_error_ = out.error;
     applied_known_ = false;  // what the device holds is uncertain now: the retry re-reads it
+    aligned_ = false;
+    edited_.clear();
     full_requested_ = true;
     retrying_ = true;
     auto delay = backoff_.Next();
@@ -100,6 +108,17 @@ void Reconciler::Run() {
     out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (on_done_) on_done_(out);
   };
+  if (!out.full) {
+    if (auto edits = RunEdits(out)) {
+      if (!edits->ok()) return fail(edits->error().message);
+      out.edits_only = true;
+      window_.Ended();
+      out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      if (on_done_) on_done_(out);
+      return;
+    }
+  }
+  std::vector<wg::Peer> desired = desired_.AsPeers();
   if (out.full) {
     auto device = backend_().GetDevice(ifname_);
     if (!device.ok()) return fail(device.error().message);
@@ -110,11 +129,7 @@ void Reconciler::Run() {
   // Not a copy: an incremental run compares with what was applied (5,000 peers are copied in milliseconds).
   const std::vector<wg::Peer>& current = out.full ? read : applied_;
   wg::DeviceChange change = wg::DiffPeers(desired, current, previous_known_ ? &previous_ : nullptr, read_at);
-  for (const auto& p : change.peers) {
-    if (p.remove) out.removed++;
-    else if (p.update_only) out.updated++;
-    else out.added++;
-  }
+  Count(change, out);
   if (!change.peers.empty()) {
     auto st = backend_().Apply(ifname_, change);
     if (!st.ok()) return fail(st.error().message);
@@ -131,18 +146,56 @@ void Reconciler::Run() {
   previous_ = desired;
   applied_ = std::move(desired);  // `current` is not used after this
   applied_known_ = true;
+  aligned_ = true;
+  edited_.clear();
   applied_nodes_ = desired_nodes_;
   previous_known_ = true;
   if (out.full) {
     full_requested_ = false;
     full_done_ = true;
   }
-  if (!last_error_.empty()) log::Info("applying peers works again", {{"device", ifname_}});
-  last_error_.clear();
-  backoff_.Reset();
+  Worked();
   window_.Ended();
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (on_done_) on_done_(out);
+}
+
+std::optional<Status> Reconciler::RunEdits(Outcome& out) {
+  if (!aligned_ || !previous_known_ || applied_.size() != desired_.peers.size()) return std::nullopt;
+  // The diff a full one would make, for each edited peer only: against what was applied and desired for it last.
+  std::sort(edited_.begin(), edited_.end());
+  edited_.erase(std::unique(edited_.begin(), edited_.end()), edited_.end());  // a peer edited twice: once
+  wg::DeviceChange change;
+  for (size_t i : edited_) {
+    const wg::Peer& want = desired_.peers[i].peer;
+    if (!(applied_[i].public_key == want.public_key)) return std::nullopt;  // not aligned after all: diff them all
+    std::vector<wg::Peer> previous{previous_[i]};
+    wg::DeviceChange one = wg::DiffPeers({want}, {applied_[i]}, &previous);
+    for (auto& p : one.peers) change.peers.push_back(std::move(p));
+  }
+  Count(change, out);
+  if (!change.peers.empty()) {
+    if (auto st = backend_().Apply(ifname_, change); !st.ok()) return st;
+  }
+  LogChange(change, false);
+  for (size_t i : edited_) applied_[i] = previous_[i] = desired_.peers[i].peer;
+  edited_.clear();
+  Worked();
+  return Ok();
+}
+
+void Reconciler::Count(const wg::DeviceChange& change, Outcome& out) {
+  for (const auto& p : change.peers) {
+    if (p.remove) out.removed++;
+    else if (p.update_only) out.updated++;
+    else out.added++;
+  }
+}
+
+void Reconciler::Worked() {
+  if (!last_error_.empty()) log::Info("applying peers works again", {{"device", ifname_}});
+  last_error_.clear();
+  backoff_.Reset();
 }
 
 void Reconciler::LogChange(const wg::DeviceChange& change, bool full) const {

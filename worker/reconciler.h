@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@ class Reconciler {
     bool ok = true;
     bool full = false;
     bool drift = false;  // a periodic full reconcile found the device different from what was applied
+    bool edits_only = false;  // only the peers edited in place were diffed (not every peer)
     std::string error;
     size_t added = 0, updated = 0, removed = 0;
     double seconds = 0;
@@ -41,10 +43,11 @@ class Reconciler {
              std::function<void(const Outcome&)> on_done);
 
   void SetDesired(PeerSet desired);  // applied soon, incrementally
-  // Changes the desired peers in place, applied as after SetDesired, without copying them. `edit` may change
-  // endpoints only, never a peer's key or node; when it returns false it changed nothing, and nothing is
-  // scheduled. Returns what `edit` returned.
-  bool EditDesired(const std::function<bool(PeerSet&)>& edit);
+  // Changes one desired peer in place, applied as after SetDesired, without copying the others: `edit` returns
+  // whether it changed a peer, and sets `index` to that peer's position in peers (when it returns false,
+  // nothing is scheduled). It may change that peer's endpoint only, never its key or node. Until the next
+  // SetDesired, an apply then costs the edited peers only, not a diff of every peer. Returns what `edit` did.
+  bool EditDesired(const std::function<bool(PeerSet&, size_t& index)>& edit);
   void RequestFull();                // the next apply re-reads the device first
   // The device was recreated or replaced: what was applied is gone. The next apply is full and sends every
   // endpoint again.
@@ -61,7 +64,11 @@ class Reconciler {
   void Changed();  // the desired peers changed: schedule an apply
   void Schedule(std::chrono::milliseconds delay);
   void Run();
+  // Applies the edited peers only; nullopt when that is not possible (diff every peer instead).
+  std::optional<Status> RunEdits(Outcome& out);
   void LogChange(const wg::DeviceChange& change, bool full) const;
+  static void Count(const wg::DeviceChange& change, Outcome& out);  // added, updated, removed
+  void Worked();  // an apply succeeded: the error and the backoff are over
 
   Loop& loop_;
   std::string ifname_;
@@ -81,6 +88,10 @@ class Reconciler {
   bool full_requested_ = true;
   bool full_done_ = false;
   bool retrying_ = false;
+  // applied_ and previous_ are desired_.AsPeers() as of the last apply, element for element, but for the peers
+  // at `edited_` (changed by EditDesired since): no SetDesired, failure or reset since that apply.
+  bool aligned_ = false;
+  std::vector<size_t> edited_;
   std::string last_error_;
 };
 

@@ -373,7 +373,8 @@ PeerContext Worker::Context() const {
 bool Worker::UpdateInPlace(const k8s::NodeInfo& node) {
   // Only on top of a desired state computed from the nodes as they were just before this event: none pending.
   if (!peers_current_ || recompute_timer_.active()) return false;
-  return reconciler_->EditDesired([&](PeerSet& set) { return UpdatePeerInPlace(set, node, Context()); });
+  return reconciler_->EditDesired(
+      [&](PeerSet& set, size_t& index) { return UpdatePeerInPlace(set, node, Context(), &index); });
 }
 
 void Worker::Recompute() {

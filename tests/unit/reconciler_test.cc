@@ -30,7 +30,12 @@ class FakeBackend : public swg::wg::WgBackend {
     return d;
   }
   swg::Status Apply(const std::string&, const swg::wg::DeviceChange& change) override {
+    if (fail_next) {
+      fail_next = false;
+      return swg::Error{"injected failure", 5};
+    }
     applies++;
+    last_change = change.peers.size();
     for (const auto& pc : change.peers) {
       if (pc.remove) {
         peers.erase(pc.public_key);
@@ -47,6 +52,8 @@ class FakeBackend : public swg::wg::WgBackend {
   }
   std::map<swg::Key, swg::wg::Peer> peers;
   int applies = 0;
+  size_t last_change = 0;  // peers in the last change applied
+  bool fail_next = false;
 };
 
 // `n` peers; peer 0's endpoint port is `port`, so that each value of `port` is another desired state.
@@ -77,8 +84,9 @@ struct Fixture {
     reconciler = std::make_unique<Reconciler>(
         loop, "wg-test", [this]() -> swg::wg::WgBackend& { return backend; }, o,
         [this](const Reconciler::Outcome& out) {
-          CHECK(out.ok);
+          if (expect_ok) CHECK(out.ok);
           runs++;
+          if (out.edits_only) edit_runs++;
         });
     // The first apply is the full one, after the first complete list.
     reconciler->SetDesired(Peers(10, 1000));
@@ -91,6 +99,8 @@ struct Fixture {
   FakeBackend backend;
   std::unique_ptr<Reconciler> reconciler;
   int runs = 0;
+  int edit_runs = 0;  // applies that diffed the edited peers only
+  bool expect_ok = true;
 };
 
 }  // namespace
@@ -153,8 +163,9 @@ TEST_CASE("reconciler: under a steady stream, applies are spaced by the window a
 TEST_CASE("reconciler: an edit in place is applied like a new desired state, and a refused edit does nothing") {
   Fixture f(0ms);
   auto set_port = [](uint16_t port) {
-    return [port](PeerSet& s) {
+    return [port](PeerSet& s, size_t& index) {
       s.peers[0].peer.endpoint->port = port;
+      index = 0;
       return true;
     };
   };
@@ -166,8 +177,69 @@ TEST_CASE("reconciler: an edit in place is applied like a new desired state, and
   CHECK(f.reconciler->NodeOf(KeyOf(0)) == "n0");
   CHECK(f.reconciler->NodeOf(KeyOf(9)) == "n9");
 
-  CHECK_FALSE(f.reconciler->EditDesired([](PeerSet&) { return false; }));
+  CHECK_FALSE(f.reconciler->EditDesired([](PeerSet&, size_t&) { return false; }));
   f.loop.RunUntil([] { return false; }, 200ms);
   CHECK(f.backend.applies == 2);
   CHECK(f.runs == 2);
+}
+
+namespace {
+// EditDesired of peer `i`'s endpoint port.
+std::function<bool(PeerSet&, size_t&)> SetPort(size_t i, uint16_t port) {
+  return [i, port](PeerSet& s, size_t& index) {
+    s.peers[i].peer.endpoint->port = port;
+    index = i;
+    return true;
+  };
+}
+uint16_t PortOf(const FakeBackend& b, int i) {
+  auto it = b.peers.find(KeyOf(i));
+  return it == b.peers.end() || !it->second.endpoint ? 0 : it->second.endpoint->port;
+}
+}  // namespace
+
+TEST_CASE("reconciler: edits in place send the edited peers only, each once") {
+  Fixture f(0ms);
+  // Two edits of one peer and one of another, in one loop iteration: one change of two peers.
+  f.reconciler->EditDesired(SetPort(3, 4100));
+  f.reconciler->EditDesired(SetPort(3, 4101));
+  f.reconciler->EditDesired(SetPort(7, 4102));
+  REQUIRE(f.loop.RunUntil([&] { return f.backend.applies == 2; }, 10s));
+  CHECK(f.backend.last_change == 2);
+  CHECK(f.edit_runs == 1);
+  CHECK(PortOf(f.backend, 3) == 4101);
+  CHECK(PortOf(f.backend, 7) == 4102);
+  // An edit to the endpoint already desired (the device may have roamed since): nothing is sent.
+  int runs = f.runs;
+  f.reconciler->EditDesired(SetPort(7, 4102));
+  REQUIRE(f.loop.RunUntil([&] { return f.runs == runs + 1; }, 10s));
+  CHECK(f.backend.applies == 2);
+  CHECK(f.edit_runs == 2);
+  // After a new desired state, edits are diffed with every peer again, and the result is the same.
+  PeerSet next = Peers(10, 1000);
+  next.peers.pop_back();  // n9 goes
+  f.reconciler->SetDesired(next);
+  f.reconciler->EditDesired(SetPort(2, 4200));
+  REQUIRE(f.loop.RunUntil([&] { return f.backend.applies == 3; }, 10s));
+  CHECK(f.backend.peers.size() == 9);
+  CHECK(PortOf(f.backend, 2) == 4200);
+  CHECK(PortOf(f.backend, 3) == 51820);  // back to what `next` says
+  CHECK(f.edit_runs == 2);
+  // And the edits after that apply are sent alone again.
+  f.reconciler->EditDesired(SetPort(4, 4300));
+  REQUIRE(f.loop.RunUntil([&] { return f.backend.applies == 4; }, 10s));
+  CHECK(f.backend.last_change == 1);
+  CHECK(f.edit_runs == 3);
+  CHECK(PortOf(f.backend, 4) == 4300);
+}
+
+TEST_CASE("reconciler: a failed edit is retried as a full reconcile") {
+  Fixture f(0ms);
+  f.expect_ok = false;
+  f.backend.fail_next = true;
+  f.reconciler->EditDesired(SetPort(5, 4400));
+  REQUIRE(f.loop.RunUntil([&] { return f.backend.applies == 2; }, 30s));  // after the retry's backoff
+  CHECK(PortOf(f.backend, 5) == 4400);
+  CHECK(f.backend.peers.size() == 10);
+  CHECK(f.reconciler->last_error().empty());
 }
