@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "k8s/client_impl.h"
 #include "k8s/list_stream.h"
+#include "k8s/node_proto.h"
 
 namespace swg::k8s {
 namespace {
@@ -23,20 +24,38 @@ Error Malformed(const Client::Impl& impl, const RequestSpec& spec, const Error& 
   return Error{impl.Describe(spec, "unexpected response: " + e.message), e.code};
 }
 
+// Asks for protobuf with JSON as the fallback when the client reads Nodes as protobuf.
+void AcceptNodes(const Client::Impl& impl, RequestSpec& spec) {
+  if (impl.options.protobuf) spec.accept = std::string(kNodeAccept);
+}
+
+// Counts a Node body by the encoding its Content-Type names; true for protobuf.
+bool NodeEncoding(Client::Impl& impl, std::string_view content_type) {
+  const bool protobuf = IsProtobufContentType(content_type);
+  ++(protobuf ? impl.protobuf_reads : impl.json_reads);
+  return protobuf;
+}
+
 // A request whose answer is one Node (GET, PATCH): parsed with every annotation kept.
 void BeginNodeRequest(Client::Impl& impl, RequestSpec spec, std::function<void(Result<NodeInfo>)> done) {
   Client::Impl* self = &impl;
   RequestSpec copy = spec;
   impl.Begin(std::move(spec), nullptr, [self, copy, done = std::move(done)](Result<HttpResponse> r) {
     if (!r.ok()) return done(std::move(r).error());
-    Result<NodeInfo> node = ParseNodeJson(r->body, AnnotationFilter::All());
+    Result<NodeInfo> node = NodeEncoding(*self, r->content_type)
+                                ? ParseNodeProto(r->body, AnnotationFilter::All())
+                                : ParseNodeJson(r->body, AnnotationFilter::All());
     if (!node.ok()) return done(Malformed(*self, copy, node.error()));
     done(std::move(node));
   });
 }
 
 struct ListState {
-  std::optional<NodeListStreamParser> parser;
+  // Made once the response's Content-Type is known, with item_callback.
+  std::unique_ptr<ListBodyParser> parser;
+  NodeListStreamParser::ItemCallback item_callback;
+  AnnotationFilter filter;
+  size_t max_item_bytes = 0;
   Client::ItemCallback on_item;
   std::function<void(Result<NodeListPage>)> on_done;
   RequestSpec spec;
@@ -56,6 +75,16 @@ struct ListState {
     impl.Cancel(op);  // a no-op when the request is over
     if (auto cb = std::move(on_done)) cb(std::move(result));
   }
+  ListBodyParser& Parser(Client::Impl& impl, std::string_view content_type) {
+    if (!parser) {
+      if (NodeEncoding(impl, content_type)) {
+        parser = std::make_unique<ProtoListStreamParser>(filter, max_item_bytes, item_callback);
+      } else {
+        parser = std::make_unique<NodeListStreamParser>(filter, max_item_bytes, item_callback);
+      }
+    }
+    return *parser;
+  }
   // Ends it with an error about the body or a bound, naming the cluster and the request.
   void Fail(Client::Impl& impl, const Error& e) {
     std::string detail = refused ? e.message : "unexpected response: " + e.message;
@@ -64,13 +93,25 @@ struct ListState {
 };
 
 struct WatchState {
-  WatchStreamParser parser;
+  std::unique_ptr<WatchBodyParser> parser;  // made once the response's Content-Type is known
+  AnnotationFilter filter;
+  size_t max_event_bytes;
   std::function<void(WatchEvent)> on_event;
   std::function<void(Status)> on_end;
   RequestSpec spec;
   uint64_t op = 0;
   bool cancelled = false;
-  WatchState(AnnotationFilter filter, size_t max_event_bytes) : parser(std::move(filter), max_event_bytes) {}
+  WatchState(AnnotationFilter f, size_t max_bytes) : filter(std::move(f)), max_event_bytes(max_bytes) {}
+  WatchBodyParser& Parser(Client::Impl& impl, std::string_view content_type) {
+    if (!parser) {
+      if (NodeEncoding(impl, content_type)) {
+        parser = std::make_unique<ProtoWatchStreamParser>(filter, max_event_bytes);
+      } else {
+        parser = std::make_unique<WatchStreamParser>(filter, max_event_bytes);
+      }
+    }
+    return *parser;
+  }
 };
 
 class WatchHandle : public WatchCall {
@@ -116,12 +157,15 @@ Loop& Client::loop() { return impl_->loop; }
 
 void Client::SetRequestObserver(RequestObserver observer) { impl_->observer = std::move(observer); }
 
+Client::NodeReads Client::node_reads() const { return {impl_->protobuf_reads, impl_->json_reads}; }
+
 void Client::GetNode(const std::string& name, std::function<void(Result<NodeInfo>)> done) {
   RequestSpec spec;
   spec.path = std::string(kNodesPath) + "/" + UrlEscape(name);
   spec.shown = "GET " + spec.path;
   spec.timeout = impl_->options.request_timeout;
   spec.max_body = impl_->options.max_object_bytes;
+  AcceptNodes(*impl_, spec);
   BeginNodeRequest(*impl_, std::move(spec), std::move(done));
 }
 
@@ -196,10 +240,13 @@ void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filte
   spec.stream = true;
   spec.timeout = impl_->options.request_timeout;
   if (options.timeout.count() > 0) spec.timeout = std::min(spec.timeout, options.timeout);
+  AcceptNodes(*impl_, spec);
   Impl* impl = impl_.get();
   std::weak_ptr<ListState> weak = state;
+  state->filter = filter;
+  state->max_item_bytes = impl_->options.max_object_bytes;
   // The parser calls back with each item; its own errors are about the body, the callback's are the caller's.
-  state->parser.emplace(filter, impl_->options.max_object_bytes, [weak](NodeInfo node) -> Status {
+  state->item_callback = [weak](NodeInfo node) -> Status {
     auto s = weak.lock();
     if (!s) return Error{"cancelled"};
     const std::optional<std::string>& cont = s->parser->continue_token();
@@ -211,18 +258,18 @@ void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filte
     }
     if (!result.ok()) s->refused = true;
     return result;
-  });
+  };
   auto on_data = [weak, impl](std::string_view chunk) {
     auto s = weak.lock();
     if (!s || s->finished) return;
-    Status fed = s->parser->Feed(chunk);
+    Status fed = s->Parser(*impl, impl->ContentType(s->op)).Feed(chunk);
     if (!fed.ok()) s->Fail(*impl, fed.error());
   };
   // The op owns the state through on_done: it lives until the page ends or the client goes away.
   auto on_done = [s = state, impl](Result<HttpResponse> r) {
     if (s->finished) return;
     if (!r.ok()) return s->Finish(*impl, std::move(r).error());
-    Result<NodeListPage> page = s->parser->Finish();
+    Result<NodeListPage> page = s->Parser(*impl, r->content_type).Finish();
     if (!page.ok()) return s->Fail(*impl, page.error());
     if (s->limit > 0 && s->parser->items() > s->limit && !page->continue_token.empty()) {
       s->refused = true;
@@ -255,6 +302,7 @@ std::unique_ptr<WatchCall> Client::WatchNodes(const WatchOptions& options, const
   // The server ends the watch after timeoutSeconds; the request timeout is a safety net beyond that.
   spec.timeout =
       std::chrono::seconds(std::max<int64_t>(options.timeout_seconds, 0)) + impl_->options.request_timeout;
+  AcceptNodes(*impl_, spec);
   Impl* impl = impl_.get();
   std::weak_ptr<WatchState> weak = state;
 
@@ -265,11 +313,11 @@ std::unique_ptr<WatchCall> Client::WatchNodes(const WatchOptions& options, const
     impl->Cancel(s->op);
     if (auto cb = std::move(s->on_end)) cb(Error{impl->Describe(s->spec, error.message), error.code});
   };
-  auto on_data = [weak, fail](std::string_view chunk) {
+  auto on_data = [weak, fail, impl](std::string_view chunk) {
     auto s = weak.lock();
     if (!s || s->cancelled) return;
     // Each event is handed over as soon as it is decoded: a chunk of many small events is never held at once.
-    Status parsed = s->parser.Feed(chunk, [&s](WatchEvent&& e) {
+    Status parsed = s->Parser(*impl, impl->ContentType(s->op)).Feed(chunk, [&s](WatchEvent&& e) {
       if (s->cancelled) return false;
       if (s->on_event) s->on_event(std::move(e));
       return !s->cancelled;
@@ -283,9 +331,9 @@ std::unique_ptr<WatchCall> Client::WatchNodes(const WatchOptions& options, const
     auto cb = std::move(s->on_end);
     if (!cb) return;
     if (!r.ok()) return cb(std::move(r).error());
-    if (s->parser.buffered() > 0) {
+    if (s->parser && s->parser->buffered() > 0) {
       return cb(Error{impl->Describe(s->spec, "the stream ended inside an event (" +
-                                                  std::to_string(s->parser.buffered()) + " bytes)"),
+                                                  std::to_string(s->parser->buffered()) + " bytes)"),
                       0});
     }
     cb(Ok());

@@ -104,6 +104,14 @@ class Client {
   // semaphore_wg_kube_http_request_total{host,code,method}.
   void SetRequestObserver(RequestObserver observer);
 
+  // Node bodies (a GET answer, a list page, a watch) read so far, by the encoding the server chose (see
+  // ClientOptions::protobuf).
+  struct NodeReads {
+    uint64_t protobuf = 0;
+    uint64_t json = 0;
+  };
+  NodeReads node_reads() const;
+
   struct Impl;
 
  private:

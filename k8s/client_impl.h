@@ -21,6 +21,7 @@ struct RequestSpec {
   std::string shown;  // how messages show the request: "GET /api/v1/nodes/n1"
   std::string body;
   std::string content_type;
+  std::string accept;  // "" = application/json
   bool stream = false;
   std::chrono::milliseconds timeout{0};
   size_t max_body = 1u << 20;  // a buffered body: the answer, or a stream's error (a Status)
@@ -61,6 +62,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   uint64_t Begin(RequestSpec spec, HttpClient::DataCallback on_data, RequestDone done);
   void Cancel(uint64_t id);
   std::chrono::steady_clock::time_point LastData(uint64_t id) const;
+  // The response's Content-Type once its headers are in ("" before, or when the op is over).
+  std::string ContentType(uint64_t id) const;
+  // Node bodies read, by encoding (Client::NodeReads).
+  uint64_t protobuf_reads = 0, json_reads = 0;
 
   std::string Describe(const RequestSpec& spec, const std::string& detail) const {
     return cluster + ": " + spec.shown + ": " + detail;

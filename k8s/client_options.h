@@ -42,6 +42,10 @@ struct ClientOptions {
   // The most JSON one Node may take (a list item, a watch event, a GET or PATCH answer): etcd keeps objects
   // up to 1.5 MiB (protobuf), and their JSON can be about twice that.
   size_t max_object_bytes = 4u << 20;
+  // GET, list and watch of Nodes ask for protobuf (a third of JSON's bytes, read without decoding text) and
+  // accept JSON: the response's Content-Type picks the reader. false: JSON only (tests, and an escape hatch
+  // for a proxy that mangles protobuf).
+  bool protobuf = true;
   // Token files (in-cluster, tokenFile, remoteSATokenPath) are re-read when they change on disk, at least
   // this often, and after every 401.
   std::chrono::milliseconds token_reload_interval{60000};

@@ -113,6 +113,11 @@ class CallHandle : public HttpCall {
     if (impl && impl->transfers.count(id_)) return transfer_->last_data;
     return std::chrono::steady_clock::now();
   }
+  std::string content_type() const override {
+    auto impl = impl_.lock();
+    if (impl && impl->transfers.count(id_)) return transfer_->response.content_type;
+    return {};
+  }
 
  private:
   std::weak_ptr<HttpClient::Impl> impl_;
@@ -153,6 +158,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* userp) noexcept {
   if (StartsWith(line, "HTTP/")) {  // a new response (after 100 Continue, say): forget the previous headers
     t->response.retry_after.reset();
     t->response.warnings.clear();
+    t->response.content_type.clear();
     return size * n;
   }
   size_t colon = line.find(':');
@@ -162,6 +168,8 @@ size_t OnHeader(char* data, size_t size, size_t n, void* userp) noexcept {
   std::string_view value = Trim(line.substr(colon + 1));
   if (name == "retry-after") {
     t->response.retry_after = ParseRetryAfter(value);
+  } else if (name == "content-type") {
+    t->response.content_type.assign(value.substr(0, 256));
   } else if (name == "warning" && t->response.warnings.size() < 16) {
     t->response.warnings.emplace_back(value);
   }

@@ -49,6 +49,7 @@ struct HttpResponse {
   std::string body;  // the buffered body (for a stream: only a non-2xx body)
   std::optional<std::chrono::seconds> retry_after;
   std::vector<std::string> warnings;  // Warning: headers
+  std::string content_type;           // the Content-Type header ("" when none)
   std::string error;                  // transport error ("" when the transfer completed)
   bool tls_verify_failed = false;
   bool timed_out = false;
@@ -62,6 +63,8 @@ class HttpCall {
   virtual ~HttpCall() = default;
   // When body bytes last arrived (or the request started).
   virtual std::chrono::steady_clock::time_point last_data() const = 0;
+  // The response's Content-Type once its headers are in (a stream's, before its first data).
+  virtual std::string content_type() const = 0;
 };
 
 class HttpClient {

@@ -17,7 +17,17 @@
 
 namespace swg::k8s {
 
-class NodeListStreamParser {
+// A NodeList body read as it arrives, in JSON (NodeListStreamParser) or protobuf (node_proto.h).
+class ListBodyParser {
+ public:
+  virtual ~ListBodyParser() = default;
+  virtual Status Feed(std::string_view chunk) = 0;
+  virtual Result<NodeListPage> Finish() = 0;
+  virtual size_t items() const = 0;
+  virtual const std::optional<std::string>& continue_token() const = 0;
+};
+
+class NodeListStreamParser : public ListBodyParser {
  public:
   static constexpr size_t kMaxOutsideItemsBytes = 1u << 20;
   // An error the callback returns stops the parser and is returned by Feed as it is.
@@ -26,14 +36,14 @@ class NodeListStreamParser {
   NodeListStreamParser(AnnotationFilter filter, size_t max_item_bytes, ItemCallback on_item);
 
   // Consumes a chunk, calling on_item for each item it completes. After an error the parser is unusable.
-  Status Feed(std::string_view chunk);
+  Status Feed(std::string_view chunk) override;
   // After the last chunk: the page's resourceVersion and continue token (items stays empty), or why the body
   // is not a whole NodeList.
-  Result<NodeListPage> Finish();
+  Result<NodeListPage> Finish() override;
 
-  size_t items() const { return items_; }  // items decoded so far
+  size_t items() const override { return items_; }  // items decoded so far
   // metadata.continue once metadata has been read: an apiserver sends it before the items.
-  const std::optional<std::string>& continue_token() const { return continue_; }
+  const std::optional<std::string>& continue_token() const override { return continue_; }
 
  private:
   Status Fail(std::string message, int code = 0);

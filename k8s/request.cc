@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "k8s/client_impl.h"
+#include "k8s/node_proto.h"
 #include "k8s/parse.h"
 
 namespace swg::k8s {
@@ -30,11 +31,14 @@ bool ConnectionReset(const HttpResponse& r) {
 
 std::string HttpErrorText(const HttpResponse& r) {
   std::string out = "HTTP " + std::to_string(r.status);
-  if (std::optional<ApiStatus> status = ParseStatusJson(r.body)) {
+  std::optional<ApiStatus> status =
+      IsProtobufContentType(r.content_type) ? ParseStatusProto(r.body) : ParseStatusJson(r.body);
+  if (status) {
     if (!status->reason.empty()) out += " " + status->reason;
     if (!status->message.empty()) out += ": " + status->message;
     return out;
   }
+  if (IsProtobufContentType(r.content_type)) return out + " (" + std::to_string(r.body.size()) + " bytes of protobuf)";
   std::string text = Printable(r.body, 200);
   return text.empty() ? out + " (empty body)" : out + ": " + text;
 }
@@ -78,6 +82,12 @@ std::chrono::steady_clock::time_point Client::Impl::LastData(uint64_t id) const 
   return it->second->call->last_data();
 }
 
+std::string Client::Impl::ContentType(uint64_t id) const {
+  auto it = ops.find(id);
+  if (it == ops.end() || !it->second->call) return {};
+  return it->second->call->content_type();
+}
+
 void Client::Impl::Step(uint64_t id) {
   credentials->Get([this, id](Result<Connection> conn) {
     auto it = ops.find(id);
@@ -94,7 +104,7 @@ void Client::Impl::Send(Op& op, const Connection& conn) {
   req.url = conn.base_url + op.spec.path;
   req.connect_to = conn.connect_to;
   req.tls = conn.tls;
-  req.headers.push_back("Accept: application/json");
+  req.headers.push_back("Accept: " + (op.spec.accept.empty() ? std::string("application/json") : op.spec.accept));
   if (!conn.bearer_token.empty()) req.headers.push_back("Authorization: Bearer " + conn.bearer_token);
   if (!op.spec.content_type.empty()) req.headers.push_back("Content-Type: " + op.spec.content_type);
   req.body = op.spec.body;

@@ -33,7 +33,7 @@ Status WatchStreamParser::Fail(const std::string& message, int code) {
   return Error{"watch stream: " + message, code};
 }
 
-Status WatchStreamParser::Feed(std::string_view chunk, std::vector<WatchEvent>& out) {
+Status WatchBodyParser::Feed(std::string_view chunk, std::vector<WatchEvent>& out) {
   return Feed(chunk, [&out](WatchEvent&& event) {
     out.push_back(std::move(event));
     return true;

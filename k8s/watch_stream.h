@@ -27,21 +27,29 @@ struct WatchEvent {
   ApiStatus status;              // ERROR
 };
 
-class WatchStreamParser {
+// A watch body read as it arrives, in JSON (WatchStreamParser) or protobuf (node_proto.h).
+class WatchBodyParser {
+ public:
+  virtual ~WatchBodyParser() = default;
+  // Consumes a chunk and calls on_event with each event it completes, in order; on_event returns false to
+  // stop (the rest of the chunk is then ignored). An error (malformed, not an event, a bad Node, an event
+  // over the size limit) says what and at which byte of the stream; the parser is unusable afterwards.
+  virtual Status Feed(std::string_view chunk, const std::function<bool(WatchEvent&&)>& on_event) = 0;
+  // The same, appending to `out` (events decoded before an error are kept).
+  Status Feed(std::string_view chunk, std::vector<WatchEvent>& out);
+  // Bytes of an unfinished event held back (non-zero when a stream ends mid-event).
+  virtual size_t buffered() const = 0;
+};
+
+class WatchStreamParser : public WatchBodyParser {
  public:
   // One Node event: etcd keeps objects up to 1.5 MiB (protobuf); their JSON can be about twice that.
   static constexpr size_t kDefaultMaxEventBytes = 4u << 20;
   explicit WatchStreamParser(AnnotationFilter filter, size_t max_event_bytes = kDefaultMaxEventBytes);
 
-  // Consumes a chunk and calls on_event with each event it completes, in order; on_event returns false to
-  // stop (the rest of the chunk is then ignored). An error (not JSON, not an event, a bad Node, an event over
-  // the size limit) says what and at which byte of the stream; the parser is unusable afterwards.
-  Status Feed(std::string_view chunk, const std::function<bool(WatchEvent&&)>& on_event);
-  // The same, appending to `out` (events decoded before an error are kept).
-  Status Feed(std::string_view chunk, std::vector<WatchEvent>& out);
-
-  // Bytes of an unfinished event held back (non-zero when a stream ends mid-event).
-  size_t buffered() const { return buffer_.size(); }
+  using WatchBodyParser::Feed;
+  Status Feed(std::string_view chunk, const std::function<bool(WatchEvent&&)>& on_event) override;
+  size_t buffered() const override { return buffer_.size(); }
   size_t consumed() const { return consumed_; }
 
  private:

@@ -78,7 +78,10 @@ TEST_CASE("429 with Retry-After is retried after that delay; the observer sees e
   REQUIRE(requests.size() == 2);
   CHECK(requests[0].target == "/api/v1/nodes/n1");
   CHECK(requests[0].headers.at("authorization") == "Bearer abc");
-  CHECK(requests[0].headers.at("accept") == "application/json");
+  // Nodes are asked for as protobuf with JSON as the fallback; this server answers JSON, which is read.
+  CHECK(requests[0].headers.at("accept") == "application/vnd.kubernetes.protobuf, application/json");
+  CHECK(client->node_reads().json == 1);
+  CHECK(client->node_reads().protobuf == 0);
 }
 
 TEST_CASE("errors name the cluster, the request and the server's message, and never crash on garbage") {
