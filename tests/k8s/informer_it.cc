@@ -184,6 +184,79 @@ TEST_SUITE("informer") {
     admin.DeleteNode("cont-unrelated");
   }
 
+  // The informer reads protobuf from a real apiserver when it may, JSON when told to, and both give the same
+  // nodes: list, watch, an annotation change, a status-only change, a delete and the BOOKMARK the apiserver
+  // sends before it ends a watch.
+  TEST_CASE("protobuf and JSON: list, watch, update, status-only update, delete, bookmark") {
+    bool protobuf = true;
+    SUBCASE("protobuf") { protobuf = true; }
+    SUBCASE("JSON") { protobuf = false; }
+    CAPTURE(protobuf);
+    ClusterEnv env = LoadCluster("a");
+    Admin admin(env);
+    admin.DeleteNodes("test=proto");
+    for (const char* n : {"proto-0", "proto-1", "proto-2"}) {
+      NodeSpec spec{n, {{"test", "proto"}}, {{kKey, std::string("k-") + n}}, "10.9.0.0/24", "10.1.0.1"};
+      spec.kubelet_status = true;  // conditions, addresses, images: what a real node's protobuf holds
+      admin.CreateNode(spec);
+    }
+    Loop loop;
+    swg::k8s::ClientOptions client_options;
+    client_options.protobuf = protobuf;
+    auto client = MakeClient(loop, "a", ClusterSource::Kubeconfig(env.kubeconfig), client_options);
+    Recorder rec;
+    swg::k8s::NodeFilter filter;
+    filter.label_selector = "test=proto";
+    filter.annotation_keys = {kKey};
+    InformerOptions options = FastOptions();
+    options.watch_timeout_min = options.watch_timeout_max = 3s;  // a BOOKMARK comes before each watch ends
+    NodeInformer informer(*client, filter, rec.Handler(), options);
+    informer.Start();
+    REQUIRE(loop.RunUntil([&] { return informer.status().state == swg::k8s::InformerState::kWatching; }, 30s));
+    REQUIRE(informer.nodes().size() == 3);
+    CHECK(informer.nodes().at("proto-1").pod_cidrs == std::vector<std::string>{"10.9.0.0/24"});
+
+    admin.PatchAnnotations("proto-1", "{\"" + std::string(kKey) + "\":\"v1\"}");
+    // Status only: nothing the informer keeps changes, so it is read and not delivered.
+    auto r = admin.Request("PATCH", "/api/v1/nodes/proto-2/status",
+                           R"({"status":{"conditions":[{"type":"Ready","status":"False","reason":"R",)"
+                           R"("message":"status only"}]}})",
+                           "application/strategic-merge-patch+json");
+    REQUIRE(r.code == 200);
+    admin.DeleteNode("proto-0");
+    REQUIRE(loop.RunUntil([&] { return rec.events.size() >= 5 && informer.status().bookmarks >= 1; }, 60s));
+    CHECK(rec.events == std::vector<std::string>{"ADDED proto-0 k-proto-0", "ADDED proto-1 k-proto-1",
+                                                 "ADDED proto-2 k-proto-2", "MODIFIED proto-1 v1",
+                                                 "DELETED proto-0 k-proto-0"});
+    CHECK(informer.status().unchanged == 1);  // the status-only event
+    CHECK(informer.status().watch_failures == 0);
+
+    // What was negotiated: every Node body in the encoding asked for, none silently in the other.
+    const auto reads = client->node_reads();
+    if (protobuf) {
+      CHECK(reads.protobuf >= 2);  // the list page and the watch
+      CHECK(reads.json == 0);
+    } else {
+      CHECK(reads.json >= 2);
+      CHECK(reads.protobuf == 0);
+    }
+
+    // The same list read live both ways gives the same nodes.
+    auto other_options = client_options;
+    other_options.protobuf = !protobuf;
+    auto other = MakeClient(loop, "a", ClusterSource::Kubeconfig(env.kubeconfig), other_options);
+    swg::k8s::ListOptions list;
+    list.label_selector = "test=proto";
+    auto mine = ListSync(loop, *client, list), theirs = ListSync(loop, *other, list);
+    REQUIRE(mine.ok());
+    REQUIRE(theirs.ok());
+    CHECK(mine->items.size() == 2);
+    CHECK(mine->items == theirs->items);
+    CHECK(other->node_reads().protobuf == (protobuf ? 0u : 1u));
+    informer.Stop();
+    admin.DeleteNodes("test=proto");
+  }
+
   TEST_CASE("403 is logged and backed off, never spun on") {
     ClusterEnv env = LoadCluster("a");
     TempDir dir;
