@@ -557,9 +557,10 @@ Status ProtoWatchStreamParser::Feed(std::string_view chunk, const std::function<
 }
 
 Status ProtoWatchStreamParser::Decode(std::string_view frame, size_t offset, WatchEvent& event) {
-  const std::string at = "event at byte " + std::to_string(offset);
+  // Worded only on an error: a Node event allocates nothing but its NodeInfo.
+  auto at = [offset] { return "event at byte " + std::to_string(offset); };
   Result<ProtoEnvelope> outer = MaybeEnveloped(frame);
-  if (!outer.ok()) return Fail(at + ": " + outer.error().message);
+  if (!outer.ok()) return Fail(at() + ": " + outer.error().message);
   std::string type;
   std::string_view object;
   bool have_object = false;
@@ -577,30 +578,30 @@ Status ProtoWatchStreamParser::Decode(std::string_view frame, size_t offset, Wat
           have_object = true;
         }
       }
-      if (!raw.ok()) return Fail(at + ": " + raw.error());
+      if (!raw.ok()) return Fail(at() + ": " + raw.error());
     }
   }
-  if (!in.ok()) return Fail(at + ": " + in.error());
-  if (type.empty()) return Fail(at + ": \"type\" is missing or not a string");
-  if (!have_object) return Fail(at + " (" + type + "): \"object\" is missing or not an object");
+  if (!in.ok()) return Fail(at() + ": " + in.error());
+  if (type.empty()) return Fail(at() + ": \"type\" is missing or not a string");
+  if (!have_object) return Fail(at() + " (" + type + "): \"object\" is missing or not an object");
   Result<ProtoEnvelope> inner = MaybeEnveloped(object);
-  if (!inner.ok()) return Fail(at + " (" + type + "): " + inner.error().message);
-  const std::string where = at + " (" + type + "): ";
+  if (!inner.ok()) return Fail(at() + " (" + type + "): " + inner.error().message);
+  auto where = [&] { return at() + " (" + type + "): "; };
   if (type == "ADDED" || type == "MODIFIED" || type == "DELETED") {
     event.type = type == "ADDED"      ? WatchEventType::kAdded
                  : type == "MODIFIED" ? WatchEventType::kModified
                                       : WatchEventType::kDeleted;
     if (!inner->kind.empty() && inner->kind != "Node")
-      return Fail(where + "expected a Node, got kind " + Quote(inner->kind));
+      return Fail(where() + "expected a Node, got kind " + Quote(inner->kind));
     Result<NodeInfo> node = ReadNodeProto(inner->raw, filter_);
-    if (!node.ok()) return Fail(where + node.error().message, node.error().code);
+    if (!node.ok()) return Fail(where() + node.error().message, node.error().code);
     event.node = std::move(node).value();
     event.resource_version = event.node.resource_version;
   } else if (type == "BOOKMARK") {
     event.type = WatchEventType::kBookmark;
     NodeDecoder d(AnnotationFilter::Only({}));
-    if (!d.Read(ProtoReader(inner->raw))) return Fail(where + d.error());
-    if (d.partial().resource_version.empty()) return Fail(where + "metadata.resourceVersion is missing");
+    if (!d.Read(ProtoReader(inner->raw))) return Fail(where() + d.error());
+    if (d.partial().resource_version.empty()) return Fail(where() + "metadata.resourceVersion is missing");
     event.resource_version = d.partial().resource_version;
   } else if (type == "ERROR") {
     event.type = WatchEventType::kError;
@@ -613,7 +614,7 @@ Status ProtoWatchStreamParser::Decode(std::string_view frame, size_t offset, Wat
                              " bytes of protobuf, kind " + Quote(inner->kind) + ")";
     }
   } else {
-    return Fail(at + ": unknown event type " + Quote(type));
+    return Fail(at() + ": unknown event type " + Quote(type));
   }
   return Ok();
 }
