@@ -411,6 +411,13 @@ Status ProtoListStreamParser::Feed(std::string_view chunk) {
       return Fail("protobuf at byte " + std::to_string(at) + ": field " + std::to_string(number) +
                   " runs past the end of the list");
     }
+    // The fields read here are all length-delimited: one of another type is not the message it claims to be.
+    const bool read_here = level_ == Level::kList ? number == field::kListMetadata || number == field::kListItems
+                                                  : number >= 1 && number <= 3;
+    if (read_here && wire != 2) {
+      return Fail("protobuf at byte " + std::to_string(at) + ": field " + std::to_string(number) +
+                  ": expected length-delimited, got wire type " + std::to_string(wire));
+    }
     if (level_ == Level::kUnknown && number == 2 && wire == 2) {  // Unknown.raw: the NodeList itself
       if (have_list_) return Fail("protobuf at byte " + std::to_string(at) + ": a second raw object");
       have_list_ = true;

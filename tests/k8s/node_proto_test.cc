@@ -259,6 +259,10 @@ TEST_CASE("a NodeList from the real apiserver reads the same from protobuf and f
   CHECK(hand.items.size() == 2);
   CHECK(hand.page->continue_token == "tok");
   CHECK(hand.page->resource_version == "77");
+  ListOutcome varint_items =
+      ReadList<swg::k8s::ProtoListStreamParser>(Envelope("NodeList", Len(1, Len(2, "1")) + Int(2, 5)), 5, Agent());
+  CHECK(varint_items.page.error().message ==
+        "node list: protobuf at byte 27: field 2: expected length-delimited, got wire type 0");
   ListOutcome wrong = ReadList<swg::k8s::ProtoListStreamParser>(Envelope("PodList", list), 5, Agent());
   CHECK(wrong.page.error().message == "node list: expected kind \"NodeList\", got \"PodList\"");
 }
