@@ -25,7 +25,8 @@ constexpr uint32_t kTypeApiVersion = 1, kTypeKind = 2;
 constexpr uint32_t kNodeMetadata = 1, kNodeSpec = 2, kNodeStatus = 3;
 constexpr uint32_t kListMetadata = 1, kListItems = 2;
 // metav1.ObjectMeta
-constexpr uint32_t kMetaName = 1, kMetaUid = 5, kMetaResourceVersion = 6, kMetaCreation = 8, kMetaAnnotations = 12;
+constexpr uint32_t kMetaName = 1, kMetaUid = 5, kMetaResourceVersion = 6, kMetaCreation = 8,
+                   kMetaAnnotations = 12;
 // metav1.ListMeta
 constexpr uint32_t kListMetaResourceVersion = 2, kListMetaContinue = 3;
 // metav1.Time; map entries
@@ -54,7 +55,7 @@ class Decoder {
   bool Expect(ProtoReader& in, const ProtoField& f, WireType want, std::string_view name) {
     if (f.type == want) return true;
     in.FailField(std::string(name) + " (field " + std::to_string(f.number) + "): expected " +
-            std::string(WireTypeName(want)) + ", got " + std::string(WireTypeName(f.type)));
+                 std::string(WireTypeName(want)) + ", got " + std::string(WireTypeName(f.type)));
     return Check(in);
   }
   bool String(ProtoReader& in, const ProtoField& f, std::string_view name, std::string* out) {
@@ -306,14 +307,14 @@ Result<ProtoEnvelope> MaybeEnveloped(std::string_view data) {
 bool IsProtobufContentType(std::string_view content_type) {
   std::string_view media = Trim(content_type.substr(0, content_type.find(';')));
   if (media.size() != kProtobufMediaType.size()) return false;
-  return std::equal(media.begin(), media.end(), kProtobufMediaType.begin(), [](char a, char b) {
-    return std::tolower(static_cast<unsigned char>(a)) == b;
-  });
+  return std::equal(media.begin(), media.end(), kProtobufMediaType.begin(),
+                    [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
 }
 
 Result<ProtoEnvelope> ReadProtoEnvelope(std::string_view data) {
   if (data.substr(0, kMagic.size()) != kMagic) {
-    return Error{"protobuf: the body does not start with \"k8s\\0\" (" + std::to_string(data.size()) + " bytes)"};
+    return Error{"protobuf: the body does not start with \"k8s\\0\" (" + std::to_string(data.size()) +
+                 " bytes)"};
   }
   ProtoEnvelope out;
   EnvelopeDecoder d;
@@ -371,7 +372,8 @@ Status ProtoListStreamParser::Feed(std::string_view chunk) {
     const size_t at = buf_at_ + pos;
     if (level_ == Level::kMagic) {
       if (rest.size() < kMagic.size()) break;
-      if (rest.substr(0, kMagic.size()) != kMagic) return Fail("protobuf body does not start with \"k8s\\0\"");
+      if (rest.substr(0, kMagic.size()) != kMagic)
+        return Fail("protobuf body does not start with \"k8s\\0\"");
       pos += kMagic.size();
       level_ = Level::kUnknown;
       continue;
@@ -392,7 +394,8 @@ Status ProtoListStreamParser::Feed(std::string_view chunk) {
     const uint64_t number = tag >> 3;
     const auto wire = static_cast<unsigned>(tag & 7);
     if (number == 0 || number > 0x1fffffff)
-      return Fail("protobuf at byte " + std::to_string(at) + ": invalid field number " + std::to_string(number));
+      return Fail("protobuf at byte " + std::to_string(at) + ": invalid field number " +
+                  std::to_string(number));
     uint64_t header = tag_len, size = 0;  // header bytes, then `size` bytes of value
     if (wire == 0 || wire == 2) {
       if (!ReadVarintPrefix(rest.substr(tag_len), &value, &value_len, &invalid)) {
@@ -405,15 +408,17 @@ Status ProtoListStreamParser::Feed(std::string_view chunk) {
       size = wire == 1 ? 8 : 4;
     } else {
       return Fail("protobuf at byte " + std::to_string(at) + ": field " + std::to_string(number) +
-                  (wire == 3 || wire == 4 ? ": group wire type " : ": invalid wire type ") + std::to_string(wire));
+                  (wire == 3 || wire == 4 ? ": group wire type " : ": invalid wire type ") +
+                  std::to_string(wire));
     }
     if (level_ == Level::kList && header + size > list_left_) {
       return Fail("protobuf at byte " + std::to_string(at) + ": field " + std::to_string(number) +
                   " runs past the end of the list");
     }
     // The fields read here are all length-delimited: one of another type is not the message it claims to be.
-    const bool read_here = level_ == Level::kList ? number == field::kListMetadata || number == field::kListItems
-                                                  : number >= 1 && number <= 3;
+    const bool read_here = level_ == Level::kList
+                               ? number == field::kListMetadata || number == field::kListItems
+                               : number >= 1 && number <= 3;
     if (read_here && wire != 2) {
       return Fail("protobuf at byte " + std::to_string(at) + ": field " + std::to_string(number) +
                   ": expected length-delimited, got wire type " + std::to_string(wire));
@@ -427,8 +432,9 @@ Status ProtoListStreamParser::Feed(std::string_view chunk) {
       continue;
     }
     const bool item = level_ == Level::kList && number == field::kListItems && wire == 2;
-    const bool known = item || (wire == 2 && (level_ == Level::kList ? number == field::kListMetadata
-                                                                      : number == 1 || number == 3));
+    const bool known =
+        item ||
+        (wire == 2 && (level_ == Level::kList ? number == field::kListMetadata : number == 1 || number == 3));
     if (!known) {  // skipped by its length, never kept
       pos += static_cast<size_t>(header);
       if (level_ == Level::kList) list_left_ -= header;
@@ -436,8 +442,8 @@ Status ProtoListStreamParser::Feed(std::string_view chunk) {
       continue;
     }
     if (item && size > max_item_bytes_) {
-      return Fail("items[" + std::to_string(items_) + "] (at byte " + std::to_string(at) + ") is larger than " +
-                      SizeText(max_item_bytes_),
+      return Fail("items[" + std::to_string(items_) + "] (at byte " + std::to_string(at) +
+                      ") is larger than " + SizeText(max_item_bytes_),
                   kErrorOverLimit);
     }
     if (!item && size > kMaxOutside)
@@ -491,7 +497,8 @@ Status ProtoListStreamParser::Field(uint32_t number, std::string_view value, siz
   }
   const size_t index = items_++;
   NodeDecoder d(filter_);
-  if (!d.Read(ProtoReader(value, at))) return Fail("items[" + std::to_string(index) + "]: node: " + d.error());
+  if (!d.Read(ProtoReader(value, at)))
+    return Fail("items[" + std::to_string(index) + "]: node: " + d.error());
   Result<NodeInfo> node = d.Finish(value.size());
   if (!node.ok())
     return Fail("items[" + std::to_string(index) + "]: " + node.error().message, node.error().code);
@@ -508,7 +515,8 @@ Result<NodeListPage> ProtoListStreamParser::Finish() {
   }
   if (!have_list_) return Error{"node list: the protobuf envelope holds no list"};
   if (!have_meta_) return Error{"node list: metadata is missing or not an object"};
-  if (resource_version_.empty()) return Error{"node list: metadata.resourceVersion is missing or not a string"};
+  if (resource_version_.empty())
+    return Error{"node list: metadata.resourceVersion is missing or not a string"};
   NodeListPage page;
   page.resource_version = resource_version_;
   page.continue_token = continue_.value_or("");
@@ -525,7 +533,8 @@ Status ProtoWatchStreamParser::Fail(const std::string& message, int code) {
   return Error{"watch stream: " + message, code};
 }
 
-Status ProtoWatchStreamParser::Feed(std::string_view chunk, const std::function<bool(WatchEvent&&)>& on_event) {
+Status ProtoWatchStreamParser::Feed(std::string_view chunk,
+                                    const std::function<bool(WatchEvent&&)>& on_event) {
   if (failed_) return Error{"watch stream: already failed"};
   const bool own = buf_.empty();
   if (!own) buf_.append(chunk);
@@ -537,8 +546,8 @@ Status ProtoWatchStreamParser::Feed(std::string_view chunk, const std::function<
     const size_t length = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | size_t{p[3]};
     const size_t at = buf_at_ + pos;
     if (length > max_event_bytes_) {
-      return Fail("event at byte " + std::to_string(at) + " is larger than " + std::to_string(max_event_bytes_) +
-                      " bytes",
+      return Fail("event at byte " + std::to_string(at) + " is larger than " +
+                      std::to_string(max_event_bytes_) + " bytes",
                   kErrorOverLimit);
     }
     if (data.size() - pos - 4 < length) break;

@@ -1,12 +1,13 @@
 #pragma once
 // Internal to k8s/: what the agent reads of Nodes in Kubernetes' protobuf encoding
 // (application/vnd.kubernetes.protobuf), into the same NodeInfo, with the same filter and the same bounds as
-// the JSON readers (node_reader.h, list_stream.h, watch_stream.h). A Node event is about a third of its JSON's
-// size and is read without decoding text. Field numbers are those of k8s.io/api core/v1 and apimachinery's
-// meta/v1 and runtime generated.proto (v0.36).
+// the JSON readers (node_reader.h, list_stream.h, watch_stream.h). A realistic Node is about 80% of its
+// JSON's bytes (its strings dominate) and is read about 8 times faster: lengths instead of scanning and
+// unescaping text. Field numbers are those of k8s.io/api core/v1 and
+// apimachinery's meta/v1 and runtime generated.proto (v0.36).
 //
-// A protobuf body is "k8s\0" then a runtime.Unknown {typeMeta, raw, contentEncoding, contentType} whose raw is
-// the object's own message. A watch body is frames of a 4-byte big-endian length then a metav1.WatchEvent
+// A protobuf body is "k8s\0" then a runtime.Unknown {typeMeta, raw, contentEncoding, contentType} whose raw
+// is the object's own message. A watch body is frames of a 4-byte big-endian length then a metav1.WatchEvent
 // {type, object: RawExtension{raw}} (the apiserver writes it without the envelope; one with it is read too),
 // whose raw is the enveloped object (or the bare one).
 
@@ -50,7 +51,8 @@ std::optional<ApiStatus> ParseStatusProto(std::string_view body);
 // everything else is at most kMaxOutsideItemsBytes. The same outcome however the body is cut.
 class ProtoListStreamParser : public ListBodyParser {
  public:
-  ProtoListStreamParser(AnnotationFilter filter, size_t max_item_bytes, NodeListStreamParser::ItemCallback on_item);
+  ProtoListStreamParser(AnnotationFilter filter, size_t max_item_bytes,
+                        NodeListStreamParser::ItemCallback on_item);
   Status Feed(std::string_view chunk) override;
   Result<NodeListPage> Finish() override;
   size_t items() const override { return items_; }
@@ -66,8 +68,8 @@ class ProtoListStreamParser : public ListBodyParser {
   AnnotationFilter filter_;
   size_t max_item_bytes_;
   NodeListStreamParser::ItemCallback on_item_;
-  std::string buf_;       // bytes not consumed yet
-  size_t buf_at_ = 0;     // stream offset of buf_[0]
+  std::string buf_;    // bytes not consumed yet
+  size_t buf_at_ = 0;  // stream offset of buf_[0]
   Level level_ = Level::kMagic;
   uint64_t list_left_ = 0;  // bytes of the NodeList message (Unknown.raw) not consumed yet
   uint64_t skip_ = 0;       // bytes of a field skipped without being kept
@@ -77,8 +79,8 @@ class ProtoListStreamParser : public ListBodyParser {
   size_t items_ = 0;
 };
 
-// A protobuf watch body, as WatchStreamParser reads JSON: frames decoded as they complete, a frame longer than
-// max_event_bytes refused as soon as its length is read.
+// A protobuf watch body, as WatchStreamParser reads JSON: frames decoded as they complete, a frame longer
+// than max_event_bytes refused as soon as its length is read.
 class ProtoWatchStreamParser : public WatchBodyParser {
  public:
   explicit ProtoWatchStreamParser(AnnotationFilter filter,

@@ -83,7 +83,8 @@ bool ProtoReader::Next(ProtoField* f) {
       return Fail("field " + std::to_string(number) + ": " + std::to_string(n) + "-byte value past the end");
     }
     uint64_t v = 0;
-    for (size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(data_[pos_ + i])) << (8 * i);
+    for (size_t i = 0; i < n; ++i)
+      v |= static_cast<uint64_t>(static_cast<uint8_t>(data_[pos_ + i])) << (8 * i);
     f->varint = v;
     pos_ += n;
     return true;

@@ -38,7 +38,8 @@ std::string HttpErrorText(const HttpResponse& r) {
     if (!status->message.empty()) out += ": " + status->message;
     return out;
   }
-  if (IsProtobufContentType(r.content_type)) return out + " (" + std::to_string(r.body.size()) + " bytes of protobuf)";
+  if (IsProtobufContentType(r.content_type))
+    return out + " (" + std::to_string(r.body.size()) + " bytes of protobuf)";
   std::string text = Printable(r.body, 200);
   return text.empty() ? out + " (empty body)" : out + ": " + text;
 }
@@ -104,7 +105,8 @@ void Client::Impl::Send(Op& op, const Connection& conn) {
   req.url = conn.base_url + op.spec.path;
   req.connect_to = conn.connect_to;
   req.tls = conn.tls;
-  req.headers.push_back("Accept: " + (op.spec.accept.empty() ? std::string("application/json") : op.spec.accept));
+  req.headers.push_back("Accept: " +
+                        (op.spec.accept.empty() ? std::string("application/json") : op.spec.accept));
   if (!conn.bearer_token.empty()) req.headers.push_back("Authorization: Bearer " + conn.bearer_token);
   if (!op.spec.content_type.empty()) req.headers.push_back("Content-Type: " + op.spec.content_type);
   req.body = op.spec.body;

@@ -95,7 +95,8 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
     if (const char* bundle = getenv("SSL_CERT_FILE"); bundle && *bundle) o.client.ca_url_trust_file = bundle;
     // Nodes are read as protobuf when the apiserver sends it; SWG_KUBE_JSON=true asks for JSON only (a proxy
     // that mangles protobuf, or to compare).
-    if (const char* json = getenv("SWG_KUBE_JSON"); json && std::string_view(json) == "true") o.client.protobuf = false;
+    if (const char* json = getenv("SWG_KUBE_JSON"); json && std::string_view(json) == "true")
+      o.client.protobuf = false;
     worker = std::make_unique<Worker>(loop, o, [&] {
       if (link) link->SendStatus();
       // Right after the first sync, not at the next tick: the list's garbage is largest then.

@@ -81,8 +81,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> files, pb_files;
   while (dirent* e = readdir(dir)) {
     std::string name = e->d_name;
-    if (name.size() > 5 && name.substr(name.size() - 5) == ".json") files.push_back(std::string(argv[1]) + "/" + name);
-    if (name.size() > 3 && name.substr(name.size() - 3) == ".pb") pb_files.push_back(std::string(argv[1]) + "/" + name);
+    const std::string path = std::string(argv[1]) + "/" + name;
+    if (name.size() > 5 && name.substr(name.size() - 5) == ".json") files.push_back(path);
+    if (name.size() > 3 && name.substr(name.size() - 3) == ".pb") pb_files.push_back(path);
   }
   closedir(dir);
   for (const std::string& file : files) {
@@ -139,11 +140,13 @@ int main(int argc, char** argv) {
   row("watch event, jansson (before)", tree_events);
   row("watch event, WatchStreamParser", stream_events);
   // A list page as the client reads it: the body fed in 16 KiB chunks.
-  std::string json_list = R"({"kind":"NodeList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[)";
+  std::string json_list =
+      R"({"kind":"NodeList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[)";
   for (size_t i = 0; i < nodes.size(); ++i) json_list += (i ? "," : "") + nodes[i];
   json_list += "]}";
   auto feed_list = [&](swg::k8s::ListBodyParser& parser, const std::string& body) {
-    for (size_t pos = 0; pos < body.size(); pos += 16384) (void)parser.Feed(std::string_view(body).substr(pos, 16384));
+    for (size_t pos = 0; pos < body.size(); pos += 16384)
+      (void)parser.Feed(std::string_view(body).substr(pos, 16384));
     sink += parser.Finish().ok();
   };
   auto item = [&](NodeInfo n) {
@@ -184,8 +187,9 @@ int main(int argc, char** argv) {
   size_t pb_bytes = 0;
   for (const std::string& n : pb_nodes) {
     pb_bytes += n.size();
-    // As the apiserver frames it: WatchEvent{type, object: RawExtension{raw: "k8s\0" + Unknown{typeMeta, raw}}}.
-    std::string object = std::string("k8s\0", 4) + "\x0a\x0a\x0a\x02v1\x12\x04Node" + "\x12" + varint(n.size()) + n;
+    // As the apiserver frames it: WatchEvent{type, object: RawExtension{raw: "k8s\0" + Unknown}}.
+    std::string object =
+        std::string("k8s\0", 4) + "\x0a\x0a\x0a\x02v1\x12\x04Node" + "\x12" + varint(n.size()) + n;
     std::string raw_ext = "\x0a" + varint(object.size()) + object;
     std::string event = std::string("\x0a\x08MODIFIED") + "\x12" + varint(raw_ext.size()) + raw_ext;
     const auto len = static_cast<uint32_t>(event.size());
@@ -221,7 +225,8 @@ int main(int argc, char** argv) {
   pb_row("node, protobuf", pb_node);
   pb_row("list item, ProtoListStreamParser", pb_list);
   pb_row("watch event, ProtoWatchStreamParser", pb_stream);
-  printf("protobuf against the one-pass JSON reader: nodes %.1fx, list items %.1fx, events %.1fx (checksum %zu)\n",
+  printf("protobuf against the one-pass JSON reader: nodes %.1fx, list items %.1fx, events %.1fx "
+         "(checksum %zu)\n",
          reader.ns_per_node / pb_node.ns_per_node, json_list_figure.ns_per_node / pb_list.ns_per_node,
          stream_events.ns_per_node / pb_stream.ns_per_node, sink);
   return 0;

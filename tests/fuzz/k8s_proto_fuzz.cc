@@ -1,6 +1,6 @@
-// libFuzzer target: the protobuf Node decoders (k8s/node_proto.h) must never crash, hang, leak or read outside
-// their input on anything a server sends, and the list and watch stream parsers must give the same outcome
-// however the bytes are cut into chunks. The seeds are bodies recorded from kube-apiserver
+// libFuzzer target: the protobuf Node decoders (k8s/node_proto.h) must never crash, hang, leak or read
+// outside their input on anything a server sends, and the list and watch stream parsers must give the same
+// outcome however the bytes are cut into chunks. The seeds are bodies recorded from kube-apiserver
 // (tests/k8s/data/proto).
 #include <cstdint>
 #include <cstdlib>

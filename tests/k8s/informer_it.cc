@@ -212,7 +212,8 @@ TEST_SUITE("informer") {
     options.watch_timeout_min = options.watch_timeout_max = 3s;  // a BOOKMARK comes before each watch ends
     NodeInformer informer(*client, filter, rec.Handler(), options);
     informer.Start();
-    REQUIRE(loop.RunUntil([&] { return informer.status().state == swg::k8s::InformerState::kWatching; }, 30s));
+    REQUIRE(
+        loop.RunUntil([&] { return informer.status().state == swg::k8s::InformerState::kWatching; }, 30s));
     REQUIRE(informer.nodes().size() == 3);
     CHECK(informer.nodes().at("proto-1").pod_cidrs == std::vector<std::string>{"10.9.0.0/24"});
 

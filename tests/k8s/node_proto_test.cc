@@ -186,7 +186,9 @@ TEST_CASE("a Node from the real apiserver reads the same from protobuf and from 
   // Not a Node: the envelope's kind says so.
   CHECK(swg::k8s::ParseNodeProto(Data("status_404.pb"), Agent()).error().message ==
         "expected a Node, got kind \"Status\"");
-  CHECK(swg::k8s::ParseNodeProto(json, Agent()).error().message.starts_with("node: protobuf: the body does not"));
+  CHECK(swg::k8s::ParseNodeProto(json, Agent())
+            .error()
+            .message.starts_with("node: protobuf: the body does not"));
 }
 
 TEST_CASE("a Status error body in protobuf") {
@@ -259,8 +261,8 @@ TEST_CASE("a NodeList from the real apiserver reads the same from protobuf and f
   CHECK(hand.items.size() == 2);
   CHECK(hand.page->continue_token == "tok");
   CHECK(hand.page->resource_version == "77");
-  ListOutcome varint_items =
-      ReadList<swg::k8s::ProtoListStreamParser>(Envelope("NodeList", Len(1, Len(2, "1")) + Int(2, 5)), 5, Agent());
+  ListOutcome varint_items = ReadList<swg::k8s::ProtoListStreamParser>(
+      Envelope("NodeList", Len(1, Len(2, "1")) + Int(2, 5)), 5, Agent());
   CHECK(varint_items.page.error().message ==
         "node list: protobuf at byte 27: field 2: expected length-delimited, got wire type 0");
   ListOutcome wrong = ReadList<swg::k8s::ProtoListStreamParser>(Envelope("PodList", list), 5, Agent());
@@ -270,8 +272,8 @@ TEST_CASE("a NodeList from the real apiserver reads the same from protobuf and f
 namespace {
 
 template <typename Parser>
-std::vector<swg::k8s::WatchEvent> ReadWatch(std::string_view body, size_t chunk, const AnnotationFilter& filter,
-                                            std::string* error) {
+std::vector<swg::k8s::WatchEvent> ReadWatch(std::string_view body, size_t chunk,
+                                            const AnnotationFilter& filter, std::string* error) {
   Parser parser(filter);
   std::vector<swg::k8s::WatchEvent> out;
   for (size_t i = 0; i < body.size(); i += chunk) {
@@ -340,10 +342,12 @@ TEST_CASE("protobuf watch frames: ERROR with a Status, enveloped frames, bounds 
     swg::Status s = parser.Feed(body, out);
     return s.ok() ? std::string() : s.error().message;
   };
-  CHECK(fails(std::string("\0\x10\0\0", 4), 1000) == "watch stream: event at byte 0 is larger than 1000 bytes");
+  CHECK(fails(std::string("\0\x10\0\0", 4), 1000) ==
+        "watch stream: event at byte 0 is larger than 1000 bytes");
   CHECK(fails(Frame(Len(1, "EXPLODED") + Len(2, Len(1, HandNode("n"))))) ==
         "watch stream: event at byte 0: unknown event type \"EXPLODED\"");
-  CHECK(fails(Frame(Len(1, "ADDED"))) == "watch stream: event at byte 0 (ADDED): \"object\" is missing or not an object");
+  CHECK(fails(Frame(Len(1, "ADDED"))) ==
+        "watch stream: event at byte 0 (ADDED): \"object\" is missing or not an object");
   CHECK(fails(Frame(Len(1, "ADDED") + Len(2, Len(1, Envelope("Pod", HandNode("n")))))) ==
         "watch stream: event at byte 0 (ADDED): expected a Node, got kind \"Pod\"");
   CHECK(fails(Frame(Len(1, "BOOKMARK") + Len(2, Len(1, Len(1, ""))))) ==
