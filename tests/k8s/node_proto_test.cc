@@ -312,7 +312,8 @@ TEST_CASE("a watch from the real apiserver reads the same from protobuf and from
 }
 
 TEST_CASE("protobuf watch frames: ERROR with a Status, enveloped frames, bounds and garbage") {
-  auto envelope = swg::k8s::ReadProtoEnvelope(Data("status_404.pb"));
+  const std::string status_body = Data("status_404.pb");  // the envelope's views point into it
+  auto envelope = swg::k8s::ReadProtoEnvelope(status_body);
   REQUIRE(envelope.ok());
   const std::string status_raw(envelope->raw);
   std::string error;
