@@ -262,7 +262,9 @@ void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filte
   auto on_data = [weak, impl](std::string_view chunk) {
     auto s = weak.lock();
     if (!s || s->finished) return;
-    Status fed = s->Parser(*impl, impl->ContentType(s->op)).Feed(chunk);
+    // The Content-Type is looked up once, for the first chunk: the parser it picks reads every later one.
+    ListBodyParser& parser = s->parser ? *s->parser : s->Parser(*impl, impl->ContentType(s->op));
+    Status fed = parser.Feed(chunk);
     if (!fed.ok()) s->Fail(*impl, fed.error());
   };
   // The op owns the state through on_done: it lives until the page ends or the client goes away.
@@ -317,7 +319,8 @@ std::unique_ptr<WatchCall> Client::WatchNodes(const WatchOptions& options, const
     auto s = weak.lock();
     if (!s || s->cancelled) return;
     // Each event is handed over as soon as it is decoded: a chunk of many small events is never held at once.
-    Status parsed = s->Parser(*impl, impl->ContentType(s->op)).Feed(chunk, [&s](WatchEvent&& e) {
+    WatchBodyParser& parser = s->parser ? *s->parser : s->Parser(*impl, impl->ContentType(s->op));  // as above
+    Status parsed = parser.Feed(chunk, [&s](WatchEvent&& e) {
       if (s->cancelled) return false;
       if (s->on_event) s->on_event(std::move(e));
       return !s->cancelled;
