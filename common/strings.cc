@@ -122,4 +122,12 @@ bool IsDnsLabel(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-'; });
 }
 
+bool IsDnsSubdomain(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (std::string_view part : Split(s, '.')) {
+    if (!IsDnsLabel(part)) return false;
+  }
+  return true;
+}
+
 }  // namespace swg

@@ -32,5 +32,7 @@ std::string EscapeControl(std::string_view value);
 
 // Lower-case RFC 1123 DNS label: [a-z0-9]([-a-z0-9]*[a-z0-9])?
 bool IsDnsLabel(std::string_view s);
+// RFC 1123 DNS subdomain, as Kubernetes object names such as Nodes': DNS labels joined by dots, 253 at most.
+bool IsDnsSubdomain(std::string_view s);
 
 }  // namespace swg

@@ -5,6 +5,7 @@
 #include "k8s/client_impl.h"
 #include "k8s/list_stream.h"
 #include "k8s/node_proto.h"
+#include "k8s/peer_record.h"
 
 namespace swg::k8s {
 namespace {
@@ -27,6 +28,11 @@ Error Malformed(const Client::Impl& impl, const RequestSpec& spec, const Error& 
 // Asks for protobuf with JSON as the fallback when the client reads Nodes as protobuf.
 void AcceptNodes(const Client::Impl& impl, RequestSpec& spec) {
   if (impl.options.protobuf) spec.accept = std::string(kNodeAccept);
+}
+
+// Where a list or watch reads: the Nodes, or the mirror's records (AnnotationFilter::records).
+std::string ObjectsPath(const AnnotationFilter& filter) {
+  return filter.records ? PeerRecordsPath(filter.records->namespace_name) : std::string(kNodesPath);
 }
 
 // Counts a Node body by the encoding its Content-Type names; true for protobuf.
@@ -235,12 +241,13 @@ void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filte
   AddParam(query, shown, "labelSelector", options.label_selector);
   AddParam(query, shown, "fieldSelector", options.field_selector);
   AddParam(query, shown, "resourceVersion", options.resource_version);
-  spec.path = kNodesPath + query;
-  spec.shown = "GET " + std::string(kNodesPath) + shown;
+  const std::string path = ObjectsPath(filter);
+  spec.path = path + query;
+  spec.shown = "GET " + path + shown;
   spec.stream = true;
   spec.timeout = impl_->options.request_timeout;
   if (options.timeout.count() > 0) spec.timeout = std::min(spec.timeout, options.timeout);
-  AcceptNodes(*impl_, spec);
+  if (!filter.records) AcceptNodes(*impl_, spec);  // custom resources are served as JSON only
   Impl* impl = impl_.get();
   std::weak_ptr<ListState> weak = state;
   state->filter = filter;
@@ -298,13 +305,14 @@ std::unique_ptr<WatchCall> Client::WatchNodes(const WatchOptions& options, const
   AddParam(query, shown, "labelSelector", options.label_selector);
   AddParam(query, shown, "fieldSelector", options.field_selector);
   RequestSpec& spec = state->spec;
-  spec.path = kNodesPath + query;
-  spec.shown = "GET " + std::string(kNodesPath) + shown;
+  const std::string path = ObjectsPath(filter);
+  spec.path = path + query;
+  spec.shown = "GET " + path + shown;
   spec.stream = true;
   // The server ends the watch after timeoutSeconds; the request timeout is a safety net beyond that.
   spec.timeout =
       std::chrono::seconds(std::max<int64_t>(options.timeout_seconds, 0)) + impl_->options.request_timeout;
-  AcceptNodes(*impl_, spec);
+  if (!filter.records) AcceptNodes(*impl_, spec);  // as above
   Impl* impl = impl_.get();
   std::weak_ptr<WatchState> weak = state;
 

@@ -71,7 +71,9 @@ struct NodeInformer::Impl {
         backoff(
             Backoff::Options{options.backoff_initial, 2.0, options.backoff_cap, 0.5, options.backoff_reset}),
         retry_timer(c.loop()),
-        silence_timer(c.loop()) {}
+        silence_timer(c.loop()) {
+    annotations.records = filter.records;
+  }
 
   Client& client;
   NodeFilter filter;

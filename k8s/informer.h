@@ -17,10 +17,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "k8s/node.h"
+#include "k8s/parse.h"
 
 namespace swg::k8s {
 
@@ -35,6 +37,8 @@ struct NodeFilter {
   bool only_annotated = false;
   bool keep_addresses = true;       // status.addresses
   size_t max_annotation_bytes = 0;  // longer annotation values are kept cut to this length; 0: whole
+  // Set: the mirror's WireGuardPeer records are listed and watched instead of Nodes (k8s/peer_record.h).
+  std::optional<PeerRecords> records;
 };
 
 struct InformerOptions {

@@ -32,6 +32,9 @@ struct NodeInfo {
   std::vector<std::string> pod_cidrs;
   std::vector<NodeAddress> addresses;  // status.addresses in order
   std::vector<NodeCondition> conditions;  // status.conditions kept by the filter, in order
+  // A mirror record (k8s/peer_record.h) that cannot stand for a node, or that the mirror rejected: the reason
+  // code (bad_record, mirror_rejected) and why. The worker rejects the node with them. Empty for Nodes.
+  std::string refused_code, refused;
   bool operator==(const NodeInfo&) const = default;
 };
 
@@ -41,7 +44,7 @@ inline size_t ApproxBytes(const NodeInfo& n) {
   auto heap = [](const std::string& s) -> size_t { return s.capacity() > 15 ? s.capacity() + 1 + 16 : 0; };
   constexpr size_t kMapNode = 48;  // links, colour and malloc's header
   size_t b = kMapNode + sizeof(std::string) + sizeof(NodeInfo) + 2 * heap(n.name) + heap(n.uid) +
-             heap(n.resource_version);
+             heap(n.resource_version) + heap(n.refused_code) + heap(n.refused);
   for (const auto& [key, value] : n.annotations)
     b += kMapNode + 2 * sizeof(std::string) + heap(key) + heap(value);
   b += 16 + n.pod_cidrs.capacity() * sizeof(std::string);

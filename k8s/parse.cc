@@ -6,6 +6,7 @@
 #include "common/strings.h"
 #include "k8s/json_load.h"
 #include "k8s/node_reader.h"
+#include "k8s/peer_record.h"
 
 namespace swg::k8s {
 namespace {
@@ -141,6 +142,7 @@ bool AnnotationFilter::Keeps(std::string_view key) const {
 }
 
 Result<NodeInfo> ParseNode(const json_t* object, const AnnotationFilter& filter) {
+  if (filter.records) return ParsePeerRecord(object, *filter.records);
   NodeInfo node;
   if (!object || !json_is_object(object)) return TypeError(node, "object", "an object", object);
   if (auto kind = JsonString(object, "kind"); kind && *kind != "Node") {
@@ -168,6 +170,7 @@ Result<NodeInfo> ParseNode(const json_t* object, const AnnotationFilter& filter)
 }
 
 Result<NodeInfo> ParseNodeJson(std::string_view json, const AnnotationFilter& filter) {
+  if (filter.records) return ParseNodeJsonTree(json, filter);  // records are small: no one-pass reader
   bool malformed = false;
   Result<NodeInfo> node = ReadNode(json, filter, &malformed);
   if (!malformed) return node;
@@ -188,8 +191,9 @@ Result<NodeListPage> ParseNodeList(std::string_view json, const AnnotationFilter
   if (!json_is_object(root.get())) {
     return Error{"node list: expected an object, got " + std::string(JsonTypeName(root.get()))};
   }
-  if (auto kind = JsonString(root.get(), "kind"); kind && *kind != "NodeList") {
-    return Error{"node list: expected kind \"NodeList\", got " + Quote(*kind)};
+  const std::string list_kind = filter.records ? std::string(kRecordKind) + "List" : "NodeList";
+  if (auto kind = JsonString(root.get(), "kind"); kind && *kind != list_kind) {
+    return Error{"node list: expected kind " + Quote(list_kind) + ", got " + Quote(*kind)};
   }
   NodeListPage page;
   const json_t* meta = json_object_get(root.get(), "metadata");

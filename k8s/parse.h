@@ -20,14 +20,25 @@ namespace swg::k8s {
 // to malformed input (0) or an HTTP status.
 inline constexpr int kErrorOverLimit = -1;
 
+// The mirror's WireGuardPeer records of one remote cluster in one namespace (k8s/peer_record.h), read in place
+// of Nodes: each record as the NodeInfo of the remote node it describes, its fields as the annotations that
+// node addresses to `cluster` (the reading cluster), and the remote's sync marker as kSyncMarkerNode.
+struct PeerRecords {
+  std::string namespace_name;
+  std::string remote;   // the remote cluster the records describe; its marker is the record named so
+  std::string cluster;  // the cluster reading them (ours)
+};
+
 // Which annotations a parsed NodeInfo keeps.
 struct AnnotationFilter {
   bool all = true;                // keep every annotation
   std::vector<std::string> keys;  // otherwise only these
   // status.conditions whose type starts with this are kept in NodeInfo.conditions; empty: none.
   std::string condition_prefix;
+  // Set: the objects are mirror records, not Nodes (see PeerRecords).
+  std::optional<PeerRecords> records;
   static AnnotationFilter All() { return {}; }
-  static AnnotationFilter Only(std::vector<std::string> keys) { return {false, std::move(keys), {}}; }
+  static AnnotationFilter Only(std::vector<std::string> keys) { return {false, std::move(keys), {}, {}}; }
   bool Keeps(std::string_view key) const;
 };
 

@@ -98,7 +98,9 @@ Status WatchStreamParser::Decode(std::string_view value, size_t offset, WatchEve
   const std::string at = "event at byte " + std::to_string(offset);
   // Node events, nearly all of the stream, are read in one pass without a tree; the others (BOOKMARK, ERROR)
   // and anything malformed are decoded by jansson below, which words the errors.
-  if (std::optional<NodeEvent> read = ReadNodeEvent(value, filter_)) {
+  std::optional<NodeEvent> read;
+  if (!filter_.records) read = ReadNodeEvent(value, filter_);  // mirror records: jansson (small, rare)
+  if (read) {
     event.type = read->type == "ADDED"      ? WatchEventType::kAdded
                  : read->type == "MODIFIED" ? WatchEventType::kModified
                                             : WatchEventType::kDeleted;

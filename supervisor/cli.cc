@@ -61,19 +61,6 @@ bool ValidListenAddress(const std::string& a) {
   return ParseUint(a.substr(colon + 1), 65535).has_value();
 }
 
-// Kubernetes node names are DNS subdomains.
-bool ValidNodeName(const std::string& n) {
-  if (n.empty() || n.size() > 253) return false;
-  for (auto part : Split(n, '.')) {
-    if (part.empty() || part.size() > 63) return false;
-    for (char c : part) {
-      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-    }
-    if (part.front() == '-' || part.back() == '-') return false;
-  }
-  return true;
-}
-
 std::string Named(const FlagSet& fs, const std::string& name, const std::string& env) {
   return fs.SourceOf(name) == FlagSet::Source::kEnv ? env : "-" + name;
 }
@@ -156,7 +143,7 @@ Result<Options> ParseDaemonFlags(const std::vector<std::string>& args, const Get
   }
   if (o.wg_key_path.empty()) return Error{"-wg-key-path must not be empty", kExitUsage};
   if (o.control_socket.empty()) return Error{"-control-socket must not be empty", kExitUsage};
-  if (!o.node_name.empty() && !ValidNodeName(o.node_name)) {
+  if (!o.node_name.empty() && !IsDnsSubdomain(o.node_name)) {
     return Error{"invalid value " + Quote(o.node_name) + " for " + Named(fs, "node-name", "SWG_NODE_NAME") +
                      ": a Kubernetes node name is a lower-case DNS subdomain",
                  kExitUsage};
