@@ -1,6 +1,7 @@
 #include "common/config.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 
 #include "common/duration.h"
@@ -12,12 +13,12 @@ namespace swg {
 namespace {
 
 constexpr std::string_view kRootFields[] = {"local", "remotes"};
-constexpr std::string_view kLocalFields[] = {"name", "kubeConfigPath"};
+constexpr std::string_view kLocalFields[] = {"name", "kubeConfigPath", "mirrorNamespace"};
 constexpr std::string_view kRemoteFields[] = {"name",          "remoteAPIURL", "remoteCAURL",
                                               "remoteSATokenPath", "kubeConfigPath", "podSubnet",
                                               "podSubnets",    "wgDeviceMTU",  "wgListenPort",
                                               "resyncPeriod",  "maxPeers",     "advertiseAddressType",
-                                              "persistentKeepalive"};
+                                              "persistentKeepalive", "peerSource", "mirrorStaleAfter"};
 
 std::string Shown(const json_t* v) {
   std::string s = JsonDump(v);
@@ -124,6 +125,10 @@ class Parser {
     LocalConfig& c = result.config.local;
     String(local, "local.", "name", &c.name);
     String(local, "local.", "kubeConfigPath", &c.kube_config_path);
+    String(local, "local.", "mirrorNamespace", &c.mirror_namespace);
+    if (!c.mirror_namespace.empty() && !IsDnsLabel(c.mirror_namespace)) {
+      Error("local.mirrorNamespace", Quote(c.mirror_namespace) + " is not a namespace name (a DNS label)");
+    }
     const json_t* name = json_object_get(local, "name");
     if (!name || json_is_null(name) || json_is_string(name)) ClusterName("local.name", c.name);
   }
@@ -248,6 +253,29 @@ class Parser {
     r->persistent_keepalive = std::chrono::duration_cast<std::chrono::seconds>(*d);
   }
 
+  // peerSource and mirrorStaleAfter.
+  void Source(const json_t* obj, const std::string& prefix, RemoteConfig* r) {
+    std::string source;
+    String(obj, prefix, "peerSource", &source);
+    if (source == "mirror") {
+      r->peer_source = PeerSource::kMirror;
+    } else if (!source.empty() && source != "direct") {
+      Error(prefix + "peerSource", Quote(source) + " is not a peer source (use \"direct\", the default, or \"mirror\")");
+    }
+    const json_t* v = json_object_get(obj, "mirrorStaleAfter");
+    if (!v || json_is_null(v)) return;
+    auto d = json_is_string(v) ? ParseDuration(json_string_value(v)) : std::nullopt;
+    if (!d || *d % std::chrono::seconds(1) != std::chrono::nanoseconds(0) || *d < kMinMirrorStaleAfter ||
+        *d > std::chrono::hours(24)) {
+      Error(prefix + "mirrorStaleAfter", Shown(v) + " is not a whole number of seconds from 5s to 24h, such as \"2m\"");
+      return;
+    }
+    r->mirror_stale_after = std::chrono::duration_cast<std::chrono::seconds>(*d);
+    if (!r->mirrored()) {
+      result.warnings.push_back(prefix + "mirrorStaleAfter: peerSource is not \"mirror\", so it is not used");
+    }
+  }
+
   void Remote(const json_t* obj, size_t index) {
     std::string path = "remotes[" + std::to_string(index) + "]";
     std::string prefix = path + ".";
@@ -263,6 +291,7 @@ class Parser {
     String(obj, prefix, "remoteSATokenPath", &r.remote_sa_token_path);
     String(obj, prefix, "kubeConfigPath", &r.kube_config_path);
     Reach(obj, prefix, &r);
+    Source(obj, prefix, &r);
     size_t errors_before = result.errors.size();
     Number(obj, prefix, "wgListenPort", 1, 65535, &r.wg_listen_port);
     bool port_ok = result.errors.size() == errors_before;
@@ -272,7 +301,19 @@ class Parser {
     const json_t* name = json_object_get(obj, "name");
     if (!name || json_is_null(name) || json_is_string(name)) ClusterName(prefix + "name", r.name);
 
-    if (r.kube_config_path.empty()) {
+    if (r.mirrored()) {
+      std::string given;
+      for (const auto& [field, value] : {std::pair<const char*, const std::string&>{"remoteAPIURL", r.remote_api_url},
+                                         {"remoteCAURL", r.remote_ca_url},
+                                         {"remoteSATokenPath", r.remote_sa_token_path},
+                                         {"kubeConfigPath", r.kube_config_path}}) {
+        if (!value.empty()) given += (given.empty() ? "" : ", ") + std::string(field);
+      }
+      if (!given.empty()) {
+        result.warnings.push_back(path + ": peerSource is \"mirror\", so " + given +
+                                  " not used: the mirror alone reads the remote cluster");
+      }
+    } else if (r.kube_config_path.empty()) {
       std::vector<std::string> missing;
       if (r.remote_api_url.empty()) missing.push_back("remoteAPIURL");
       if (r.remote_ca_url.empty()) missing.push_back("remoteCAURL");
@@ -400,6 +441,9 @@ std::string ConfigToJson(const Config& c, bool pretty, bool effective) {
   if (!c.local.kube_config_path.empty()) {
     json_object_set_new(local, "kubeConfigPath", json_string(c.local.kube_config_path.c_str()));
   }
+  if (!c.local.mirror_namespace.empty()) {
+    json_object_set_new(local, "mirrorNamespace", json_string(c.local.mirror_namespace.c_str()));
+  }
   json_object_set_new(root.get(), "local", local);
   json_t* remotes = json_array();
   for (const auto& r : c.remotes) {
@@ -434,10 +478,26 @@ std::string ConfigToJson(const Config& c, bool pretty, bool effective) {
     if (effective || r.persistent_keepalive != kDefaultPersistentKeepalive) {
       json_object_set_new(o, "persistentKeepalive", json_string(FormatDuration(r.persistent_keepalive).c_str()));
     }
+    if (r.mirrored()) {
+      json_object_set_new(o, "peerSource", json_string("mirror"));
+      json_object_set_new(o, "mirrorStaleAfter", json_string(FormatDuration(r.mirror_stale_after).c_str()));
+    } else if (effective) {
+      json_object_set_new(o, "peerSource", json_string("direct"));
+    }
     json_array_append_new(remotes, o);
   }
   json_object_set_new(root.get(), "remotes", remotes);
   return JsonDump(root.get(), pretty);
+}
+
+std::string MirrorNamespace(const LocalConfig& local) {
+  if (!local.mirror_namespace.empty()) return local.mirror_namespace;
+  if (const char* env = std::getenv("POD_NAMESPACE"); env && IsDnsLabel(env)) return env;
+  if (Result<std::string> text = ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace", 256); text.ok()) {
+    std::string ns(Trim(*text));
+    if (IsDnsLabel(ns)) return ns;
+  }
+  return std::string(kDefaultMirrorNamespace);
 }
 
 Result<std::vector<std::string>> ParseAddressTypes(std::string_view text) {

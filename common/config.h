@@ -24,9 +24,19 @@ inline constexpr std::chrono::milliseconds kMaxResyncPeriod{300000};
 inline constexpr std::string_view kInterfacePrefix = "wireguard.";
 inline constexpr std::string_view kAnnotationDomain = ".wireguard.semaphore.uw.io";
 
+// Where a remote's nodes are read: its apiserver (the default), or the mirror's records in the local cluster
+// (README "Scale: the mirror"), which need no credentials for the remote.
+enum class PeerSource { kDirect, kMirror };
+inline constexpr std::chrono::seconds kDefaultMirrorStaleAfter{120};
+inline constexpr std::chrono::seconds kMinMirrorStaleAfter{5};
+inline constexpr std::string_view kDefaultMirrorNamespace = "semaphore-wireguard";
+
 struct LocalConfig {
   std::string name;
   std::string kube_config_path;  // empty: in-cluster credentials
+  // The namespace of the mirror's records; empty: the agent's own (the pod's namespace, else
+  // kDefaultMirrorNamespace). See MirrorNamespace().
+  std::string mirror_namespace;
 };
 
 struct RemoteConfig {
@@ -48,6 +58,10 @@ struct RemoteConfig {
   bool wg_device_mtu_auto = false;
   std::vector<std::string> advertise_address_types;
   std::chrono::seconds persistent_keepalive{kDefaultPersistentKeepalive};
+  // peerSource "direct" or "mirror"; mirrorStaleAfter: a sync marker older than this makes the remote stale.
+  PeerSource peer_source = PeerSource::kDirect;
+  std::chrono::seconds mirror_stale_after{kDefaultMirrorStaleAfter};
+  bool mirrored() const { return peer_source == PeerSource::kMirror; }
 
   // How often the worker really reconciles in full: resyncPeriod capped at kMaxResyncPeriod (also when 0),
   // and at least a second.
@@ -81,6 +95,10 @@ std::string ConfigToJson(const Config& config, bool pretty = true, bool effectiv
 // An address type list such as "ExternalIP,InternalIP" (InternalIP and ExternalIP, each once, comma
 // separated); an error names the bad part. Used by the flag and by advertiseAddressType.
 Result<std::vector<std::string>> ParseAddressTypes(std::string_view text);
+
+// The namespace an agent reads mirror records from: local.mirrorNamespace, else $POD_NAMESPACE, else the
+// service account's namespace file of an in-cluster pod, else kDefaultMirrorNamespace.
+std::string MirrorNamespace(const LocalConfig& local);
 
 // Annotation keys: "<cluster>.wireguard.semaphore.uw.io/<name>"; "<cluster>...pubKey" and ".../endpoint".
 std::string ClusterAnnotation(std::string_view cluster, std::string_view name);

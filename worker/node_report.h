@@ -22,6 +22,8 @@ inline constexpr std::string_view kReasonNoHandshakes = "NoHandshakes";
 inline constexpr std::string_view kReasonKeyFailed = "KeyFailed";
 inline constexpr std::string_view kReasonStarting = "Starting";
 inline constexpr std::string_view kReasonDegraded = "Degraded";
+inline constexpr std::string_view kReasonMirrorNotSynced = "MirrorNotSynced";  // peerSource mirror: no complete list
+inline constexpr std::string_view kReasonMirrorStale = "MirrorStale";          // its marker is not refreshed
 
 inline constexpr size_t kReportMaxBytes = 4096;
 inline constexpr size_t kReportMaxNames = 32;  // per list: rejected, stale

@@ -42,6 +42,8 @@ bool Validate(const k8s::NodeInfo& n, const PeerContext& ctx, const AnnotationKe
     *rejection = Rejection{n.name, code, std::move(message)};
     return false;
   };
+  // A mirror record that cannot stand for a node, or that the mirror rejected (k8s/peer_record.h).
+  if (!n.refused_code.empty()) return reject(n.refused_code.c_str(), n.refused);
   if (key_it == n.annotations.end() && ep_it == n.annotations.end()) return false;
   if (key_it == n.annotations.end()) return reject("missing_annotation", "has " + ep_ann + " but no " + key_ann);
   if (ep_it == n.annotations.end()) return reject("missing_annotation", "has " + key_ann + " but no " + ep_ann);
@@ -201,6 +203,7 @@ PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const Pe
   std::vector<Candidate> candidates;
   candidates.reserve(nodes.size());
   for (const auto& [name, node] : nodes) {
+    if (name.empty()) continue;  // the mirror's sync marker (k8s/peer_record.h), not a node
     Candidate c;
     Rejection r;
     if (Validate(node, ctx, ann, &c, &r)) {

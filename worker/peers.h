@@ -62,7 +62,8 @@ struct PeerSet {
 inline constexpr const char* kReasonCodes[] = {"missing_annotation", "bad_key",       "own_key",
                                                "bad_endpoint",       "no_pod_cidr",   "bad_pod_cidr",
                                                "outside_subnet",     "cidr_conflict", "key_conflict",
-                                               "too_many_peers",     "bad_keepalive"};
+                                               "too_many_peers",     "bad_keepalive",
+                                               "bad_record",         "mirror_rejected"};
 
 // Why an endpoint address cannot be a remote node's public address ("a loopback address"), or "" when it can.
 // Loopback, unspecified, multicast, link-local, broadcast and IPv4-mapped IPv6 addresses would send this node's

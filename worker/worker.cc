@@ -75,6 +75,15 @@ Worker::Worker(Loop& loop, WorkerOptions options, std::function<void()> on_statu
                    "Times the remote node watch had to list again (after 410 Gone).", {"remote"});
   metrics_.Gauge("semaphore_wg_remote_synced",
                  "Whether the first full sync with the remote cluster is done (1) or not.", {"remote"});
+  if (options_.remote.mirrored()) {
+    metrics_.Gauge("semaphore_wg_mirror_stale",
+                   "Whether the mirror's sync marker of a remote read from the mirror is stale (1): peers are "
+                   "kept as they are until it is refreshed again.",
+                   {"remote"});
+    metrics_.Gauge("semaphore_wg_mirror_marker_age_seconds",
+                   "Seconds since this agent last saw the mirror refresh the remote's sync marker (-1: none).",
+                   {"remote"});
+  }
   metrics_.Gauge("semaphore_wg_device_mtu",
                  "The MTU of a device, by source: config (wgDeviceMTU), auto (the underlay's MTU minus "
                  "WireGuard's overhead) or default (auto, without a usable underlay).",
@@ -89,6 +98,7 @@ Worker::~Worker() {
   // Stop callbacks first; the interface, route and peers stay as they are.
   reporter_.reset();
   remote_informer_.reset();
+  mirror_.reset();
   advertiser_.reset();
   reconciler_.reset();
 }
@@ -293,7 +303,10 @@ Status Worker::CreateClients() {
     return Ok();
   };
   if (auto st = make(local_client_, options_.local.name, LocalSource(options_.local)); !st.ok()) return st;
-  if (auto st = make(remote_client_, options_.remote.name, RemoteSource(options_.remote)); !st.ok()) return st;
+  // A mirrored remote is read from the mirror's records in the local cluster: no client for it.
+  if (!options_.remote.mirrored()) {
+    if (auto st = make(remote_client_, options_.remote.name, RemoteSource(options_.remote)); !st.ok()) return st;
+  }
   Advertiser::Options ao{options_.node_name, options_.remote.name, public_key_text_, options_.remote.wg_listen_port};
   if (!options_.remote.advertise_address_types.empty()) ao.address_types = options_.remote.advertise_address_types;
   reporter_ = std::make_unique<NodeReporter>(loop_, *local_client_, options_.node_name,
@@ -306,8 +319,13 @@ Status Worker::CreateClients() {
     if (ok) UpdateMtu();
     if (ok && !initialised_) {
       initialised_ = true;
-      log::Info("interface, route and annotations are in place; watching the remote cluster's nodes",
-                {{"device", device_}, {"remote_api", remote_client_->server()}});
+      if (options_.remote.mirrored()) {
+        log::Info("interface, route and annotations are in place; watching the mirror's records of the remote",
+                  {{"device", device_}, {"namespace", MirrorNamespace(options_.local)}});
+      } else {
+        log::Info("interface, route and annotations are in place; watching the remote cluster's nodes",
+                  {{"device", device_}, {"remote_api", remote_client_->server()}});
+      }
       step_ = Step::kRunning;
       StartRemoteWatch();
     }
@@ -324,27 +342,52 @@ void Worker::StartRemoteWatch() {
   filter.only_annotated = true;
   filter.keep_addresses = false;
   filter.max_annotation_bytes = 256;
+  k8s::Client* source = remote_client_.get();
+  if (options_.remote.mirrored()) {
+    // The mirror's records and the remote's sync marker, in one list and one watch (k8s/peer_record.h).
+    filter.records = k8s::PeerRecords{MirrorNamespace(options_.local), options_.remote.name, options_.local.name};
+    filter.label_selector = std::string(k8s::kRecordRemoteLabel) + "=" + options_.remote.name;
+    filter.only_annotated = false;  // a record without our fields is rejected with its reason, not dropped
+    source = local_client_.get();
+    mirror_ = std::make_unique<MirrorGate>(loop_, options_.remote.name, options_.remote.mirror_stale_after, [this] {
+      // The gate opened (a complete, fresh marker): apply the records as they are; closed: nothing to do, the
+      // device keeps what it has. Both change the status.
+      if (mirror_->usable() && remote_informer_->status().synced) {
+        Recompute();
+        reconciler_->RequestFull();
+      }
+      Changed();
+    });
+  }
   k8s::NodeInformer::Handler h;
   h.on_event = [this](k8s::EventType type, const k8s::NodeInfo& node) {
-    if (!remote_informer_->status().synced) {
-      peers_current_ = false;  // the recomputation after the list takes it
+    if (mirror_ && node.name == k8s::kSyncMarkerNode) {
+      mirror_->Observe(k8s::FindSyncMarker(remote_informer_->nodes()));
+      return;
+    }
+    if (!remote_informer_->status().synced || (mirror_ && !mirror_->usable())) {
+      peers_current_ = false;  // the recomputation after the list (or once the mirror is usable) takes it
       return;
     }
     if (type == k8s::EventType::kModified && UpdateInPlace(node)) return;
     ScheduleRecompute();
   };
   h.on_synced = [this] {
+    if (mirror_) {
+      mirror_->Observe(k8s::FindSyncMarker(remote_informer_->nodes()));
+      if (!mirror_->usable()) return;  // never prune before the mirror wrote a complete list
+    }
     Recompute();
     reconciler_->RequestFull();  // after every complete list: remove whatever should not be there
   };
-  remote_informer_ = std::make_unique<k8s::NodeInformer>(*remote_client_, filter, h, RemoteInformerOptions());
+  remote_informer_ = std::make_unique<k8s::NodeInformer>(*source, filter, h, RemoteInformerOptions());
   remote_informer_->Start();
   auto resync = options_.max_resync;
   if (options_.remote.resync_period.count() > 0) {
     resync = std::min(resync, std::chrono::duration_cast<milliseconds>(options_.remote.resync_period));
   }
   resync_timer_.StartRepeating(std::max(resync, milliseconds(1000)), [this] {
-    if (synced_) reconciler_->RequestFull();
+    if (synced_ && (!mirror_ || mirror_->usable())) reconciler_->RequestFull();
   });
 }
 
@@ -379,6 +422,7 @@ bool Worker::UpdateInPlace(const k8s::NodeInfo& node) {
 
 void Worker::Recompute() {
   recompute_timer_.Stop();
+  if (mirror_ && !mirror_->usable()) return;  // the device keeps what it has (MirrorGate)
   PeerSet set = ComputePeers(remote_informer_->nodes(), Context());
   peers_current_ = true;
   LogIgnoredCidrs(set);

@@ -23,6 +23,7 @@
 #include "k8s/client.h"
 #include "k8s/informer.h"
 #include "worker/advertiser.h"
+#include "worker/mirror_gate.h"
 #include "worker/node_reporter.h"
 #include "worker/peers.h"
 #include "worker/reconciler.h"
@@ -116,7 +117,8 @@ class Worker {
   std::unique_ptr<k8s::Client> remote_client_;
   std::unique_ptr<Advertiser> advertiser_;
   std::unique_ptr<NodeReporter> reporter_;
-  std::unique_ptr<k8s::NodeInformer> remote_informer_;
+  std::unique_ptr<k8s::NodeInformer> remote_informer_;  // the remote's Nodes, or the mirror's records of them
+  std::unique_ptr<MirrorGate> mirror_;                    // peerSource mirror only
   std::unique_ptr<Reconciler> reconciler_;
   std::map<std::string, Rejection> rejections_;  // logged once per change
   bool max_peers_logged_ = false;  // the maxPeers warning is logged once per episode of being over it

@@ -24,6 +24,10 @@ std::string Worker::Problem(std::string* reason) const {
     return found(kReasonDegraded, "applying peers: " + reconciler_->last_error());
   }
   if (!repair_error_.empty()) return found(kReasonInterfaceDown, repair_error_);
+  if (mirror_ && remote_informer_ && remote_informer_->status().synced) {
+    std::string why;
+    if (std::string problem = mirror_->Problem(&why); !problem.empty()) return found(why, problem);
+  }
   if (RemoteOverLimit()) {
     return found(kReasonRemoteOverLimits,
                  "remote apiserver over limits: " + remote_informer_->status().last_error);
@@ -202,6 +206,10 @@ std::vector<metrics::Family> Worker::CollectMetrics() {
   }
   for (const auto& [reason, n] : by_reason) m.Set("semaphore_wg_rejected_peers", {remote, reason}, n);
   m.Set("semaphore_wg_remote_synced", {remote}, synced_ ? 1 : 0);
+  if (mirror_) {
+    m.Set("semaphore_wg_mirror_stale", {remote}, mirror_->stale() ? 1 : 0);
+    m.Set("semaphore_wg_mirror_marker_age_seconds", {remote}, mirror_->age_seconds());
+  }
   m.Clear("semaphore_wg_device_mtu");
   if (iface_) m.Set("semaphore_wg_device_mtu", {device_, mtu_.source}, mtu_.mtu);
   auto watcher = [&](const std::string& cluster, const k8s::NodeInformer* inf) {

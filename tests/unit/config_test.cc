@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -300,4 +301,44 @@ TEST_CASE("wrong types name the type and the value") {
 TEST_CASE("annotation names match the original") {
   CHECK(swg::PubKeyAnnotation("c1") == "c1.wireguard.semaphore.uw.io/pubKey");
   CHECK(swg::EndpointAnnotation("c1") == "c1.wireguard.semaphore.uw.io/endpoint");
+}
+
+TEST_CASE("peerSource mirror needs no remote credentials, and says so when they are given") {
+  auto p = ParseConfig(R"({"local":{"name":"c1"},"remotes":[{"name":"c2","peerSource":"mirror",
+    "podSubnet":"10.4.0.0/16","mirrorStaleAfter":"30s"}]})");
+  CHECK(p.errors.empty());
+  CHECK(p.warnings.empty());
+  REQUIRE(p.config.remotes.size() == 1);
+  CHECK(p.config.remotes[0].mirrored());
+  CHECK(p.config.remotes[0].mirror_stale_after == std::chrono::seconds(30));
+  // Handed to the worker and shown by check-config: it survives the round trip.
+  auto again = ParseConfig(swg::ConfigToJson(p.config, false));
+  CHECK(again.errors.empty());
+  CHECK(again.config.remotes[0].mirrored());
+  CHECK(again.config.remotes[0].mirror_stale_after == std::chrono::seconds(30));
+
+  auto given = ParseConfig(Remote(R"(,"peerSource":"mirror")"));
+  CHECK(given.errors.empty());
+  CHECK(given.warnings == std::vector<std::string>{"remotes[0]: peerSource is \"mirror\", so kubeConfigPath not "
+                                                   "used: the mirror alone reads the remote cluster"});
+  CHECK(swg::ConfigToJson(ParseConfig(Remote("")).config, false, true).find("\"peerSource\":\"direct\"") !=
+        std::string::npos);
+}
+
+TEST_CASE("a bad peerSource, mirrorStaleAfter or mirrorNamespace names the value") {
+  CHECK(Errors(Remote(R"(,"peerSource":"mirrored")")) ==
+        std::vector<std::string>{"remotes[0].peerSource: \"mirrored\" is not a peer source (use \"direct\", the "
+                                 "default, or \"mirror\")"});
+  CHECK(Errors(Remote(R"(,"peerSource":"mirror","mirrorStaleAfter":"1s")")) ==
+        std::vector<std::string>{"remotes[0].mirrorStaleAfter: \"1s\" is not a whole number of seconds from 5s "
+                                 "to 24h, such as \"2m\""});
+  CHECK(ParseConfig(Remote(R"(,"mirrorStaleAfter":"1m")")).warnings ==
+        std::vector<std::string>{"remotes[0].mirrorStaleAfter: peerSource is not \"mirror\", so it is not used"});
+  auto ns = ParseConfig(R"({"local":{"name":"c1","mirrorNamespace":"Not_A_Namespace"},"remotes":[]})");
+  CHECK(std::find(ns.errors.begin(), ns.errors.end(),
+                  "local.mirrorNamespace: \"Not_A_Namespace\" is not a namespace name (a DNS label)") !=
+        ns.errors.end());
+  swg::LocalConfig local;
+  local.mirror_namespace = "wg";
+  CHECK(swg::MirrorNamespace(local) == "wg");
 }

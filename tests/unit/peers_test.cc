@@ -358,3 +358,23 @@ TEST_CASE("an endpoint change updates one peer in place, exactly as recomputing 
   CHECK(refused("a", [](auto& n) { n.creation_timestamp = 9; }));     // would move the maxPeers cut
   CHECK(refused("a", [](auto& n) { n.annotations["c1.wireguard.semaphore.uw.io/persistentKeepalive"] = "30"; }));
 }
+
+TEST_CASE("mirror records: a refused record is rejected with its reason; the sync marker is no node") {
+  auto refused = Node("n2", 1, KeyB64(2), "10.0.0.2:51820", {"10.4.2.0/24"});
+  refused.refused_code = "mirror_rejected";
+  refused.refused = "the mirror rejected this node: it is cordoned";
+  auto bad = Node("record c2.x", 1, "", "", {});
+  bad.refused_code = "bad_record";
+  bad.refused = "record: spec.nodeName is missing";
+  swg::k8s::NodeInfo marker;  // named "": k8s/peer_record.h's kSyncMarkerNode
+  marker.annotations["sync/complete"] = "true";
+  auto set = ComputePeers(
+      Nodes({Node("n1", 1, KeyB64(1), "10.0.0.1:51820", {"10.4.1.0/24"}), refused, bad, marker}), Ctx());
+  REQUIRE(set.peers.size() == 1);
+  CHECK(set.peers[0].node == "n1");
+  std::vector<Rejection> want = {
+      {"n2", "mirror_rejected", "the mirror rejected this node: it is cordoned"},
+      {"record c2.x", "bad_record", "record: spec.nodeName is missing"},
+  };
+  CHECK(set.rejected == want);
+}
