@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy/helm/semaphore-wireguard: `helm lint`; `helm template` with the example's values gives the same objects
-# as `kubectl kustomize deploy/example/<c>` (and, with monitoring on, deploy/monitoring's), Helm's own labels
-# aside; values change what they say; bad values fail with a clear message; a real kube-apiserver accepts every
+# as `kubectl kustomize deploy/example/<c>` (the CRD of crds/ included; with monitoring on, deploy/monitoring's;
+# with mirror.rbac.create, deploy/mirror's), Helm's own labels aside; values change what they say; bad values fail with a clear message; a real kube-apiserver accepts every
 # object (server-side dry-run, strict), and `helm install`, `upgrade` and `uninstall` work against it. helm is
 # built from the Go module proxy by scripts/build-control-plane.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,12 +20,13 @@ example_args() {
   r=$(jq -r '.remotes[0].name' "$dir/clusters.json")
   echo "--set-file clustersConfig=$dir/clusters.json --set-file remoteTokens.$r=$dir/tokens/$r-token"
 }
-# render C FILE [helm args...]: helm template of C's example values (with the Namespace, as deploy/base has it).
+# render C FILE [helm args...]: helm template of C's example values (with the Namespace and the chart's crds/,
+# which `helm install` applies and `helm template` leaves out unless asked, as deploy/base has them).
 render() {
   local c=$1 out=$2
   shift 2
   # shellcheck disable=SC2046  # example_args is a list of words without spaces
-  "$HELM" template semaphore-wireguard "$CHART" -n "$NS" --set namespace.create=true $(example_args "$c") "$@" >"$out"
+  "$HELM" template semaphore-wireguard "$CHART" -n "$NS" --set namespace.create=true --include-crds $(example_args "$c") "$@" >"$out"
 }
 # fails_with "what" "message" [helm args...]: helm template fails, and says the message.
 fails_with() {
@@ -48,8 +49,12 @@ check "the chart's appVersion is the project version ($VERSION)" grep -qx "appVe
 for f in podmonitor.yaml prometheusrule.yaml dashboard.json; do
   check "files/monitoring/$f is deploy/monitoring/$f, byte for byte" cmp "$ROOT/deploy/monitoring/$f" "$CHART/files/monitoring/$f"
 done
+check "crds/wireguardpeers.yaml is deploy/crd/wireguardpeers.yaml, byte for byte" \
+  cmp "$ROOT/deploy/crd/wireguardpeers.yaml" "$CHART/crds/wireguardpeers.yaml"
 # shellcheck disable=SC2046
 check "helm lint --strict with c1's values" "$HELM" lint --strict "$CHART" $(example_args c1)
+# shellcheck disable=SC2046
+check "helm lint --strict with c1's values and the mirror's RBAC" "$HELM" lint --strict "$CHART" $(example_args c1) --set mirror.rbac.create=true
 # shellcheck disable=SC2046
 check "helm lint --strict with c1's values and monitoring on" "$HELM" lint --strict "$CHART" $(example_args c1) --set monitoring.enabled=true
 
@@ -66,6 +71,15 @@ check "kubectl kustomize deploy/monitoring" bash -c "'$KUBECTL' kustomize '$ROOT
 check "monitoring on: the chart's monitoring objects are deploy/monitoring's" bash -c \
   "'$HELM' template semaphore-wireguard '$CHART' -n $NS $(example_args c1) --set monitoring.enabled=true --show-only templates/monitoring.yaml >'$TMP/mon.helm.yaml' &&
    '$ROOT/tests/deploy/helm_compare.py' '$TMP/mon.kustomize.yaml' '$TMP/mon.helm.yaml'"
+
+# The mirror's RBAC: off by default; on, the objects of deploy/mirror (its CRD is the chart's crds/, above).
+jqc "mirror.rbac.create off (the default): no semaphore-wireguard-mirror account, Role or binding" \
+  '[.[] | select(.metadata.name == "semaphore-wireguard-mirror")] == []' "$TMP/c1.helm.yaml"
+check "kubectl kustomize deploy/mirror" bash -c "'$KUBECTL' kustomize '$ROOT/deploy/mirror' |
+  python3 -c 'import sys,yaml; yaml.safe_dump_all([d for d in yaml.safe_load_all(sys.stdin) if d[\"kind\"] != \"CustomResourceDefinition\"], sys.stdout)' >'$TMP/mirror.kustomize.yaml'"
+check "mirror.rbac.create=true: the chart's mirror objects are deploy/mirror's (its CRD aside)" bash -c \
+  "'$HELM' template semaphore-wireguard '$CHART' -n $NS $(example_args c1) --set mirror.rbac.create=true --show-only templates/mirror-rbac.yaml >'$TMP/mirror.helm.yaml' &&
+   '$ROOT/tests/deploy/helm_compare.py' '$TMP/mirror.kustomize.yaml' '$TMP/mirror.helm.yaml'"
 
 # Values say what they change.
 render c1 "$TMP/v.yaml" --set 'listenAddress=[$(SWG_HOST_IP)]:9000' --set image.repository=registry.example.com/swg \
@@ -96,6 +110,8 @@ fails_with "a remote without its token" "remote c2 reads its token from /etc/sem
 # shellcheck disable=SC2046
 fails_with "monitoring.enabled that is not a boolean (values.schema.json)" "monitoring/enabled" $(example_args c1) --set-string monitoring.enabled=yes
 # shellcheck disable=SC2046
+fails_with "mirror.rbac.create that is not a boolean (values.schema.json)" "mirror/rbac/create" $(example_args c1) --set-string mirror.rbac.create=yes
+# shellcheck disable=SC2046
 fails_with "listenAddress without a port (values.schema.json)" "listenAddress" $(example_args c1) --set listenAddress=0.0.0.0
 # shellcheck disable=SC2046
 fails_with "a misspelt value (values.schema.json)" "listenAdress" $(example_args c1) --set listenAdress=0.0.0.0:7773
@@ -113,13 +129,15 @@ check "and are established" k wait --for condition=established --timeout=60s \
 # As the README installs it: the namespace from deploy/remote-reader, then helm install.
 check "kubectl apply -k deploy/remote-reader (brings the namespace)" k apply -k "$ROOT/deploy/remote-reader"
 # Server-side dry-run needs the namespace to exist: the remote reader brought it.
-render c1 "$TMP/all.yaml" --set monitoring.enabled=true
+render c1 "$TMP/all.yaml" --set monitoring.enabled=true --set mirror.rbac.create=true
 check "the apiserver accepts every object the chart renders (dry-run=server, strict)" \
   k apply --dry-run=server --validate=strict -f "$TMP/all.yaml"
 check "nothing was created by the dry run" bash -c "! '$KUBECTL' -n $NS get daemonset semaphore-wireguard >/dev/null 2>&1"
 # shellcheck disable=SC2046
 check "helm install with c1's values and monitoring on" \
   "$HELM" install semaphore-wireguard "$CHART" -n "$NS" $(example_args c1) --set monitoring.enabled=true
+check "helm install installed the WireGuardPeer CRD from crds/, and it is established" \
+  k wait --for condition=established --timeout=60s crd/wireguardpeers.wireguard.semaphore.uw.io
 check "helm status: deployed" bash -c "'$HELM' status semaphore-wireguard -n $NS -o json | jq -e '.info.status == \"deployed\"'"
 check "the DaemonSet, its ConfigMap and Secret, the PodMonitor and PrometheusRule exist" \
   k -n "$NS" get daemonset/semaphore-wireguard podmonitor/semaphore-wireguard prometheusrule/semaphore-wireguard \
@@ -135,4 +153,6 @@ check "and monitoring is gone (off by default)" bash -c "! '$KUBECTL' -n $NS get
 check "helm uninstall" "$HELM" uninstall semaphore-wireguard -n "$NS" --wait
 check "the DaemonSet and the ClusterRole are gone, the remote reader stays" bash -c \
   "! '$KUBECTL' -n $NS get ds semaphore-wireguard >/dev/null 2>&1 && ! '$KUBECTL' get clusterrole semaphore-wireguard >/dev/null 2>&1 && '$KUBECTL' get clusterrole semaphore-wireguard-remote-reader >/dev/null"
+check "the WireGuardPeer CRD stays (Helm never deletes crds/: deleting it would delete every record)" \
+  k get crd wireguardpeers.wireguard.semaphore.uw.io
 summary
