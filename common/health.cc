@@ -169,6 +169,17 @@ std::vector<std::string> NodeView::Unready() const {
   return out;
 }
 
+std::vector<std::string> NodeView::Degraded() const {
+  std::vector<std::string> out;
+  for (const auto& r : remotes) {
+    if (!r.failed && r.worker_up && r.status.initialised && r.status.synced && r.status.state == "degraded" &&
+        !r.status.last_error.empty()) {
+      out.push_back(EscapeControl(r.status.remote) + " (" + EscapeControl(r.status.last_error) + ")");
+    }
+  }
+  return out;
+}
+
 std::string StatusToJson(const WorkerStatus& status) {
   JsonPtr o(StatusObject(status));
   return JsonDump(o.get());

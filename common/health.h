@@ -92,6 +92,9 @@ struct NodeView {
   // Names and reasons of the remotes that are not healthy, e.g. "c2 (worker restarting: killed by signal 9)".
   std::vector<std::string> Unhealthy() const;
   std::vector<std::string> Unready() const;
+  // Healthy and ready but working around a problem that needs an operator, e.g. "c2 (mirror stale: ...)": the
+  // 200 answers of /healthz and /readyz say so after their "ok" line.
+  std::vector<std::string> Degraded() const;
 };
 
 std::string StatusToJson(const WorkerStatus& status);  // compact JSON object

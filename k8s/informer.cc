@@ -460,9 +460,13 @@ void NodeInformer::Impl::LogFailure(std::string_view verb, const Error& error,
   log::Fields fields = Fields(std::string(verb));
   fields.push_back({"error", error.message});
   fields.push_back({"retry_in_ms", Ms(retry_in)});
-  const std::string what = "node " + std::string(verb);
+  const bool records = filter.records.has_value();
+  const std::string what = (records ? "record " : "node ") + std::string(verb);
   if (error.code == 403) {
-    log::Error(what + " forbidden: the credentials need get, list and watch on nodes", fields);
+    log::Error(what + (records ? " forbidden: the credentials need get, list and watch on wireguardpeers "
+                                 "(wireguard.semaphore.uw.io) in the namespace " + filter.records->namespace_name
+                               : " forbidden: the credentials need get, list and watch on nodes"),
+               fields);
   } else if (error.code == kErrorOverLimit && !over_limit_logged) {
     // A hostile or broken apiserver does it again at every retry: once is enough until a list succeeds.
     over_limit_logged = true;

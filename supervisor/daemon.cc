@@ -164,7 +164,11 @@ int RunDaemon(const Options& o) {
                                            std::chrono::milliseconds(3000));
           if (!v) return {503, "text/plain; charset=utf-8", "not healthy: the event loop does not respond\n"};
           auto bad = path == "/healthz" ? v->Unhealthy() : v->Unready();
-          if (bad.empty()) return {200, "text/plain; charset=utf-8", "ok\n"};
+          if (bad.empty()) {
+            std::string body = "ok\n";
+            for (const auto& d : v->Degraded()) body += "degraded: " + d + "\n";
+            return {200, "text/plain; charset=utf-8", body};
+          }
           std::string body = path == "/healthz" ? "not healthy: " : "not ready: ";
           for (size_t i = 0; i < bad.size(); ++i) body += (i ? ", " : "") + bad[i];
           return {503, "text/plain; charset=utf-8", body + "\n"};

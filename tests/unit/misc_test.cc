@@ -144,6 +144,28 @@ TEST_CASE("status and /healthz text escape control characters and newlines in re
   CHECK(view.Unhealthy()[0] == "c2 (worker down: exit\\n\\u001b[31m)");
 }
 
+TEST_CASE("/healthz and /readyz name degraded remotes after ok, and only healthy, synced ones") {
+  swg::NodeView view;
+  swg::RemoteView r;
+  r.worker_up = true;
+  r.status.remote = "c2";
+  r.status.initialised = true;
+  r.status.synced = true;
+  r.status.state = "ready";
+  view.remotes.push_back(r);
+  r.status.remote = "c3";
+  r.status.state = "degraded";
+  r.status.last_error = "mirror stale: the sync marker of c3 was not refreshed\n";
+  view.remotes.push_back(r);
+  CHECK(view.Healthy());
+  CHECK(view.Ready());
+  REQUIRE(view.Degraded().size() == 1);
+  CHECK(view.Degraded()[0] == "c3 (mirror stale: the sync marker of c3 was not refreshed\\n)");
+  view.remotes[1].status.synced = false;  // not ready: /readyz names it already, as not ready
+  CHECK(view.Degraded().empty());
+  CHECK_FALSE(view.Ready());
+}
+
 TEST_CASE("ReadProcessStats reports what process_* metrics need") {
   std::string big(64 << 20, 'x');  // touched: resident
   auto st = swg::ReadProcessStats(getpid());
