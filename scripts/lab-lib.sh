@@ -199,8 +199,9 @@ lab_add_node() {
 JSON
 }
 
-# lab_config NODE c2=token c3=kubeconfig ...: the node's config with the given remotes; pod subnets from
-# LAB_SUBNET_<cluster> (e.g. LAB_SUBNET_c2=10.4.0.0/16), listen ports 51821, 51822, ...
+# lab_config NODE c2=token c3=kubeconfig c4=mirror ...: the node's config with the given remotes; pod subnets from
+# LAB_SUBNET_<cluster> (e.g. LAB_SUBNET_c2=10.4.0.0/16), listen ports 51821, 51822, ...; mirror: the remote's
+# nodes from the mirror's records in the local cluster, stale after LAB_MIRROR_STALE_AFTER (default 2m).
 lab_config() {
   local node="$1"
   shift
@@ -211,7 +212,9 @@ lab_config() {
     port=$((port + 1))
     subnet="LAB_SUBNET_$r"
     local creds
-    if [[ "$mode" == token ]]; then
+    if [[ "$mode" == mirror ]]; then
+      creds="\"peerSource\": \"mirror\", \"mirrorStaleAfter\": \"${LAB_MIRROR_STALE_AFTER:-2m}\""
+    elif [[ "$mode" == token ]]; then
       creds="\"remoteAPIURL\": \"$(lab_server "$r")\", \"remoteCAURL\": \"https://$LAB_NET.1:8443/$r/ca.crt\", \"remoteSATokenPath\": \"$LAB_DIR/creds/$r/token\""
     else
       creds="\"kubeConfigPath\": \"$LAB_DIR/creds/$r/kubeconfig\""
