@@ -120,6 +120,18 @@ struct WatchState {
   }
 };
 
+class RequestHandle : public RequestCall {
+ public:
+  RequestHandle(std::weak_ptr<Client::Impl> impl, uint64_t op) : impl_(std::move(impl)), op_(op) {}
+  ~RequestHandle() override {
+    if (auto impl = impl_.lock()) impl->Cancel(op_);  // a no-op once the request is over
+  }
+
+ private:
+  std::weak_ptr<Client::Impl> impl_;
+  uint64_t op_;
+};
+
 class WatchHandle : public WatchCall {
  public:
   WatchHandle(std::weak_ptr<Client::Impl> impl, std::shared_ptr<WatchState> state)
@@ -210,6 +222,25 @@ void Client::PatchNodeStatus(const std::string& name, std::string strategic_merg
   spec.timeout = impl_->options.request_timeout;
   spec.max_body = impl_->options.max_object_bytes;
   BeginNodeRequest(*impl_, std::move(spec), std::move(done));
+}
+
+std::unique_ptr<RequestCall> Client::RequestJson(std::string method, std::string path, std::string body,
+                                                 std::string content_type,
+                                                 std::function<void(Result<std::string>)> done,
+                                                 std::chrono::milliseconds timeout) {
+  RequestSpec spec;
+  spec.shown = method + " " + path;
+  spec.method = std::move(method);
+  spec.path = std::move(path);
+  spec.body = std::move(body);
+  spec.content_type = std::move(content_type);
+  spec.timeout = timeout.count() > 0 ? timeout : impl_->options.request_timeout;
+  spec.max_body = impl_->options.max_object_bytes;
+  uint64_t op = impl_->Begin(std::move(spec), nullptr, [done = std::move(done)](Result<HttpResponse> r) {
+    if (!r.ok()) return done(std::move(r).error());
+    done(std::move(r->body));
+  });
+  return std::make_unique<RequestHandle>(impl_, op);
 }
 
 void Client::ListNodes(const ListOptions& options, const AnnotationFilter& filter,

@@ -47,6 +47,12 @@ struct WatchOptions {
   bool allow_bookmarks = true;
 };
 
+// A request in flight (Client::RequestJson); destroying it cancels the request and its callback.
+class RequestCall {
+ public:
+  virtual ~RequestCall() = default;
+};
+
 // A running watch; destroying it stops the watch and its callbacks.
 class WatchCall {
  public:
@@ -99,6 +105,15 @@ class Client {
   std::unique_ptr<WatchCall> WatchNodes(const WatchOptions& options, const AnnotationFilter& filter,
                                         std::function<void(WatchEvent event)> on_event,
                                         std::function<void(Status)> on_end);
+
+  // Any API request, for objects without a typed call here (a Lease): `method` on `path` (with its query,
+  // escaped), with `body` of `content_type` when not empty, answered in JSON. `done` gets the 2xx body, or
+  // the error as for every request: code is the HTTP status (404 NotFound, 409 Conflict, ...) or 0 without a
+  // response. timeout 0: ClientOptions::request_timeout.
+  [[nodiscard]] std::unique_ptr<RequestCall> RequestJson(std::string method, std::string path,
+                                                         std::string body, std::string content_type,
+                                                         std::function<void(Result<std::string>)> done,
+                                                         std::chrono::milliseconds timeout = {});
 
   // Called once per HTTP request finished, retries included (code 0 = no response), for
   // semaphore_wg_kube_http_request_total{host,code,method}.
