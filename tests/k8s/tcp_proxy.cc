@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+
 #include "tests/k8s/fake_server.h"
 
 namespace swg::test {
@@ -39,6 +41,13 @@ void TcpProxy::DropAll() {
   for (int fd : open_) shutdown(fd, SHUT_RDWR);  // the pump sees the end and closes both sides
 }
 
+void TcpProxy::Pause() { paused_ = true; }
+
+void TcpProxy::Resume() {
+  ++epoch_;
+  paused_ = false;
+}
+
 void TcpProxy::Serve() {
   while (!stopping_) {
     pollfd p{listen_fd_, POLLIN, 0};
@@ -46,6 +55,7 @@ void TcpProxy::Serve() {
     int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
     ++accepted_;
+    const int epoch = epoch_;  // a connection accepted while paused ends when resumed
     int port = next_.exchange(0);
     if (port == 0) port = backend_;
     int backend = port ? socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
@@ -59,16 +69,21 @@ void TcpProxy::Serve() {
       std::lock_guard<std::mutex> lock(mu_);
       open_.insert(client);
     }
-    pumps_.emplace_back([this, client, backend] { Pump(client, backend); });
+    pumps_.emplace_back([this, client, backend, epoch] { Pump(client, backend, epoch); });
   }
 }
 
-// Copies bytes both ways until either side ends, then closes both.
-void TcpProxy::Pump(int client, int backend) {
+// Copies bytes both ways until either side ends or a Resume() after `epoch`, then closes both.
+void TcpProxy::Pump(int client, int backend, int epoch) {
   char buf[16384];
   pollfd p[2] = {{client, POLLIN, 0}, {backend, POLLIN, 0}};
   bool open = true;
   while (open && !stopping_) {
+    if (paused_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    if (epoch != epoch_) break;  // read after paused_: Resume() counts first
     if (poll(p, 2, 50) <= 0) continue;
     for (int i = 0; i < 2 && open; ++i) {
       if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
