@@ -28,9 +28,7 @@ fi
 [[ -f $DEB ]] || { echo "FAIL no package ($DEB)"; exit 1; }
 echo "--- package $(basename "$DEB") ($(stat -c %s "$DEB") bytes)"
 # The machine's tree has the package's dependencies pre-installed: the lab has no route to a mirror.
-deps=$(dpkg-deb -f "$DEB" Depends | tr ',' '\n' | sed 's/(.*//; s/|.*//; s/ //g' | sed '/^$/d')
-# shellcheck disable=SC2086
-IMAGE=$("$NM" image $deps) || { echo "FAIL cannot build the machine's tree"; exit 1; }
+IMAGE=$("$NM" image --deps-of "$DEB") || { echo "FAIL cannot build the machine's tree"; exit 1; }
 
 on_exit lab_cleanup
 on_exit '"$NM" stop "$MDIR"'
