@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+
+#include "common/log.h"
 
 namespace swg {
 namespace {
@@ -105,9 +108,14 @@ Status EnsurePrivateDirectory(const std::string& dir) {
   if (auto st = EnsureDirectory(dir, 0700); !st.ok()) return st;
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) return Error{"cannot access " + dir + ": " + ErrnoText(errno), errno};
-  if ((st.st_mode & 07777) != 0700 && chmod(dir.c_str(), 0700) != 0) {
+  mode_t was = st.st_mode & 07777;
+  if (was == 0700) return Ok();
+  if (chmod(dir.c_str(), 0700) != 0) {
     return Error{"cannot make " + dir + " private (mode 0700): " + ErrnoText(errno), errno};
   }
+  char mode[8];
+  snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(was));
+  log::Info("made the directory private (mode 0700)", {{"dir", dir}, {"was", mode}});
   return Ok();
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // File helpers with errors that name the path.
 
-#include <string>
 #include <sys/types.h>
+
+#include <string>
 
 #include "common/result.h"
 
@@ -17,7 +18,8 @@ Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t
 
 // Creates `dir` (and missing parents) with `mode` when absent; an existing directory is left as it is.
 Status EnsureDirectory(const std::string& dir, mode_t mode);
-// The same, and the directory's mode is exactly 0700 afterwards even when it existed with another.
+// The same, and the directory's mode is exactly 0700 afterwards even when it existed with another (logged,
+// with the mode it had).
 Status EnsurePrivateDirectory(const std::string& dir);
 
 std::string ErrnoText(int err);

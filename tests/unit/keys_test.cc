@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/files.h"
+#include "common/log.h"
 #include "tests/unit/testutil.h"
 
 using swg::Key;
@@ -93,6 +96,63 @@ TEST_CASE("key file: 0600, directory 0700, atomic, reloaded unchanged") {
   REQUIRE(second.ok());
   CHECK_FALSE(created);
   CHECK(*second == *first);
+}
+
+namespace {
+// Keeps every log record's message and fields as text.
+class RecordingSink : public swg::log::Sink {
+ public:
+  explicit RecordingSink(std::vector<std::string>* lines) : lines_(lines) {}
+  void Write(const swg::log::Record& record) override {
+    std::string line(record.message);
+    for (const auto& f : record.fields) line += " " + f.key + "=" + f.value;
+    lines_->push_back(line);
+  }
+
+ private:
+  std::vector<std::string>* lines_;
+};
+}  // namespace
+
+TEST_CASE(
+    "a key directory that exists with mode 0755 (a kubelet's hostPath) is made 0700, and it is logged") {
+  swg::test::TempDir dir;
+  std::string keydir = dir.path() + "/keys";
+  REQUIRE(mkdir(keydir.c_str(), 0755) == 0);
+  REQUIRE(chmod(keydir.c_str(), 0755) == 0);  // whatever the umask
+  std::string path = swg::KeyFilePath(keydir, "c2");
+  std::vector<std::string> lines;
+  swg::log::SetSink(std::make_unique<RecordingSink>(&lines));
+  auto mode_of = [](const std::string& p) {
+    struct stat st;
+    REQUIRE(stat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+  };
+
+  bool created = false;
+  auto first = swg::LoadOrCreateKeyFile(path, &created);
+  CHECK(first.ok());
+  CHECK(created);
+  CHECK(mode_of(keydir) == 0700);
+  CHECK(mode_of(path) == 0600);
+  CHECK(lines ==
+        std::vector<std::string>{"made the directory private (mode 0700) dir=" + keydir + " was=0755"});
+
+  // Made 0755 again (a new hostPath mount over the same directory): the existing key is loaded, unchanged.
+  REQUIRE(chmod(keydir.c_str(), 0755) == 0);
+  lines.clear();
+  auto second = swg::LoadOrCreateKeyFile(path, &created);
+  CHECK(second.ok());
+  CHECK_FALSE(created);
+  if (first.ok() && second.ok()) CHECK(*second == *first);
+  CHECK(mode_of(keydir) == 0700);
+  CHECK(lines.size() == 1);
+
+  // Already 0700: nothing to do, nothing logged.
+  lines.clear();
+  CHECK(swg::LoadOrCreateKeyFile(path, &created).ok());
+  CHECK(lines.empty());
+  swg::log::SetSink(swg::log::MakeTextSink(2));
 }
 
 TEST_CASE("a corrupt or unreadable key file is an error naming the path and is kept") {
