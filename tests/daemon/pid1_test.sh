@@ -3,7 +3,7 @@
 # kube-apiservers, with wireguard-go. Checks what broke there before: workers that took "parent is PID 1" for
 # "my supervisor died", wireguard-go zombies nobody reaped, a liveness endpoint that failed with one remote, a
 # failed remote never retried, a corrupt key that sometimes ended "down" instead of "failed", and idle
-# connections from elsewhere starving the probes.
+# connections from elsewhere starving the probes; and the HTTP server's connection limits and idle timeout.
 source "$(dirname "$0")/../lib/lab_test.sh" "$@"
 
 on_exit lab_cleanup
@@ -94,27 +94,140 @@ rm -f "$KEY"
 check "a removed key file starts c3 again with a new key" wait_for 60 bash -c "[[ \$('$BIN' status -json -control-socket '$D/control.sock' | jq -r '.remotes[] | select(.status.remote==\"c3\") | .status.state') == ready ]]"
 check "the key directory is 0700" test "$(stat -c %a "$D/keys")" = 700
 
-echo "--- 64 idle connections from another address do not starve the probes"
-lab_exec r1 python3 - "$N1_IP" 7773 >"$TMP/idle.out" 2>&1 <<'PY' &
-import socket, sys, time
-held = []
-for _ in range(64):
+echo "--- the HTTP server's limits (README, Health): 16 connections per client address, 256 in all, idle ones closed after 5 s"
+# conns.py per-ip HOST PORT N | total HOST PORT SRC,SRC,... EXTRA_SRC: prints key=value results.
+cat >"$TMP/conns.py" <<'PY'
+import re, select, socket, sys, time
+REQ = b"GET /livez HTTP/1.1\r\nHost: n1\r\n\r\n"
+
+def open_conns(n, src=None):
+    conns = []
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(5)
+        if src:
+            s.bind((src, 0))
+        try:
+            s.connect((HOST, PORT))
+            conns.append(s)
+        except OSError:
+            s.close()
+    return conns
+
+def closed(s):  # closed by the server (end of file or reset), without waiting
+    s.settimeout(0)
     try:
-        held.append(socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2))
+        return s.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
     except OSError:
-        pass
-print(len(held), "connected", flush=True)
-time.sleep(15)
+        return True
+    finally:
+        s.settimeout(5)
+
+def answered(s):  # one request on the connection, its whole answer read: 200?
+    try:
+        s.settimeout(5)
+        s.sendall(REQ)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+        while len(body) < length:
+            chunk = s.recv(4096)
+            if not chunk:
+                return False
+            body += chunk
+        return head.startswith(b"HTTP/1.1 200")
+    except (OSError, AttributeError):
+        return False
+
+def wait_closed(conns, limit):  # seconds until the server closed each one, None for those still open
+    t0, times, pending = time.monotonic(), {}, list(conns)
+    while pending and time.monotonic() - t0 < limit:
+        ready, _, _ = select.select(pending, [], [], 0.1)
+        for s in ready:
+            if closed(s):
+                times[s] = time.monotonic() - t0
+                pending.remove(s)
+    return sorted(times.values()), len(pending)
+
+mode, HOST, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "per-ip":
+    conns = open_conns(int(sys.argv[4]))
+    time.sleep(1)
+    held = [s for s in conns if not closed(s)]
+    served = sum(answered(s) for s in held)
+    print(f"opened={len(conns)} held={len(held)} served={served}", flush=True)
+    times, left = wait_closed(held, 30)
+    first = f"{times[0]:.1f}" if times else "-"
+    last = f"{times[-1]:.1f}" if times else "-"
+    print(f"idle_closed={len(times)} still_open={left} first={first} last={last}", flush=True)
+else:
+    conns = [s for src in sys.argv[4].split(",") for s in open_conns(16, src)]
+    served = sum(answered(s) for s in conns)
+    extra = open_conns(1, sys.argv[5])
+    state = "no-connect"
+    if extra:
+        extra[0].sendall(REQ)
+        ready, _, _ = select.select(extra, [], [], 1.5)
+        state = "waiting" if not ready else ("refused" if closed(extra[0]) else "answered")
+    held = sum(not closed(s) for s in conns)
+    print(f"opened={len(conns)} served={served} extra={state} held_meanwhile={held}", flush=True)
+    times, left = wait_closed(conns, 30)
+    last = f"{times[-1]:.1f}" if times else "-"
+    later = "-"
+    if state == "waiting":  # its request was sent: is it answered now that there is room?
+        ready, _, _ = select.select(extra, [], [], 5)
+        later = "answered" if ready and extra[0].recv(4096).startswith(b"HTTP/1.1 200") else "not-answered"
+    fresh = open_conns(1, sys.argv[5])
+    after = "answered" if fresh and answered(fresh[0]) else "not-answered"
+    print(f"idle_closed={len(times)} still_open={left} last={last} waiting_one={later} after={after}", flush=True)
 PY
-IDLE=$!
-on_exit "kill $IDLE"
-wait_for 20 grep -q connected "$TMP/idle.out"
+val() { sed -n "s/.*\<$2=\([^ ]*\).*/\1/p" "$1" | tail -n 1; }
+echo "     (per address) r1 opens 64 connections and stays idle; the probes come from n1's own address meanwhile"
+lab_exec r1 python3 "$TMP/conns.py" per-ip "$N1_IP" 7773 64 >"$TMP/per-ip.out" 2>&1 &
+PER_IP=$!
+on_exit "kill $PER_IP"
+wait_for 30 grep -q '^opened=' "$TMP/per-ip.out"
 start=$(date +%s%N)
 c=$(code n1 /livez 2)
 ms=$((($(date +%s%N) - start) / 1000000))
 check "/livez from the node's own address answers 200 within 2 s ($ms ms)" test "$c" = 200
 check "/readyz too" test "$(code n1 /readyz 2)" = 200
-kill "$IDLE" 2>/dev/null
+wait_for 60 bash -c "! kill -0 $PER_IP 2>/dev/null"
+sed 's/^/     | /' "$TMP/per-ip.out"
+O="$TMP/per-ip.out"
+check "of 64 connections from r1, the server keeps 16 (the per-address cap) and closes the others" \
+  test "$(val "$O" opened)/$(val "$O" held)" = 64/16
+check "the 16 it keeps are served" test "$(val "$O" served)" = 16
+check "idle, all 16 are closed by the server (idle_closed=$(val "$O" idle_closed))" test "$(val "$O" idle_closed)" = 16
+idle_window() { awk -v f="$(val "$O" first)" -v l="$(val "$O" last)" 'BEGIN { exit !(f >= 3 && l <= 15) }'; }
+check "after about 5 s, not at once: the first after $(val "$O" first) s, the last after $(val "$O" last) s (3..15 s)" \
+  idle_window
+
+echo "     (in all) 16 addresses of r1 open 16 connections each, then a 17th address tries one"
+srcs=()
+for i in $(seq 0 16); do
+  ip -n "$(lab_node_ns r1)" addr add "$LAB_NET.$((200 + i))/24" dev eth0 && srcs+=("$LAB_NET.$((200 + i))")
+done
+lab_exec r1 timeout 120 python3 "$TMP/conns.py" total "$N1_IP" 7773 "$(IFS=,; echo "${srcs[*]:0:16}")" \
+  "${srcs[16]}" >"$TMP/total.out" 2>&1
+sed 's/^/     | /' "$TMP/total.out"
+O="$TMP/total.out"
+check "256 connections from 16 addresses: all kept and served" test "$(val "$O" opened)/$(val "$O" served)" = 256/256
+check "a 257th, from a 17th address, is not served while they are held ($(val "$O" extra))" \
+  test "$(val "$O" extra)" != answered -a "$(val "$O" held_meanwhile)" = 256
+check "once the idle ones are closed (the last after $(val "$O" last) s), that address is served" \
+  test "$(val "$O" idle_closed)/$(val "$O" after)" = 256/answered
+if [[ $(val "$O" extra) == waiting ]]; then
+  check "... and the 257th, which waited in the listen queue, is answered then" test "$(val "$O" waiting_one)" = answered
+fi
+for a in "${srcs[@]}"; do ip -n "$(lab_node_ns r1)" addr del "$a/24" dev eth0; done
 
 echo "--- SIGTERM to PID 1 stops it cleanly"
 kill -TERM "$SUP"
