@@ -26,7 +26,30 @@ if [[ -z $DEB ]]; then
   DEB=$(ls "$TMP"/pkg/semaphore-wireguard_*_amd64.deb)
 fi
 [[ -f $DEB ]] || { echo "FAIL no package ($DEB)"; exit 1; }
-echo "--- package $(basename "$DEB") ($(stat -c %s "$DEB") bytes)"
+echo "--- package $(basename "$DEB") ($(stat -c %s "$DEB") bytes), as dpkg-deb shows it to a user"
+field() { dpkg-deb -f "$DEB" "$1"; }
+# Depends is dpkg-shlibdeps' work: exactly the packages of the libraries the binary needs (NEEDED, looked up
+# with dpkg -S on this build host), most with a minimum version.
+dpkg-deb -x "$DEB" "$TMP/deb"
+needed_packages() {
+  local lib multiarch
+  multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+  for lib in $(readelf -d "$TMP/deb/usr/bin/semaphore-wireguard" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+    dpkg -S "*/$multiarch/$lib" | sed 's/:.*//' | sort -u
+  done | sort -u | paste -sd' ' -
+}
+depends_packages() { field Depends | tr ',' '\n' | sed 's/^ *//; s/ .*//' | sort -u | paste -sd' ' -; }
+check "Depends names exactly the packages of the binary's libraries ($(needed_packages))" \
+  test "$(depends_packages)" = "$(needed_packages)"
+check "... with minimum versions from their symbols: $(field Depends)" grep -q 'libc6 (>= [0-9.]*)' <(field Depends)
+check "Recommends: wireguard-tools" test "$(field Recommends)" = wireguard-tools
+check "Suggests: wireguard-go" test "$(field Suggests)" = wireguard-go
+dpkg-deb -c "$DEB" | awk '{print $6}' >"$TMP/contents.txt"
+for f in ./usr/bin/semaphore-wireguard ./lib/systemd/system/semaphore-wireguard.service \
+  ./usr/share/dbus-1/system.d/io.uw.SemaphoreWireguard.conf ./etc/default/semaphore-wireguard \
+  ./usr/share/man/man8/semaphore-wireguard.8.gz; do
+  check "dpkg-deb -c lists $f" grep -qx -- "$f" "$TMP/contents.txt"
+done
 # The machine's tree has the package's dependencies pre-installed: the lab has no route to a mirror.
 IMAGE=$("$NM" image --deps-of "$DEB") || { echo "FAIL cannot build the machine's tree"; exit 1; }
 
@@ -52,18 +75,18 @@ lab_kubectl c2 create -f - >/dev/null <<'JSON'
  "spec":{"podCIDR":"10.4.9.0/24","podCIDRs":["10.4.9.0/24"]}}
 JSON
 
-# What the administrator copies onto the machine: the package, the clusters file, credentials, the CA that
-# signs the remote CA server's certificate. c2 in token + CA URL mode, c1 and c3 through kubeconfigs.
+# What the administrator copies onto the machine, named as in the README: the package, clusters.json,
+# c1.kubeconfig and c3.kubeconfig (each with its token), c2-token, and the CA that signs the remote CA server's
+# certificate. c2 in token + CA URL mode, c1 and c3 through kubeconfigs.
 IN="$TMP/in"
-mkdir -p "$IN/etc/tokens"
+mkdir -p "$IN"
 cp "$DEB" "$IN/"
 cp "$LAB_DIR/caserver/ca.crt" "$IN/lab-ca.crt"
-for c in c1 c2 c3; do cp "$LAB_DIR/creds/$c/token" "$IN/etc/tokens/$c"; done
+cp "$LAB_DIR/creds/c2/token" "$IN/c2-token"
 for c in c1 c3; do
-  sed "s#tokenFile: \".*\"#tokenFile: \"/etc/semaphore-wireguard/tokens/$c\"#" "$LAB_DIR/creds/$c/kubeconfig" \
-    >"$IN/etc/$c.kubeconfig"
+  sed "s#tokenFile: \".*\"#token: \"$(cat "$LAB_DIR/creds/$c/token")\"#" "$LAB_DIR/creds/$c/kubeconfig" >"$IN/$c.kubeconfig"
 done
-cat >"$IN/etc/clusters.json" <<JSON
+cat >"$IN/clusters.json" <<JSON
 {"local": {"name": "c1", "kubeConfigPath": "/etc/semaphore-wireguard/c1.kubeconfig"},
  "remotes": [
   {"name": "c2", "remoteAPIURL": "$(lab_server c2)", "remoteCAURL": "https://$LAB_NET.1:8443/c2/ca.crt",
@@ -79,19 +102,30 @@ t=$SECONDS
 echo "booted in $((SECONDS - t)) s"
 check "PID 1 of the machine is systemd" test "$(m readlink /proc/1/exe)" = /usr/lib/systemd/systemd
 
-echo "--- install, configure, enable"
-m sh -c 'cp /mnt/in/*.deb /root/ && DEBIAN_FRONTEND=noninteractive apt-get install -y /root/semaphore-wireguard_*.deb' \
-  >"$TMP/apt.log" 2>&1
+echo "--- install, configure, enable: the README's bare-metal commands, as root (no sudo) on the machine"
+# The package where scripts/build-deb leaves it, build-release/ of the checkout (/root here).
+PKG="build-release/$(basename "$DEB")"
+m sh -c "mkdir -p /root/build-release && cp /mnt/in/$(basename "$DEB") /root/$PKG"
+m sh -c "cd /root && apt install ./$PKG" </dev/null >"$TMP/apt.log" 2>&1
+check "apt install ./$PKG succeeds" test $? -eq 0
 installed() { [[ $(m dpkg-query -W -f '${Status}' semaphore-wireguard 2>/dev/null) == "install ok installed" ]]; }
-check "apt installs the package" installed
+check "... and installs the package" installed
+# The lab has no mirror: the machine's tree already holds wireguard-go, so apt finds nothing to fetch.
+m apt install wireguard-go </dev/null >>"$TMP/apt.log" 2>&1
+check "apt install wireguard-go (no WireGuard module here)" test $? -eq 0
 check "the unit is known and not started before it is configured" test "$(unit_prop ActiveState)" = inactive
 check "... nor enabled" test "$(m systemctl is-enabled semaphore-wireguard 2>&1)" = disabled
 check "the unit runs /usr/bin/semaphore-wireguard" grep -q '^ExecStart=/usr/bin/semaphore-wireguard ' \
   <(m systemctl cat semaphore-wireguard)
-m sh -c 'cp /mnt/in/lab-ca.crt /usr/local/share/ca-certificates/ && update-ca-certificates >/dev/null 2>&1
-  mkdir -p /etc/semaphore-wireguard && cp -r /mnt/in/etc/. /etc/semaphore-wireguard/
-  chmod 0600 /etc/semaphore-wireguard/tokens/*
-  echo SWG_LISTEN_ADDRESS=127.0.0.1:7773 >>/etc/default/semaphore-wireguard'
+# A private CA, as the README says: with update-ca-certificates.
+m sh -c 'cp /mnt/in/lab-ca.crt /usr/local/share/ca-certificates/ && update-ca-certificates >/dev/null 2>&1'
+m sh -ec 'cd /mnt/in
+  mkdir -p /etc/semaphore-wireguard
+  cp clusters.json c1.kubeconfig c3.kubeconfig /etc/semaphore-wireguard/
+  install -D -m 0600 c2-token /etc/semaphore-wireguard/tokens/c2
+  echo "SWG_LISTEN_ADDRESS=127.0.0.1:7773" | tee -a /etc/default/semaphore-wireguard' >"$TMP/configure.log" 2>&1
+check "mkdir, cp, install -D -m 0600 c2-token ..., tee -a /etc/default/semaphore-wireguard succeed" test $? -eq 0
+check "the token is 0600 and root's" test "$(m stat -c %a/%U /etc/semaphore-wireguard/tokens/c2)" = 600/root
 t=$SECONDS
 m timeout 90 systemctl enable --now semaphore-wireguard >"$TMP/enable.log" 2>&1
 check "systemctl enable --now succeeds (Type=notify: READY in $((SECONDS - t)) s)" test $? -eq 0
@@ -104,6 +138,9 @@ check "readyz 200 within a minute" wait_for 60 ready
 status_text=$(unit_prop StatusText)
 check "StatusText is the one-line STATUS= ($status_text)" \
   grep -Eqx '2/2 remotes in sync: c2 ready \(1 peers\), c3 ready \(1 peers\)' <<<"$status_text"
+m systemctl status semaphore-wireguard >"$TMP/status-ok.txt" 2>&1
+check "systemctl status semaphore-wireguard shows it (as the README's comment)" \
+  grep -Eq '^ +Status: "2/2 remotes in sync: c2 ready \(1 peers\), c3 ready \(1 peers\)"$' "$TMP/status-ok.txt"
 pub_of() { wg pubkey <"$LAB_DIR/$1/keys/wireguard.c1.key"; }
 check "wireguard.c2 has r2 as its only peer" test "$(m wg show wireguard.c2 peers)" = "$(pub_of r2)"
 check "wireguard.c3 has r3 as its only peer" test "$(m wg show wireguard.c3 peers)" = "$(pub_of r3)"
@@ -153,7 +190,7 @@ pid_before=$(unit_prop MainPID)
 m ping -q -i 0.2 -c 50 -W 2 -I 10.2.1.1 10.6.1.1 >"$TMP/ping-upgrade.txt" 2>&1 &
 ping_pid=$!
 sleep 2
-m sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall /root/semaphore-wireguard_*.deb' \
+m sh -c "cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall ./$PKG" \
   >>"$TMP/apt.log" 2>&1
 check "apt reinstalls the package" test $? -eq 0
 wait "$ping_pid"
@@ -244,14 +281,14 @@ m timeout 90 systemctl start semaphore-wireguard
 check "fixed, it starts again" test "$(unit_prop ActiveState)" = active
 
 echo "--- apt remove, then purge"
-m sh -c 'DEBIAN_FRONTEND=noninteractive apt-get remove -y semaphore-wireguard' >>"$TMP/apt.log" 2>&1
+m apt remove -y semaphore-wireguard </dev/null >>"$TMP/apt.log" 2>&1
 check "apt removes the package" test $? -eq 0
 gone() { ! m "$@" >/dev/null 2>&1; }
 check "the service is stopped" gone pgrep -x semaphore-wiregu
 check "the interfaces are gone" bash -c "! ip -n $(lab_node_ns m1) link show wireguard.c2 && ! ip -n $(lab_node_ns m1) link show wireguard.c3"
 check "no wireguard-go left" wait_for 10 gone pgrep -x wireguard-go
 check "the keys stay until purge" m test -f /var/lib/semaphore-wireguard/wireguard.c2.key
-m sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y semaphore-wireguard' >>"$TMP/apt.log" 2>&1
+m apt purge -y semaphore-wireguard </dev/null >>"$TMP/apt.log" 2>&1
 check "apt purges the package" test $? -eq 0
 check "purge removed the keys" gone test -e /var/lib/semaphore-wireguard
 check "... /etc/default/semaphore-wireguard" gone test -e /etc/default/semaphore-wireguard
