@@ -9,10 +9,12 @@ BIN="$1"
 VERSION="$2"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/tests/lib/testlib.sh"
-# bookworm-slim is 77 MB; the runtime libraries, wireguard-go and wireguard-tools add about 20 MB. 150 MB leaves
-# room for a few more libraries but not for a build toolchain, docs or an apt cache left in a layer (each of
-# those is 50 MB or more).
-LIMIT_MB=150
+# Issue 9: "about 110 MB or less" on a real bookworm-slim. bookworm-slim is 77 MB; the runtime libraries,
+# wireguard-go and wireguard-tools add about 20 MB. A build toolchain, docs or an apt cache left in a layer would
+# each add 50 MB or more.
+LIMIT_MB=110
+# The project's home (the Debian package's Homepage), the Dockerfile's default for the source label.
+SOURCE=https://github.com/utilitywarehouse/semaphore-wireguard
 
 # Built (or found up to date) the way a user builds it; into this test's own directory.
 if ! "$ROOT/scripts/build-image" --out "$TMP/image.oci.tar" >"$TMP/build.out" 2>"$TMP/build.err"; then
@@ -40,6 +42,7 @@ revision=$(sed -n 's/.*(revision \(.*\))$/\1/p' <<<"$bin_version")
 check "the build tree's binary prints a revision ($bin_version)" test -n "$revision"
 check "label version is $VERSION (got '$(label version)')" test "$(label version)" = "$VERSION"
 check "label revision is $IMAGE_REVISION (got '$(label revision)')" test "$(label revision)" = "$IMAGE_REVISION"
+check "label source is $SOURCE (got '$(label source)')" test "$(label source)" = "$SOURCE"
 check "label title" test "$(label title)" = "semaphore-wireguard"
 check "label description" test -n "$(label description)"
 
@@ -49,7 +52,7 @@ for layer in $(jq -r '.layers[].digest' "$manifest"); do
   size=$((size + $(zcat -f "$(blob "$layer")" | wc -c)))
 done
 size_mb=$((size / 1000000))
-echo "image size: $size_mb MB uncompressed, $(($(stat -c %s "$ARCHIVE") / 1000000)) MB archive"
+echo "     figure: image size $size_mb MB uncompressed, $(($(stat -c %s "$ARCHIVE") / 1000000)) MB archive"
 check "the image is at most $LIMIT_MB MB ($size_mb MB)" test "$size_mb" -le "$LIMIT_MB"
 
 # A throwaway containerd with its own root, state and socket under $TMP; no CRI plugin (nothing else here).
@@ -99,16 +102,14 @@ image_version=$(run "${ENTRYPOINT[@]}" -version 2>&1)
 echo "image: $image_version"
 check "the entrypoint runs and prints version $VERSION and the revision it was built from ($IMAGE_REVISION)" \
   test "$image_version" = "semaphore-wireguard $VERSION (revision $IMAGE_REVISION)"
-# The build tree and the image agree when both come from the same source. When someone committed after this tree
-# was built (its revision is then an earlier commit of the source), the comparison says nothing: the test is
-# reported as skipped (ctest: SKIP_RETURN_CODE), never as passed. Any other difference is a failure.
-skipped=""
+# The build tree and the image must come from the same source. A tree built before a later commit cannot be
+# compared with the image: that is a failure that says so (rebuild the tree), never a skip or a pass.
 commit_of() { local r="${1%-dirty}"; echo "${r##*-g}"; }
 if [[ "$revision" == "$IMAGE_REVISION" ]]; then
   check "the image prints what the build tree's binary prints ($bin_version)" test "$image_version" = "$bin_version"
 elif git -C "$ROOT" merge-base --is-ancestor "$(commit_of "$revision")" HEAD 2>/dev/null; then
-  skipped="this tree was built at $revision, the source is at $IMAGE_REVISION now: rebuild the tree"
-  echo "skip the image prints what the build tree's binary prints: $skipped"
+  fail "the build tree is out of date: built at $revision, the source is at $IMAGE_REVISION now; rebuild it" \
+    "(cmake --build) and run this test again"
 else
   fail "the build tree's revision $revision is neither the source's ($IMAGE_REVISION) nor an earlier commit"
 fi
@@ -122,8 +123,4 @@ check "no docs, man pages or translations (a slim base keeps them out; copyright
   run sh -c '! find /usr/share/doc /usr/share/man /usr/share/locale /usr/share/info -type f ! -name copyright | grep -q .'
 check "no apt lists or downloaded packages are left in the image" \
   run sh -c '! ls /var/lib/apt/lists/*_Packages* /var/cache/apt/archives/*.deb 2>/dev/null | grep -q .'
-if ((FAILURES == 0)) && [[ -n "$skipped" ]]; then
-  echo "skipped (every other check passed): $skipped"
-  exit 77
-fi
 summary
