@@ -81,9 +81,9 @@ forbidden_logs() {  # the logs of every agent and keeper container that mention 
 echo "--- deployment"
 both_ready() { ds_ready c1 && ds_ready c2; }
 check "the DaemonSet pods of c1 and c2 become Ready" wait_for 120 both_ready
-# tests/kubelet/mesh.sh installs c1's agent with kustomize and c2's with the Helm chart.
 managed_by() { k "$1" get ds semaphore-wireguard -o jsonpath='{.metadata.labels.app\.kubernetes\.io/managed-by}'; }
-check "c2's DaemonSet is the Helm chart's (helm install), c1's kustomize's" test "$(managed_by c2)/$(managed_by c1)" = "Helm/"
+check "both DaemonSets come from kubectl apply -k, as the README deploys them (not Helm)" \
+  test "$(managed_by c1)/$(managed_by c2)" = "/"
 if ! both_ready; then  # nothing below can pass: say why and stop
   for c in c1 c2; do k "$c" get pods -o wide; k "$c" logs ds/semaphore-wireguard --all-containers --tail 10; done 2>&1 |
     sed 's/^/     | /'
@@ -198,14 +198,18 @@ check "afterwards every pod reaches every pod of the other clusters" wait_for 60
 
 echo "--- the key outlives the pod"
 pub_before=$(k c1 exec "$(agent_pod c1n1)" -- wg show wireguard.c2 public-key)
-annotation_before=$(lab_kubectl c1 get node c1n1 -o jsonpath='{.metadata.annotations.c2\.wireguard\.semaphore\.uw\.io/pubKey}')
+annotation() { lab_kubectl c1 get node c1n1 -o jsonpath="{.metadata.annotations.c2\\.wireguard\\.semaphore\\.uw\\.io/$1}"; }
+key_before=$(annotation pubKey) endpoint_before=$(annotation endpoint)
+check "before: the node's annotations carry the device's key ($key_before) and the endpoint ($endpoint_before)" \
+  test "$key_before/$endpoint_before" = "$pub_before/$ip1:51821"
 t=$(now)
 k c1 delete pod "$(agent_pod c1n1)" --wait=true >/dev/null
 check "a new pod on c1n1 becomes Ready" wait_for 90 pod_ready c1n1
 figure "pod deleted -> new pod Ready: $(since "$t") s"
 check "the device has the same public key as before ($pub_before)" \
   test "$(k c1 exec "$(agent_pod c1n1)" -- wg show wireguard.c2 public-key)" = "$pub_before"
-check "... which the node's annotation still carries" test "$annotation_before" = "$pub_before"
+check "the node's annotations, read again, are unchanged: the same public key and endpoint" \
+  test "$(annotation pubKey)/$(annotation endpoint)" = "$key_before/$endpoint_before"
 check "... and c1n1 reaches c2 again" wait_for 60 reach c1n1 c2n1
 
 echo "--- at the end"

@@ -4,8 +4,7 @@
 # with one plain lab node running the binary (scripts/lab-lib.sh), which c1 peers with too: so c1's nodes
 # have two remotes and one can fail while the other works.
 #   mesh_lab DIR ID NET [c3]    the lab, the clusters, their controllers, the nodes; the image is built meanwhile
-#   mesh_deploy                 deploy/remote-reader everywhere, the token step, deploy/example/c1 (lab overlay),
-#                               c2 with the Helm chart
+#   mesh_deploy                 deploy/remote-reader everywhere, the token step, deploy/example/<c> (lab overlay)
 #   mesh_pods                   a busybox pod "ping-<node>" on every kubelet node; MESH_POD_IP[node]
 #   mesh_ping NODE DST_IP       one ping from the test pod on NODE
 #   mesh_cleanup                everything, also after a failure
@@ -97,32 +96,15 @@ mesh_deploy() {
   # What only the lab has: its CA server's certificate, the apiserver addresses, the lab's URLs.
   cp "$LAB_DIR/caserver/ca.crt" "$ov/lab/ca.crt"
   for c in c1 c2; do
-    mkdir -p "$ov/$c"  # c2 has no overlay (helm), only these files
     printf 'KUBERNETES_SERVICE_HOST=%s\nKUBERNETES_SERVICE_PORT=%s\n' "$LAB_NET.1" "$(mesh_api_port "$c")" \
       >"$ov/$c/apiserver.env"
     mesh_lab_config "$src/deploy/example/$c/clusters.json" >"$ov/$c/clusters.json" || return 1
   done
   local c1_overlay=c1
   ((MESH_C3)) && c1_overlay=c1-c3
-  mesh_progress "kubectl apply -k deploy/example/c1 (through the lab overlay); helm install on c2"
-  lab_kubectl c1 apply -k "$ov/$c1_overlay" >/dev/null && mesh_helm_c2 "$src" "$ov" || return 1
+  mesh_progress "kubectl apply -k deploy/example/c1 and c2 (through the lab overlay)"
+  lab_kubectl c1 apply -k "$ov/$c1_overlay" >/dev/null && lab_kubectl c2 apply -k "$ov/c2" >/dev/null || return 1
   if ((MESH_C3)); then mesh_c3_daemon || return 1; fi
-}
-
-# c2's agent with the chart, as the README's Helm section installs it, the lab's changes as values
-# (overlay/lab/helm-values.yaml): kustomize (c1) and the chart (c2) both run under real kubelets.
-mesh_helm_c2() {
-  local src=$1 ov=$2 helm
-  helm=$("$LAB_ROOT/scripts/build-control-plane" | sed -n 's/^HELM=//p')
-  lab_kubectl c2 -n semaphore-wireguard create configmap semaphore-wireguard-lab-apiserver \
-    --from-env-file "$ov/c2/apiserver.env" >/dev/null &&
-    lab_kubectl c2 -n semaphore-wireguard create configmap semaphore-wireguard-lab-ca --from-file "$ov/lab/ca.crt" \
-      >/dev/null &&
-    ip netns exec "$LAB_UL" env HELM_CONFIG_HOME="$LAB_DIR/helm/config" HELM_CACHE_HOME="$LAB_DIR/helm/cache" \
-      HELM_DATA_HOME="$LAB_DIR/helm/data" "$helm" --kubeconfig "$LAB_DIR/cp/c2/kubeconfig" install \
-      semaphore-wireguard "$src/deploy/helm/semaphore-wireguard" -n semaphore-wireguard \
-      --set-file clustersConfig="$ov/c2/clusters.json" --set-file remoteTokens.c1="$src/deploy/example/c2/tokens/c1-token" \
-      -f "$ov/lab/helm-values.yaml" >/dev/null
 }
 
 mesh_api_port() { sed -n "s/^API_PORT='\(.*\)'$/\1/p" "$LAB_DIR/cp/$1/env"; }
