@@ -23,7 +23,7 @@ constexpr const char* kProgram = "semaphore-wireguard";
 FlagSet DaemonFlagSet() {
   FlagSet fs(kProgram);
   fs.String("clusters-config", "SWG_CLUSTERS_CONFIG", "", "Path to the clusters' json config file");
-  fs.String("listen-address", "SWG_LISTEN_ADDRESS", ":7773", "Listen address to serve health and metrics");
+  fs.String("listen-address", "SWG_LISTEN_ADDRESS", ":7773", "Listen address to serve /livez, /healthz, /readyz and /metrics");
   fs.String("log-level", "SWG_LOG_LEVEL", "info", "Log level: trace, debug, info, warn or error");
   fs.String("log-format", "SWG_LOG_FORMAT", "auto",
             "Log format: text, json, journal, or auto (the journal when run by systemd, else text)");
