@@ -284,7 +284,10 @@ void RecordWriter::Reread(Op& op) {
 
 void RecordWriter::Retry(Op& op, const Error& error) {
   if (error.code != 409) ++counters_.errors;
-  if (op.attempts >= options_.max_attempts) {
+  // 400 and 422: the apiserver refuses the object itself (a name too long for a record, say); the same write
+  // would be refused again.
+  const bool invalid = error.code == 400 || error.code == 422;
+  if (invalid || op.attempts >= options_.max_attempts) {
     if (first_error_.empty()) first_error_ = error.message;
     log::Warn("mirror: a record write failed",
               {{"remote", options_.remote}, {"record", op.name}, {"error", error.message}});

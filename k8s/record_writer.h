@@ -10,8 +10,10 @@
 // Requests run with at most max_in_flight at once. Updates carry the resourceVersion last seen: a 409 reads
 // the record again and writes again if it still differs; a create that meets an existing record (409) does
 // the same; an update or delete of a record gone (404) creates it or is done. Other failures are retried with
-// backoff, up to max_attempts per record; then the step reports an Error (the first failure, and how many
-// records failed), and the next Apply tries them again. Steps run one after the other in call order; `done`
+// backoff, up to max_attempts per record (a 400 or 422, an object the apiserver refuses, at once); then the
+// step reports an Error (the first failure, and how many records failed), and the next Apply tries them
+// again. Steps run one after the other in call order, so a WriteMarker called after an Apply is written after
+// every write of that Apply ended; a caller marks the list complete only when the Apply succeeded. `done`
 // runs from the loop. The writer may be destroyed at any time, from a `done` too: requests and timers are
 // cancelled and no callback runs after.
 

@@ -41,8 +41,8 @@ class FakeRecords {
     int now = ++in_flight_;
     max_in_flight_ = std::max(max_in_flight_.load(), now);
     c.Sleep(delay_);
+    --in_flight_;  // before answering: the client may send its next request as soon as it has the answer
     Answer(r, c);
-    --in_flight_;
   }
 
   void Answer(const HttpRequestSeen& r, FakeConnection& c) {
@@ -54,6 +54,7 @@ class FakeRecords {
     if (failing_.contains(name) || (r.method == "POST" && failing_.contains(NameOf(r.body)))) {
       return c.Respond(500, StatusJson(500, "InternalError"));
     }
+    if (r.method == "POST" && NameOf(r.body).size() > 253) return c.Respond(422, StatusJson(422, "Invalid"));
     if (r.method == "POST" && r.target == kCollection) {
       JsonPtr obj(json_loads(r.body.c_str(), 0, nullptr));
       const std::string n = NameOf(r.body);
@@ -282,6 +283,16 @@ TEST_CASE("RecordWriter: a record that cannot be written is retried, then report
   CHECK(f.records.Count("POST") == 4 + 3);  // max_attempts 3
   CHECK(f.writer->counters().errors == 3);
   CHECK(f.records.names().size() == 4);
+
+  SUBCASE("an object the apiserver refuses (422) is not tried again in the same step") {
+    auto nodes = Nodes(5);
+    nodes[std::string(251, 'x')] = Content(std::string(251, 'x'));
+    f.records.ClearLog();
+    s = f.Apply(nodes, true);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message.find("c2: 2 of 2 record writes failed") == 0);
+    CHECK(f.records.Count("POST") == 3 + 1);
+  }
 }
 
 TEST_CASE("RecordWriter: destroyed with requests in flight, no callback runs") {
