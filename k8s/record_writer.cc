@@ -178,10 +178,15 @@ void RecordWriter::WriteMarker(bool complete, std::string leader, int64_t nodes,
 }
 
 void RecordWriter::DeleteAll(Done done) {
-  // The marker last: an agent that sees records without it waits; one that sees it with records gone prunes.
-  Enqueue([this] { ListPage("", 1); }, nullptr);
+  // The marker last, and only when every record is gone: agents prune nothing while some are left.
+  auto failed = std::make_shared<std::optional<Error>>();
+  auto keep = [failed](Status s) {
+    if (!s.ok() && !*failed) *failed = s.error();
+  };
+  Enqueue([this] { ListPage("", 1); }, keep);
   Enqueue(
-      [this] {
+      [this, failed] {
+        if (*failed) return Finish(**failed);
         std::vector<std::unique_ptr<Op>> ops;
         for (const auto& [name, record] : stored_) {
           if (name == options_.remote) continue;
@@ -192,9 +197,10 @@ void RecordWriter::DeleteAll(Done done) {
         }
         Launch(std::move(ops));
       },
-      nullptr);
+      keep);
   Enqueue(
-      [this] {
+      [this, failed] {
+        if (*failed) return Finish(**failed);
         std::vector<std::unique_ptr<Op>> ops;
         auto op = std::make_unique<Op>();
         op->remove = true;
@@ -207,7 +213,6 @@ void RecordWriter::DeleteAll(Done done) {
 
 void RecordWriter::Launch(std::vector<std::unique_ptr<Op>> ops) {
   ops_ = std::move(ops);
-  for (auto& op : ops_) op->timer = std::make_unique<Timer>(client_.loop());
   if (ops_.empty()) return Finish(Ok());
   Pump();
 }
@@ -295,6 +300,7 @@ void RecordWriter::Retry(Op& op, const Error& error) {
   }
   log::Debug("mirror: retrying a record write",
              {{"remote", options_.remote}, {"record", op.name}, {"error", error.message}});
+  if (!op.timer) op.timer = std::make_unique<Timer>(client_.loop());  // only for the few that fail
   op.timer->Start(Backoff(op.attempts), [this, &op] { Send(op); });
 }
 

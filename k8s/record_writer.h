@@ -6,7 +6,8 @@
 //    change that touches none of the written fields makes no request), and, only with complete_list (the
 //    desired set came from a complete list of the remote), deletes the records of nodes that are gone.
 //  - WriteMarker writes the remote's sync marker (lastSyncTime now). DeleteAll removes every record of the
-//    remote and the marker (a remote taken out of the mirror's config).
+//    remote (listed afresh), then the marker, which stays when a record could not be deleted (a remote taken
+//    out of the mirror's config).
 // Requests run with at most max_in_flight at once. Updates carry the resourceVersion last seen: a 409 reads
 // the record again and writes again if it still differs; a create that meets an existing record (409) does
 // the same; an update or delete of a record gone (404) creates it or is done. Other failures are retried with

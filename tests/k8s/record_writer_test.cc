@@ -270,6 +270,15 @@ TEST_CASE("RecordWriter: creates with bounded concurrency, then writes only what
     CHECK(f.records.names().empty());
     CHECK(f.records.Count("DELETE") == 31);
   }
+  SUBCASE("DeleteAll keeps the marker while a record cannot be deleted") {
+    REQUIRE(f.Run([&](RecordWriter::Done d) { f.writer->WriteMarker(true, "me", 30, std::move(d)); }).ok());
+    f.records.Fail("c2.n4");
+    swg::Status s = f.Run([&](RecordWriter::Done d) { f.writer->DeleteAll(std::move(d)); });
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message.find("c2: 1 of 30 record writes failed; first: t: DELETE " + kCollection +
+                                 "/c2.n4: HTTP 500") == 0);
+    CHECK(f.records.names() == std::set<std::string>{"c2", "c2.n4"});
+  }
 }
 
 TEST_CASE("RecordWriter: a record that cannot be written is retried, then reported; the others are written") {

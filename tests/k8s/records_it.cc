@@ -126,11 +126,17 @@ std::string Seen(const NodeInfo& n) {
   return s;
 }
 
+// Whether the agents see `remote`; the first difference in `why`.
+std::string why;
 bool Matches(const AgentView& view, const std::map<std::string, NodeInfo>& remote) {
+  why = std::to_string(view.nodes().size()) + " entries, want " + std::to_string(remote.size() + 1);
   if (view.nodes().size() != remote.size() + 1) return false;  // the marker too
   for (const auto& [name, node] : remote) {
     auto it = view.nodes().find(name);
-    if (it == view.nodes().end()) return false;
+    if (it == view.nodes().end()) {
+      why = "no " + name;
+      return false;
+    }
     NodeInfo want = node;
     want.uid = it->second.uid;
     want.resource_version = it->second.resource_version;
@@ -141,7 +147,7 @@ bool Matches(const AgentView& view, const std::map<std::string, NodeInfo>& remot
       want.refused = "the mirror rejected this node: the public key is not a key";
     }
     if (Seen(it->second) != Seen(want)) {
-      MESSAGE("agent sees ", Seen(it->second), "\nwanted     ", Seen(want));
+      why = "agent sees " + Seen(it->second) + "\nwanted     " + Seen(want);
       return false;
     }
   }
@@ -203,7 +209,7 @@ TEST_SUITE("records") {
                     [&](auto d) { writer->Apply(Desired(remote), true, std::move(d)); });
     CHECK(r.Text() == "PUT=1");
     CHECK(writer->counters().updates == 1);
-    CHECK(loop.RunUntil([&] { return Matches(agent, remote); }, 30s));
+    CHECK_MESSAGE(loop.RunUntil([&] { return Matches(agent, remote); }, 30s), why);
 
     // What a kubelet changes all the time, and annotations addressed to other clusters: nothing to write.
     NodeInfo& busy = remote["rn-18"];
@@ -225,7 +231,7 @@ TEST_SUITE("records") {
                     [&](auto d) { writer->Apply(Desired(remote), true, std::move(d)); });
     CHECK(r.Text() == "GET=1 PUT=2");
     CHECK(writer->counters().conflicts == 1);
-    CHECK(loop.RunUntil([&] { return Matches(agent, remote); }, 30s));
+    CHECK_MESSAGE(loop.RunUntil([&] { return Matches(agent, remote); }, 30s), why);
 
     auto ten_fewer = remote;
     for (int i = 100; i < 110; ++i) ten_fewer.erase("rn-" + std::to_string(i));
@@ -237,7 +243,7 @@ TEST_SUITE("records") {
     CHECK(r.Text() == "DELETE=10");
     CHECK(writer->counters().deletes == 10);
     remote = ten_fewer;
-    CHECK(loop.RunUntil([&] { return Matches(agent, remote); }, 30s));
+    CHECK_MESSAGE(loop.RunUntil([&] { return Matches(agent, remote); }, 30s), why);
 
     // A new active mirror (a failover): it lists what is there and has nothing to write.
     options.page_size = 50;
