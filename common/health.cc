@@ -44,6 +44,7 @@ json_t* StatusObject(const WorkerStatus& s) {
   json_object_set_new(o, "initialised", json_boolean(s.initialised));
   json_object_set_new(o, "synced", json_boolean(s.synced));
   json_object_set_new(o, "pid", json_integer(s.pid));
+  if (!s.leader.empty()) json_object_set_new(o, "leader", Str(s.leader));
   if (!s.peer_list.empty()) {
     json_t* arr = json_array();
     for (const auto& p : s.peer_list) {
@@ -102,6 +103,7 @@ bool ParseStatus(const json_t* o, WorkerStatus* s, std::string* error) {
   s->initialised = GetBool(o, "initialised");
   s->synced = GetBool(o, "synced");
   s->pid = GetInt(o, "pid");
+  s->leader = GetStr(o, "leader");
   size_t i;
   json_t* v;
   json_array_foreach(json_object_get(o, "peer_list"), i, v) {
@@ -200,6 +202,7 @@ std::string NodeViewToJson(const NodeView& v, bool pretty) {
   json_object_set_new(o.get(), "node", Str(v.node));
   json_object_set_new(o.get(), "local_cluster", Str(v.local_cluster));
   json_object_set_new(o.get(), "version", Str(v.version));
+  if (!v.mode.empty()) json_object_set_new(o.get(), "mode", Str(v.mode));
   json_object_set_new(o.get(), "healthy", json_boolean(v.Healthy()));
   json_object_set_new(o.get(), "ready", json_boolean(v.Ready()));
   json_t* arr = json_array();
@@ -231,6 +234,7 @@ bool NodeViewFromJson(std::string_view json, NodeView* out, std::string* error) 
   out->node = GetStr(o.get(), "node");
   out->local_cluster = GetStr(o.get(), "local_cluster");
   out->version = GetStr(o.get(), "version");
+  out->mode = GetStr(o.get(), "mode");
   size_t i;
   json_t* v;
   json_array_foreach(json_object_get(o.get(), "remotes"), i, v) {

@@ -67,6 +67,10 @@ struct WorkerStatus {
   bool initialised = false;  // interface, route and annotations are in place
   bool synced = false;       // the first full reconcile after a complete list is done
   int64_t pid = 0;
+  // `semaphore-wireguard mirror` only: the replica that holds the remote's Lease, as last seen ("" for an
+  // agent). A mirror's states are "standby" (another replica leads), "syncing", "ready" and "degraded"; its
+  // peers are the records it keeps, rejected the nodes among them it rejected.
+  std::string leader;
   std::vector<PeerStatus> peer_list;          // detail replies only
   std::vector<RejectedStatus> rejected_list;  // detail replies only
   bool operator==(const WorkerStatus&) const = default;
@@ -83,7 +87,8 @@ struct RemoteView {
 };
 
 struct NodeView {
-  std::string node;
+  std::string node;  // the agent's node, or the mirror replica's identity
+  std::string mode;  // "" for an agent, "mirror" for `semaphore-wireguard mirror`
   std::string local_cluster;
   std::string version;
   std::vector<RemoteView> remotes;

@@ -59,7 +59,17 @@ RecordContent RecordFromNode(const NodeInfo& node, std::string_view local_cluste
 }
 
 std::string RecordName(std::string_view remote, std::string_view node_name) {
-  return std::string(remote) + "." + std::string(node_name);
+  std::string name = std::string(remote) + "." + std::string(node_name);
+  if (name.size() <= kMaxRecordName) return name;
+  // A node name may itself take 253 characters: keep a prefix and make it unique with a hash of the whole name
+  // (FNV-1a, 64 bits, 16 hex digits). Agents read the node's name from spec.nodeName, never from this.
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : node_name) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  name.resize(kMaxRecordName - 17);
+  while (!name.empty() && (name.back() == '.' || name.back() == '-')) name.pop_back();
+  return name + "-" + hex;
 }
 
 std::string FormatTimestamp(int64_t unix_seconds) {

@@ -37,7 +37,9 @@ struct RecordContent {
 RecordContent RecordFromNode(const NodeInfo& node, std::string_view local_cluster,
                              std::string rejection = "");
 
-// "<remote>.<nodeName>"; the remote's sync marker is named `remote` itself.
+// "<remote>.<nodeName>"; the remote's sync marker is named `remote` itself. A name longer than an object name
+// may be (253) is cut and ends with "-" and 16 hex digits of a hash of the node's name.
+inline constexpr size_t kMaxRecordName = 253;
 std::string RecordName(std::string_view remote, std::string_view node_name);
 
 // "2026-01-02T03:04:05Z".

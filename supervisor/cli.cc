@@ -48,7 +48,13 @@ FlagSet DaemonFlagSet() {
   return fs;
 }
 
-// host:port, [v6]:port or :port; the host may be a name, resolved when the server starts.
+
+std::string Named(const FlagSet& fs, const std::string& name, const std::string& env) {
+  return fs.SourceOf(name) == FlagSet::Source::kEnv ? env : "-" + name;
+}
+
+}  // namespace
+
 bool ValidListenAddress(const std::string& a) {
   size_t colon = a.rfind(':');
   if (colon == std::string::npos) return false;
@@ -61,12 +67,6 @@ bool ValidListenAddress(const std::string& a) {
   return ParseUint(a.substr(colon + 1), 65535).has_value();
 }
 
-std::string Named(const FlagSet& fs, const std::string& name, const std::string& env) {
-  return fs.SourceOf(name) == FlagSet::Source::kEnv ? env : "-" + name;
-}
-
-}  // namespace
-
 std::string DaemonUsage(const std::string& program) {
   return "Usage of " + program + ":\n" + DaemonFlagSet().Usage() +
          "\nCommands:\n"
@@ -76,6 +76,7 @@ std::string DaemonUsage(const std::string& program) {
          "  " + program + " diagnose [-remote NAME] [-json]   why a pairing does not work, one finding a line\n"
          "  " + program + " rotate-key -remote NAME [-control-socket PATH]   give a remote's interface a new key\n"
          "  " + program + " mesh [--context NAME]... [--kubeconfig PATH] [-o table|json|dot]   the whole mesh\n"
+         "  " + program + " mirror -clusters-config FILE [flags]   one mirror per cluster (see mirror -h)\n"
          "  " + program + " wireguard-go-keeper -clusters-config FILE   keep one wireguard-go per remote running\n"
          "      (the second container of the pod, so that the tunnels outlive a restart of the agent's container)\n";
 }
@@ -174,6 +175,12 @@ int Main(int argc, char** argv) {
   }
   if (!args.empty() && args[0] == "worker") {
     return worker::RunWorkerProcess({args.begin() + 1, args.end()}, env);
+  }
+  if (!args.empty() && args[0] == "mirror") {
+    return RunMirror({args.begin() + 1, args.end()}, env);
+  }
+  if (!args.empty() && args[0] == "mirror-worker") {
+    return worker::RunMirrorWorkerProcess({args.begin() + 1, args.end()}, env);
   }
   std::vector<std::string> positional;
   auto opts = ParseDaemonFlags(args, env, &positional);

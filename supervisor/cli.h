@@ -27,7 +27,17 @@ struct Options {
   // Hidden, for tests: what to exec as a worker, and how long a silent worker may live.
   std::string worker_binary;
   std::chrono::milliseconds worker_heartbeat_timeout{10000};
+  // `semaphore-wireguard mirror` (supervisor/mirror_cmd.cc): one mirror worker per remote, no node.
+  bool mirror = false;
+  std::string identity;
+  std::chrono::seconds lease_duration{15};
+  std::chrono::milliseconds renew_deadline{10000};
+  std::chrono::milliseconds retry_period{2000};
+  std::chrono::milliseconds marker_interval{30000};
 };
+
+// host:port, [v6]:port or :port; the host may be a name, resolved when the server starts.
+bool ValidListenAddress(const std::string& address);
 
 // Parses the daemon's flags. On error the message is one line naming the problem; code 0 means -h was asked
 // for (the caller prints usage), 2 a usage error. `positional` receives arguments after the flags.

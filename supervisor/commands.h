@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config.h"
 #include "common/flags.h"
 #include "supervisor/cli.h"
 
@@ -22,6 +23,9 @@ int RunRotateKey(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunStatus(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunMesh(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunDaemon(const Options& options);
+int RunMirror(const std::vector<std::string>& args, const GetEnv& getenv);
+// What the mirror refuses in a configuration the agents accept (a remote with "peerSource": "mirror").
+std::vector<std::string> MirrorConfigErrors(const Config& config);
 int RunWireguardGoKeeper(const std::vector<std::string>& args, const GetEnv& getenv);
 
 }  // namespace swg

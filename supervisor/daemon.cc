@@ -45,14 +45,16 @@ class Signals {
       auto* h = new uv_signal_t;
       uv_signal_init(loop.uv(), h);
       h->data = this;
-      uv_signal_start(h, [](uv_signal_t* s, int signum) { static_cast<Signals*>(s->data)->on_signal_(signum); }, sig);
+      uv_signal_start(
+          h, [](uv_signal_t* s, int signum) { static_cast<Signals*>(s->data)->on_signal_(signum); }, sig);
       handles_.push_back(h);
     }
   }
   ~Signals() {
     for (auto* h : handles_) {
       uv_signal_stop(h);
-      uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
+      uv_close(reinterpret_cast<uv_handle_t*>(h),
+               [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
     }
   }
 
@@ -68,8 +70,8 @@ std::string Summary(const NodeView& v) {
   for (const auto& r : v.remotes) {
     if (r.worker_up && r.status.synced) ready++;
     std::string state = r.failed ? "failed" : (r.worker_up ? r.status.state : "down");
-    parts += (parts.empty() ? "" : ", ") + r.status.remote + " " + state + " (" + std::to_string(r.status.peers) +
-             " peers)";
+    parts += (parts.empty() ? "" : ", ") + r.status.remote + " " + state + " (" +
+             std::to_string(r.status.peers) + " peers)";
   }
   return std::to_string(ready) + "/" + std::to_string(v.remotes.size()) + " remotes in sync: " + parts;
 }
@@ -79,11 +81,12 @@ std::string Summary(const NodeView& v) {
 int RunDaemon(const Options& o) {
   systemd::ConfigureLogging(o.log_level, o.log_format, "semaphore-wireguard");
   ConfigParse parsed = LoadConfigFile(o.clusters_config);
+  if (o.mirror && parsed.errors.empty()) parsed.errors = MirrorConfigErrors(parsed.config);
   for (const auto& w : parsed.warnings) log::Warn("configuration: " + w, {{"path", o.clusters_config}});
   if (!parsed.errors.empty()) {
     for (const auto& e : parsed.errors) log::Error("configuration: " + e, {{"path", o.clusters_config}});
-    log::Error("invalid configuration; not starting", {{"path", o.clusters_config},
-                                                      {"errors", std::to_string(parsed.errors.size())}});
+    log::Error("invalid configuration; not starting",
+               {{"path", o.clusters_config}, {"errors", std::to_string(parsed.errors.size())}});
     return kExitUsage;
   }
   // The flag's address types go to every remote that does not choose its own (advertiseAddressType).
@@ -93,17 +96,26 @@ int RunDaemon(const Options& o) {
   const Config& config = parsed.config;
   std::string remotes;
   for (const auto& r : config.remotes) remotes += (remotes.empty() ? "" : ",") + r.name;
-  log::Info("starting semaphore-wireguard", {{"version", SWG_VERSION},
-                                             {"node", o.node_name},
-                                             {"local", config.local.name},
-                                             {"remotes", remotes}});
+  if (o.mirror) {
+    log::Info("starting semaphore-wireguard mirror", {{"version", SWG_VERSION},
+                                                      {"identity", o.identity},
+                                                      {"local", config.local.name},
+                                                      {"namespace", MirrorNamespace(config.local)},
+                                                      {"remotes", remotes}});
+  } else {
+    log::Info("starting semaphore-wireguard", {{"version", SWG_VERSION},
+                                               {"node", o.node_name},
+                                               {"local", config.local.name},
+                                               {"remotes", remotes}});
+  }
   signal(SIGPIPE, SIG_IGN);
   // One malloc arena, not one per HTTP thread (four of them, about 70 KiB resident each).
   memory::ConfigureMalloc(1);
 
   Loop loop;
   NodeView view;
-  view.node = o.node_name;
+  view.node = o.mirror ? o.identity : o.node_name;
+  if (o.mirror) view.mode = "mirror";
   view.local_cluster = config.local.name;
   view.version = SWG_VERSION;
 
@@ -113,12 +125,27 @@ int RunDaemon(const Options& o) {
   if (worker_format == log::Format::kAuto) {
     worker_format = systemd::StderrIsJournal() ? log::Format::kJournal : log::Format::kText;
   }
-  wo.common_args = {"-node-name",  o.node_name,  "-wg-key-path", o.wg_key_path,
-                    "-wg-backend", o.wg_backend, "-log-level",   std::string(log::LevelName(o.log_level)),
-                    "-log-format", std::string(log::FormatName(worker_format)),
+  wo.common_args = {"-node-name",           o.node_name,
+                    "-wg-key-path",         o.wg_key_path,
+                    "-wg-backend",          o.wg_backend,
+                    "-log-level",           std::string(log::LevelName(o.log_level)),
+                    "-log-format",          std::string(log::FormatName(worker_format)),
                     "-wireguard-go-keeper", o.wireguard_go_keeper ? "true" : "false"};
   wo.heartbeat_timeout = o.worker_heartbeat_timeout;
   wo.key_dir = o.wg_key_path;
+  if (o.mirror) {
+    wo.subcommand = "mirror-worker";
+    wo.key_dir.clear();  // a mirror has no keys
+    wo.common_args = {"-identity",           o.identity,
+                      "-namespace",          MirrorNamespace(config.local),
+                      "-lease-duration",     FormatDuration(o.lease_duration),
+                      "-renew-deadline",     FormatDuration(o.renew_deadline),
+                      "-retry-period",       FormatDuration(o.retry_period),
+                      "-marker-interval",    FormatDuration(o.marker_interval),
+                      "-configured-remotes", remotes,
+                      "-log-level",          std::string(log::LevelName(o.log_level)),
+                      "-log-format",         std::string(log::FormatName(worker_format))};
+  }
 
   std::unique_ptr<systemd::Notifier> notifier;
   std::unique_ptr<systemd::BusPublisher> bus;
@@ -127,7 +154,8 @@ int RunDaemon(const Options& o) {
     view.remotes = table->View();
     if (notifier) {
       bool all_initialised = true;
-      for (const auto& r : view.remotes) all_initialised = all_initialised && (r.status.initialised || r.failed);
+      for (const auto& r : view.remotes)
+        all_initialised = all_initialised && (r.status.initialised || r.failed);
       if (all_initialised) notifier->Ready();
       notifier->Status(Summary(view));
     }
@@ -146,13 +174,15 @@ int RunDaemon(const Options& o) {
   } metrics_cache;
   auto http = supervisor::HttpServer::Start(
       o.listen_address, [&](const std::string& method, const std::string& path) -> supervisor::HttpResponse {
-        if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+        if (method != "GET" && method != "HEAD")
+          return {405, "text/plain; charset=utf-8", "method not allowed\n"};
         if (path == "/livez") {
           // Liveness is only "the supervisor's loop answers": one remote's trouble must never get the whole
           // agent (and every other remote's pairing) restarted.
           auto alive = executor.Call<bool>([](const std::function<void(bool)>& reply) { reply(true); },
                                            std::chrono::milliseconds(3000));
-          if (!alive) return {503, "text/plain; charset=utf-8", "not alive: the event loop does not respond\n"};
+          if (!alive)
+            return {503, "text/plain; charset=utf-8", "not alive: the event loop does not respond\n"};
           return {200, "text/plain; charset=utf-8", "ok\n"};
         }
         if (path == "/healthz" || path == "/readyz") {
@@ -161,7 +191,7 @@ int RunDaemon(const Options& o) {
                 view.remotes = table->View();
                 reply(view);
               },
-                                           std::chrono::milliseconds(3000));
+              std::chrono::milliseconds(3000));
           if (!v) return {503, "text/plain; charset=utf-8", "not healthy: the event loop does not respond\n"};
           auto bad = path == "/healthz" ? v->Unhealthy() : v->Unready();
           if (bad.empty()) {
@@ -176,21 +206,25 @@ int RunDaemon(const Options& o) {
         if (path == "/metrics") {
           // Overlapping scrapes share one collection: each makes every worker read its whole device.
           std::lock_guard<std::mutex> lock(metrics_cache.mutex);
-          if (metrics_cache.text && std::chrono::steady_clock::now() - metrics_cache.at < std::chrono::seconds(1)) {
+          if (metrics_cache.text &&
+              std::chrono::steady_clock::now() - metrics_cache.at < std::chrono::seconds(1)) {
             return {200, "text/plain; version=0.0.4; charset=utf-8", *metrics_cache.text};
           }
           auto text = executor.Call<std::string>(
               [&](const std::function<void(std::string)>& reply) {
-                table->CollectMetrics(std::chrono::milliseconds(2000), [&, reply](std::vector<metrics::Family> f) {
-                  metrics::Registry own;
-                  table->AddMetrics(own);
-                  metrics::Merge(f, own.Snapshot());
-                  reply(metrics::RenderText(std::move(f)));
-                  malloc_trim(0);  // the merged snapshot of thousands of peers was large and is gone now
-                });
+                table->CollectMetrics(
+                    std::chrono::milliseconds(2000), [&, reply](std::vector<metrics::Family> f) {
+                      metrics::Registry own;
+                      table->AddMetrics(own);
+                      metrics::Merge(f, own.Snapshot());
+                      reply(metrics::RenderText(std::move(f)));
+                      malloc_trim(0);  // the merged snapshot of thousands of peers was large and is gone now
+                    });
               },
               std::chrono::milliseconds(5000));
-          if (!text) return {503, "text/plain; charset=utf-8", "metrics unavailable: the event loop does not respond\n"};
+          if (!text)
+            return {503, "text/plain; charset=utf-8",
+                    "metrics unavailable: the event loop does not respond\n"};
           metrics_cache.text = *text;
           metrics_cache.at = std::chrono::steady_clock::now();
           return {200, "text/plain; version=0.0.4; charset=utf-8", *text};
@@ -201,7 +235,8 @@ int RunDaemon(const Options& o) {
     log::Error(http.error().message, {{"listen_address", o.listen_address}});
     return kExitFailure;
   }
-  log::Info("serving health and metrics", {{"address", o.listen_address}, {"port", std::to_string((*http)->port())}});
+  log::Info("serving health and metrics",
+            {{"address", o.listen_address}, {"port", std::to_string((*http)->port())}});
 
   auto control = supervisor::ControlServer::Start(
       loop, o.control_socket, [&](std::string_view request, const supervisor::ControlServer::Reply& reply) {
@@ -231,17 +266,20 @@ int RunDaemon(const Options& o) {
   }
 
   notifier = std::make_unique<systemd::Notifier>(loop);
-  bus = systemd::BusPublisher::Start(loop, view);
+  if (!o.mirror) bus = systemd::BusPublisher::Start(loop, view);  // the agent's D-Bus object only
 
   bool stopping = false;
   Signals signals(loop, [&](int sig) {
     if (sig == SIGHUP) {
-      log::Info("SIGHUP: configuration reload is not supported; restart the service to apply a new configuration");
+      log::Info(
+          "SIGHUP: configuration reload is not supported; restart the service to apply a new configuration");
       return;
     }
     if (stopping) return;
     stopping = true;
-    log::Info("stopping workers; the network configuration stays as it is", {{"signal", std::string("SIG") + sigabbrev_np(sig)}});
+    log::Info(o.mirror ? "stopping workers; each gives its Leases up"
+                       : "stopping workers; the network configuration stays as it is",
+              {{"signal", std::string("SIG") + sigabbrev_np(sig)}});
     if (notifier) notifier->Stopping();
     table->Stop([&] { loop.Stop(); });
   });
@@ -251,7 +289,8 @@ int RunDaemon(const Options& o) {
   // served again within a second: it is not kept until the next scrape (3.6 MB at 5,000 peers).
   memory::ReleaseTimer releaser(loop, 1024 * 1024, std::chrono::seconds(10), [&metrics_cache] {
     std::lock_guard<std::mutex> lock(metrics_cache.mutex);
-    if (metrics_cache.text && std::chrono::steady_clock::now() - metrics_cache.at >= std::chrono::seconds(1)) {
+    if (metrics_cache.text &&
+        std::chrono::steady_clock::now() - metrics_cache.at >= std::chrono::seconds(1)) {
       metrics_cache.text.reset();
     }
   });

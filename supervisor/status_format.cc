@@ -69,32 +69,78 @@ std::string FormatAge(int64_t s) {
   return std::to_string(s / 86400) + "d" + std::to_string(s % 86400 / 3600) + "h";
 }
 
-std::string FormatStatus(const NodeView& view, bool verbose, int64_t now) {
-  std::string out = "node " + EscapeControl(view.node) + " (cluster " + EscapeControl(view.local_cluster) +
-                    "), semaphore-wireguard " + EscapeControl(view.version) + ": " + (view.Healthy() ? "healthy" : "NOT healthy") + ", " +
+namespace {
+std::string RejectedTable(const WorkerStatus& s) {
+  std::string out =
+      EscapeControl(s.remote) + ": " + std::to_string(s.rejected_list.size()) + " rejected node(s)\n";
+  if (s.rejected_list.empty()) return out;
+  std::vector<std::vector<std::string>> rows = {{"  NODE", "REASON", "DETAIL"}};
+  for (const auto& x : s.rejected_list) rows.push_back({"  " + x.node, x.reason, x.message});
+  return out + Table(rows);
+}
+
+// `semaphore-wireguard mirror`: per remote, its role and the records it keeps.
+std::string FormatMirrorStatus(const NodeView& view, bool verbose) {
+  std::string out = "mirror " + EscapeControl(view.node) + " (cluster " + EscapeControl(view.local_cluster) +
+                    "), semaphore-wireguard " + EscapeControl(view.version) + ": " +
+                    (view.Healthy() ? "healthy" : "NOT healthy") + ", " +
                     (view.Ready() ? "ready" : "not ready") + "\n\n";
-  std::vector<std::vector<std::string>> rows = {{"REMOTE", "STATE", "INTERFACE", "BACKEND", "PORT", "PUBLIC KEY",
-                                                 "PEERS", "REJECTED", "HANDSHAKES", "WATCH", "RESTARTS",
-                                                 "LAST ERROR"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"REMOTE", "STATE", "LEADER", "RECORDS", "REJECTED", "WATCH", "RESTARTS", "LAST ERROR"}};
   for (const auto& r : view.remotes) {
     const WorkerStatus& s = r.status;
-    std::string state = s.state;
-    if (r.failed) state = "failed";
-    else if (!r.worker_up) state = "down";
+    std::string state = r.failed ? "failed" : (r.worker_up ? s.state : "down");
     if (!s.reason.empty() && state == "degraded") state += " (" + s.reason + ")";
     std::string error = s.last_error;
     if (!r.worker_up && !r.worker_note.empty()) error = r.worker_note;
-    if (r.failed && !s.last_error.empty()) error = s.last_error;  // the file and the reason, not only "failed"
-    rows.push_back({s.remote, state, s.interface.empty() ? "-" : s.interface, s.backend.empty() ? "-" : s.backend,
-                    s.listen_port ? std::to_string(s.listen_port) : "-", s.public_key.empty() ? "-" : s.public_key,
-                    std::to_string(s.peers), std::to_string(s.rejected), Handshakes(s, now),
-                    s.watch.empty() ? "-" : s.watch, std::to_string(r.restarts), error.empty() ? "-" : error});
+    if (r.failed && !s.last_error.empty()) error = s.last_error;
+    rows.push_back({s.remote, state, s.leader.empty() ? "-" : s.leader, std::to_string(s.peers),
+                    std::to_string(s.rejected), s.watch.empty() ? "-" : s.watch, std::to_string(r.restarts),
+                    error.empty() ? "-" : error});
   }
   out += Table(rows);
   if (!verbose) return out;
   for (const auto& r : view.remotes) {
     const WorkerStatus& s = r.status;
-    out += "\n" + EscapeControl(s.remote) + ": advertises " + (s.endpoint.empty() ? "-" : EscapeControl(s.endpoint)) +
+    out += "\n" + RejectedTable(s);
+  }
+  return out;
+}
+}  // namespace
+
+std::string FormatStatus(const NodeView& view, bool verbose, int64_t now) {
+  if (view.mode == "mirror") return FormatMirrorStatus(view, verbose);
+  std::string out = "node " + EscapeControl(view.node) + " (cluster " + EscapeControl(view.local_cluster) +
+                    "), semaphore-wireguard " + EscapeControl(view.version) + ": " +
+                    (view.Healthy() ? "healthy" : "NOT healthy") + ", " +
+                    (view.Ready() ? "ready" : "not ready") + "\n\n";
+  std::vector<std::vector<std::string>> rows = {{"REMOTE", "STATE", "INTERFACE", "BACKEND", "PORT",
+                                                 "PUBLIC KEY", "PEERS", "REJECTED", "HANDSHAKES", "WATCH",
+                                                 "RESTARTS", "LAST ERROR"}};
+  for (const auto& r : view.remotes) {
+    const WorkerStatus& s = r.status;
+    std::string state = s.state;
+    if (r.failed)
+      state = "failed";
+    else if (!r.worker_up)
+      state = "down";
+    if (!s.reason.empty() && state == "degraded") state += " (" + s.reason + ")";
+    std::string error = s.last_error;
+    if (!r.worker_up && !r.worker_note.empty()) error = r.worker_note;
+    if (r.failed && !s.last_error.empty())
+      error = s.last_error;  // the file and the reason, not only "failed"
+    rows.push_back({s.remote, state, s.interface.empty() ? "-" : s.interface,
+                    s.backend.empty() ? "-" : s.backend, s.listen_port ? std::to_string(s.listen_port) : "-",
+                    s.public_key.empty() ? "-" : s.public_key, std::to_string(s.peers),
+                    std::to_string(s.rejected), Handshakes(s, now), s.watch.empty() ? "-" : s.watch,
+                    std::to_string(r.restarts), error.empty() ? "-" : error});
+  }
+  out += Table(rows);
+  if (!verbose) return out;
+  for (const auto& r : view.remotes) {
+    const WorkerStatus& s = r.status;
+    out += "\n" + EscapeControl(s.remote) + ": advertises " +
+           (s.endpoint.empty() ? "-" : EscapeControl(s.endpoint)) +
            (s.endpoint_source.empty() ? "" : " (" + EscapeControl(s.endpoint_source) + ")") + ", MTU " +
            (s.mtu ? std::to_string(s.mtu) + " (" + EscapeControl(s.mtu_source) + ")" : "-") + "\n";
     out += EscapeControl(s.remote) + ": " + std::to_string(s.peer_list.size()) + " peer(s)\n";
@@ -104,18 +150,15 @@ std::string FormatStatus(const NodeView& view, bool verbose, int64_t now) {
       for (const auto& p : s.peer_list) {
         std::string ips;
         for (const auto& ip : p.allowed_ips) ips += (ips.empty() ? "" : ",") + ip;
-        prow.push_back({"  " + p.node, p.public_key, p.endpoint.empty() ? "-" : p.endpoint, ips.empty() ? "-" : ips,
-                        p.last_handshake > 0 ? FormatAge(std::max<int64_t>(0, now - p.last_handshake)) + " ago" : "never",
-                        Bytes(p.rx_bytes), Bytes(p.tx_bytes)});
+        prow.push_back(
+            {"  " + p.node, p.public_key, p.endpoint.empty() ? "-" : p.endpoint, ips.empty() ? "-" : ips,
+             p.last_handshake > 0 ? FormatAge(std::max<int64_t>(0, now - p.last_handshake)) + " ago"
+                                  : "never",
+             Bytes(p.rx_bytes), Bytes(p.tx_bytes)});
       }
       out += Table(prow);
     }
-    out += EscapeControl(s.remote) + ": " + std::to_string(s.rejected_list.size()) + " rejected node(s)\n";
-    if (!s.rejected_list.empty()) {
-      std::vector<std::vector<std::string>> rrow = {{"  NODE", "REASON", "DETAIL"}};
-      for (const auto& x : s.rejected_list) rrow.push_back({"  " + x.node, x.reason, x.message});
-      out += Table(rrow);
-    }
+    out += RejectedTable(s);
   }
   return out;
 }

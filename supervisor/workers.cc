@@ -154,7 +154,7 @@ void WorkerTable::Spawn(Slot& slot) {
   }
   // The worker watches for this pid as its parent: in a container the supervisor is PID 1, so "reparented to
   // init" cannot be told from getppid() == 1.
-  std::vector<std::string> args = {options_.executable, "worker",          "-remote",
+  std::vector<std::string> args = {options_.executable, options_.subcommand, "-remote",
                                    slot.remote.name,    "-channel-fd",     "3",
                                    "-supervisor-pid",   std::to_string(getpid())};
   args.insert(args.end(), options_.common_args.begin(), options_.common_args.end());

@@ -24,6 +24,7 @@ namespace swg::supervisor {
 
 struct WorkerOptions {
   std::string executable;                // what to exec: normally this binary (/proc/self/exe)
+  std::string subcommand = "worker";     // its hidden mode: "worker" (agent) or "mirror-worker"
   std::vector<std::string> common_args;  // after "worker": flags every worker gets (-node-name, ...)
   // Where the workers keep their keys: a worker that failed with a configuration error (a corrupt key file)
   // is started again once its key file changes.

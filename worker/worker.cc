@@ -18,6 +18,8 @@ constexpr const char* kWatcherFailures = "semaphore_wg_node_watcher_failures_tot
 constexpr const char* kHttpRequests = "semaphore_wg_kube_http_request_total";
 constexpr const char* kSyncDuration = "semaphore_wg_sync_duration_seconds";
 
+}  // namespace
+
 k8s::ClusterSource LocalSource(const LocalConfig& l) {
   return l.kube_config_path.empty() ? k8s::ClusterSource::InCluster()
                                     : k8s::ClusterSource::Kubeconfig(l.kube_config_path);
@@ -27,8 +29,6 @@ k8s::ClusterSource RemoteSource(const RemoteConfig& r) {
   if (!r.kube_config_path.empty()) return k8s::ClusterSource::Kubeconfig(r.kube_config_path);
   return k8s::ClusterSource::TokenAndCaUrl(r.remote_api_url, r.remote_ca_url, r.remote_sa_token_path);
 }
-
-}  // namespace
 
 Worker::Worker(Loop& loop, WorkerOptions options, std::function<void()> on_status_change)
     : loop_(loop),

@@ -32,6 +32,11 @@
 
 namespace swg::worker {
 
+// Where the local and a remote cluster's credentials come from: kubeConfigPath, else in-cluster (local) or
+// remoteAPIURL + remoteCAURL + remoteSATokenPath (remote).
+k8s::ClusterSource LocalSource(const LocalConfig& local);
+k8s::ClusterSource RemoteSource(const RemoteConfig& remote);
+
 struct WorkerOptions {
   LocalConfig local;
   RemoteConfig remote;

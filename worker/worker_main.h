@@ -14,4 +14,9 @@ namespace swg::worker {
 
 int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv);
 
+// The hidden `semaphore-wireguard mirror-worker` mode `semaphore-wireguard mirror` starts for each remote
+// (worker/mirror_worker.h): -remote, -channel-fd, -supervisor-pid as above, and -identity, -namespace,
+// -lease-duration, -renew-deadline, -retry-period, -marker-interval, -configured-remotes, -log-level, -log-format.
+int RunMirrorWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv);
+
 }  // namespace swg::worker

@@ -175,3 +175,25 @@ TEST_CASE("the plan: create what is missing, update what differs, delete only af
           std::vector<std::string>{"c2.a", "c2.b"});
   }
 }
+
+TEST_CASE("a record name stays a valid object name for the longest node names") {
+  using swg::k8s::RecordName;
+  CHECK(RecordName("c2", "node-a") == "c2.node-a");
+  // A node name of 253 characters (the most Kubernetes allows), and another with the same first 240.
+  std::string long_a = std::string(240, 'a') + ".b-node-12345", long_b = std::string(240, 'a') + ".b-node-12346";
+  std::string a = RecordName("c2", long_a), b = RecordName("c2", long_b);
+  CHECK(a.size() <= 253);
+  CHECK(b.size() <= 253);
+  CHECK(a != b);
+  CHECK(a.starts_with("c2.aaaa"));
+  // Ends with "-" and 16 hex digits; a DNS subdomain ends with an alphanumeric character.
+  REQUIRE(a.size() > 17);
+  CHECK(a[a.size() - 17] == '-');
+  CHECK(a.substr(a.size() - 16).find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(RecordName("c2", long_a) == a);  // the same node, the same name
+  // A cut that would end at a dot or dash drops it.
+  std::string dotted = std::string(234, 'x') + "." + std::string(18, 'y');
+  std::string d = RecordName("c2", dotted);
+  CHECK(d.find(".-") == std::string::npos);
+  CHECK(d.find("--") == std::string::npos);
+}

@@ -1,4 +1,5 @@
 #include "worker/peers.h"
+#include "worker/mirror_worker.h"
 
 #include <doctest/doctest.h>
 
@@ -377,4 +378,35 @@ TEST_CASE("mirror records: a refused record is rejected with its reason; the syn
       {"record c2.x", "bad_record", "record: spec.nodeName is missing"},
   };
   CHECK(set.rejected == want);
+}
+
+TEST_CASE("the mirror's records: one per remote node, rejected ones with the agents' reason code") {
+  swg::RemoteConfig remote;
+  remote.name = "c2";
+  remote.pod_subnets = {*swg::Cidr::Parse("10.4.0.0/16")};
+  std::map<std::string, swg::k8s::NodeInfo> nodes;
+  auto node = [&](const std::string& name, const std::string& key, const std::string& cidr) {
+    swg::k8s::NodeInfo n;
+    n.name = name;
+    n.creation_timestamp = 1767323045;
+    n.annotations[swg::PubKeyAnnotation("c1")] = key;
+    n.annotations[swg::EndpointAnnotation("c1")] = "192.0.2.7:51820";
+    n.pod_cidrs = {cidr};
+    nodes[name] = n;
+  };
+  const std::string key = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+  node("good", key, "10.4.1.0/24");
+  node("badkey", "nope", "10.4.2.0/24");
+  node("outside", "AgIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=", "10.9.0.0/24");
+  std::vector<swg::worker::Rejection> rejected;
+  auto desired = swg::worker::DesiredRecords(nodes, "c1", remote, &rejected);
+  REQUIRE(desired.size() == 3);
+  CHECK(desired["good"].rejection.empty());
+  CHECK(desired["good"].public_key == key);
+  CHECK(desired["good"].endpoint == "192.0.2.7:51820");
+  CHECK(desired["badkey"].rejection.starts_with("bad_key: "));
+  CHECK(desired["outside"].rejection.starts_with("outside_subnet: "));
+  CHECK(rejected.size() == 2);
+  CHECK(swg::worker::OtherRemotesSelector({"c2", "c3"}) ==
+        "wireguard.semaphore.uw.io/remote,wireguard.semaphore.uw.io/remote notin (c2,c3)");
 }
