@@ -14,19 +14,23 @@ namespace swg {
 int RunCheckConfig(const std::vector<std::string>& args, const GetEnv& getenv) {
   FlagSet fs("semaphore-wireguard check-config");
   fs.String("clusters-config", "SWG_CLUSTERS_CONFIG", "", "Path to the clusters' json config file");
+  fs.Bool("mirror", "Check it as `semaphore-wireguard mirror`'s configuration (every remote read directly)");
   auto rest = fs.Parse(args, getenv);
   if (!rest.ok()) {
     if (rest.error().code == 0) {
-      std::printf("Usage: semaphore-wireguard check-config -clusters-config FILE\n%s", fs.Usage().c_str());
+      std::printf("Usage: semaphore-wireguard check-config [-mirror] -clusters-config FILE\n%s",
+                  fs.Usage().c_str());
       return kExitOk;
     }
     std::fprintf(stderr, "semaphore-wireguard check-config: %s\n", rest.error().message.c_str());
     return kExitUsage;
   }
   std::string path = fs.Get("clusters-config");
-  if (path.empty() && rest->size() == 1) path = (*rest)[0];
+  if (path.empty() && rest->size() == 1)
+    path = (*rest)[0];
   else if (!rest->empty()) {
-    std::fprintf(stderr, "semaphore-wireguard check-config: unexpected argument %s\n", Quote((*rest)[0]).c_str());
+    std::fprintf(stderr, "semaphore-wireguard check-config: unexpected argument %s\n",
+                 Quote((*rest)[0]).c_str());
     return kExitUsage;
   }
   if (path.empty()) {
@@ -34,6 +38,7 @@ int RunCheckConfig(const std::vector<std::string>& args, const GetEnv& getenv) {
     return kExitUsage;
   }
   ConfigParse parsed = LoadConfigFile(path);
+  if (fs.GetBool("mirror") && parsed.errors.empty()) parsed.errors = MirrorConfigErrors(parsed.config);
   for (const auto& w : parsed.warnings) std::fprintf(stderr, "%s: warning: %s\n", path.c_str(), w.c_str());
   if (!parsed.errors.empty()) {
     for (const auto& e : parsed.errors) std::fprintf(stderr, "%s: %s\n", path.c_str(), e.c_str());

@@ -80,6 +80,28 @@ expect "check-config missing file names it" 2 '' "cannot open $TMP/nope.json: No
   -- "$BIN" check-config -clusters-config "$TMP/nope.json"
 expect "check-config without a file" 2 '' 'check-config: -clusters-config FILE is required' -- "$BIN" check-config
 
+# The mirror (README "Scale: the mirror"): its own flags, its configuration read directly.
+cat >"$TMP/mirrored.json" <<'EOF2'
+{"local": {"name": "c1"}, "remotes": [{"name": "c2", "peerSource": "mirror", "podSubnet": "10.4.0.0/16"}]}
+EOF2
+expect "mirror -h lists its flags" 0 'Usage: semaphore-wireguard mirror -clusters-config FILE.*-lease-duration.*-marker-interval' '' \
+  -- "$BIN" mirror -h
+expect "mirror needs a config" 2 '' $'^semaphore-wireguard mirror: -clusters-config is required \\(or set SWG_CLUSTERS_CONFIG\\) \\(see -h\\)\n$' \
+  -- "$BIN" mirror
+expect "mirror: a lease not longer than the renew deadline" 2 '' '-lease-duration must be longer than -renew-deadline' \
+  -- "$BIN" mirror -clusters-config "$TMP/good.json" -lease-duration 10s
+expect "mirror: a bad duration names the variable" 2 '' 'invalid value "soon" for SWG_MIRROR_RETRY_PERIOD' \
+  -- env SWG_MIRROR_RETRY_PERIOD=soon "$BIN" mirror -clusters-config "$TMP/good.json"
+expect "mirror: a lease of part of a second" 2 '' 'invalid value "15500ms" for -lease-duration: a whole number of seconds' \
+  -- "$BIN" mirror -clusters-config "$TMP/good.json" -lease-duration 15500ms
+expect "check-config -mirror refuses a remote the mirror would not read" 2 '' \
+  'mirrored.json: remotes\[0\].peerSource: "mirror" is for agents; the mirror reads "c2" itself' \
+  -- "$BIN" check-config -mirror -clusters-config "$TMP/mirrored.json"
+expect "check-config without -mirror accepts it for agents" 0 '"peerSource": "mirror"' '' \
+  -- "$BIN" check-config -clusters-config "$TMP/mirrored.json"
+expect "the mirror refuses to start with it, naming the field" 2 '' 'remotes\[0\].peerSource: "mirror" is for agents' \
+  -- "$BIN" mirror -clusters-config "$TMP/mirrored.json" -identity m1 -log-format text -control-socket "$TMP/m.sock" -listen-address 127.0.0.1:0
+
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1
