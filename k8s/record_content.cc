@@ -28,6 +28,12 @@ JsonPtr Object(std::string_view namespace_name, std::string_view name, std::stri
   json_object_set_new(meta, "name", String(name));
   json_object_set_new(meta, "namespace", String(namespace_name));
   json_object_set_new(meta, "labels", labels);
+  // No managedFields: the apiserver would keep one entry naming every field we write (about 650 bytes), and
+  // send it to every agent with each event, twice the record itself. A list holding one empty entry clears
+  // them, on every create and update (Kubernetes' documented way to strip them).
+  json_t* managed = json_array();
+  json_array_append_new(managed, json_object());
+  json_object_set_new(meta, "managedFields", managed);
   JsonPtr object(json_object());
   json_object_set_new(object.get(), "apiVersion",
                       String(std::string(kRecordGroup) + "/" + std::string(kRecordVersion)));
@@ -61,8 +67,8 @@ RecordContent RecordFromNode(const NodeInfo& node, std::string_view local_cluste
 std::string RecordName(std::string_view remote, std::string_view node_name) {
   std::string name = std::string(remote) + "." + std::string(node_name);
   if (name.size() <= kMaxRecordName) return name;
-  // A node name may itself take 253 characters: keep a prefix and make it unique with a hash of the whole name
-  // (FNV-1a, 64 bits, 16 hex digits). Agents read the node's name from spec.nodeName, never from this.
+  // A node name may itself take 253 characters: keep a prefix and make it unique with a hash of the whole
+  // name (FNV-1a, 64 bits, 16 hex digits). Agents read the node's name from spec.nodeName, never from this.
   uint64_t h = 14695981039346656037ull;
   for (unsigned char c : node_name) h = (h ^ c) * 1099511628211ull;
   char hex[17];

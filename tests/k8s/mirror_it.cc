@@ -177,6 +177,18 @@ TEST_SUITE("mirror") {
     CHECK_MESSAGE(recs["mc.mirror-n10"].rejection.starts_with("bad_key: "), recs["mc.mirror-n10"].rejection);
     CHECK_MESSAGE(recs["mc.mirror-n11"].rejection.starts_with("outside_subnet: "),
                   recs["mc.mirror-n11"].rejection);
+    auto record_bytes = [&](const std::string& name) {
+      auto one = local.Request("GET", swg::k8s::PeerRecordsPath(kNamespace) + "/" + name);
+      CHECK(one.code == 200);
+      return one.body;
+    };
+    {
+      // What each agent receives for a new record (the apiserver adds the creator's managedFields): under 1
+      // KB.
+      std::string created = record_bytes("mc.mirror-n3");
+      MESSAGE("a new record as the apiserver sends it: ", created.size(), " bytes");
+      CHECK(created.size() < 1024);
+    }
     CHECK(m1->CurrentStatus().state == "ready");
     CHECK(m1->CurrentStatus().peers == 12);
     CHECK(m1->CurrentStatus().rejected == 2);
@@ -204,6 +216,13 @@ TEST_SUITE("mirror") {
         },
         30s);
     CHECK(Metric(*m1, "semaphore_wg_mirror_writes_total", {kRemote, "update"}) == updates + 1);
+    {
+      // An update clears managedFields: what each agent receives per peer change is the record alone.
+      std::string updated = record_bytes("mc.mirror-n2");
+      CHECK(updated.find("managedFields") == std::string::npos);
+      MESSAGE("an updated record as the apiserver sends it: ", updated.size(), " bytes");
+      CHECK(updated.size() < 700);
+    }
 
     remote.DeleteNode("mirror-n4");
     CHECK(loop.RunUntil([&] { return Records(local, kRemote).count("mc.mirror-n4") == 0; }, 60s));

@@ -69,7 +69,7 @@ TEST_CASE("a record holds the node's fields addressed to the local cluster, noth
   CHECK(
       JsonDump(object.get(), false, true) ==
       R"({"apiVersion":"wireguard.semaphore.uw.io/v1alpha1","kind":"WireGuardPeer","metadata":{"labels":)"
-      R"({"wireguard.semaphore.uw.io/remote":"c2"},"name":"c2.r1","namespace":"semaphore-wireguard"},)"
+      R"({"wireguard.semaphore.uw.io/remote":"c2"},"managedFields":[{}],"name":"c2.r1","namespace":"semaphore-wireguard"},)"
       R"("spec":{"endpoint":"10.0.0.1:51820","nodeCreationTimestamp":"2026-01-02T03:04:05Z","nodeName":"r1",)"
       R"("persistentKeepalive":"25s","podCIDRs":["10.4.1.0/24","fd00:4:1::/64"],"publicKey":"K1/+abc="}})");
 
@@ -118,7 +118,7 @@ TEST_CASE("the sync marker the mirror writes is what FindSyncMarker reads") {
   CHECK(
       JsonDump(json_object_get(object.get(), "metadata"), false, true) ==
       R"({"labels":{"wireguard.semaphore.uw.io/remote":"c2","wireguard.semaphore.uw.io/sync-marker":"true"},)"
-      R"("name":"c2","namespace":"ns"})");
+      R"("managedFields":[{}],"name":"c2","namespace":"ns"})");
   NodeInfo read = ReadBack(object);
   auto marker = swg::k8s::FindSyncMarker({{read.name, read}});
   REQUIRE(marker.has_value());
