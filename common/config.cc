@@ -351,7 +351,7 @@ class Parser {
         if (!rs[i].name.empty() && rs[i].name == rs[j].name) {
           Error(at(i) + ".name", Quote(rs[i].name) + " is already used by " + at(j));
         }
-        if (port_ok_[i] && port_ok_[j] && rs[i].wg_listen_port == rs[j].wg_listen_port) {
+        if (use == ConfigUse::kAgent && port_ok_[i] && port_ok_[j] && rs[i].wg_listen_port == rs[j].wg_listen_port) {
           bool dflt = rs[i].wg_listen_port == kDefaultListenPort;
           Error(at(i) + ".wgListenPort",
                 std::to_string(rs[i].wg_listen_port) + (dflt ? " (the default)" : "") + " is already used by " +
@@ -386,6 +386,8 @@ class Parser {
     }
   }
 
+  ConfigUse use = ConfigUse::kAgent;
+
  private:
   std::vector<size_t> indexes_;
   std::vector<std::vector<std::string>> subnet_paths_;  // per remote, the field path of each pod subnet
@@ -394,8 +396,9 @@ class Parser {
 
 }  // namespace
 
-ConfigParse ParseConfig(std::string_view text) {
+ConfigParse ParseConfig(std::string_view text, ConfigUse use) {
   Parser p;
+  p.use = use;
   json_error_t err;
   JsonPtr root(json_loadb(text.data(), text.size(), JSON_REJECT_DUPLICATES, &err));
   if (!root) {
@@ -407,7 +410,7 @@ ConfigParse ParseConfig(std::string_view text) {
   return p.result;
 }
 
-ConfigParse LoadConfigFile(const std::string& path) {
+ConfigParse LoadConfigFile(const std::string& path, ConfigUse use) {
   if (path.empty()) {
     ConfigParse r;
     r.errors.push_back("no clusters config: set -clusters-config (or SWG_CLUSTERS_CONFIG)");
@@ -419,7 +422,7 @@ ConfigParse LoadConfigFile(const std::string& path) {
     r.errors.push_back(text.error().message);
     return r;
   }
-  return ParseConfig(*text);
+  return ParseConfig(*text, use);
 }
 
 std::chrono::nanoseconds RemoteConfig::EffectiveResyncPeriod() const {

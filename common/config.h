@@ -82,10 +82,14 @@ struct ConfigParse {
   std::vector<std::string> warnings;  // valid but probably not what was meant
 };
 
-ConfigParse ParseConfig(std::string_view json_text);
+// Who reads the file: an agent, or `semaphore-wireguard mirror`, which has no interfaces (wgListenPort and the
+// other device fields are accepted and not used: two remotes on the default port are not a conflict).
+enum class ConfigUse { kAgent, kMirror };
+
+ConfigParse ParseConfig(std::string_view json_text, ConfigUse use = ConfigUse::kAgent);
 
 // Reads and parses a file; a read failure is reported as one error naming the path.
-ConfigParse LoadConfigFile(const std::string& path);
+ConfigParse LoadConfigFile(const std::string& path, ConfigUse use = ConfigUse::kAgent);
 
 // The resolved configuration (defaults filled in) as JSON with the original's field names; compact (one line)
 // unless pretty. With effective, resyncPeriod is the period the worker really uses (check-config shows it);

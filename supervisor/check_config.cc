@@ -37,7 +37,7 @@ int RunCheckConfig(const std::vector<std::string>& args, const GetEnv& getenv) {
     std::fprintf(stderr, "semaphore-wireguard check-config: -clusters-config FILE is required\n");
     return kExitUsage;
   }
-  ConfigParse parsed = LoadConfigFile(path);
+  ConfigParse parsed = LoadConfigFile(path, fs.GetBool("mirror") ? ConfigUse::kMirror : ConfigUse::kAgent);
   if (fs.GetBool("mirror") && parsed.errors.empty()) parsed.errors = MirrorConfigErrors(parsed.config);
   for (const auto& w : parsed.warnings) std::fprintf(stderr, "%s: warning: %s\n", path.c_str(), w.c_str());
   if (!parsed.errors.empty()) {

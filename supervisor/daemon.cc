@@ -80,7 +80,7 @@ std::string Summary(const NodeView& v) {
 
 int RunDaemon(const Options& o) {
   systemd::ConfigureLogging(o.log_level, o.log_format, "semaphore-wireguard");
-  ConfigParse parsed = LoadConfigFile(o.clusters_config);
+  ConfigParse parsed = LoadConfigFile(o.clusters_config, o.mirror ? ConfigUse::kMirror : ConfigUse::kAgent);
   if (o.mirror && parsed.errors.empty()) parsed.errors = MirrorConfigErrors(parsed.config);
   for (const auto& w : parsed.warnings) log::Warn("configuration: " + w, {{"path", o.clusters_config}});
   if (!parsed.errors.empty()) {

@@ -97,6 +97,15 @@ expect "mirror: a lease of part of a second" 2 '' 'invalid value "15500ms" for -
 expect "check-config -mirror refuses a remote the mirror would not read" 2 '' \
   'mirrored.json: remotes\[0\].peerSource: "mirror" is for agents; the mirror reads "c2" itself' \
   -- "$BIN" check-config -mirror -clusters-config "$TMP/mirrored.json"
+cat >"$TMP/mirror2.json" <<'EOF2'
+{"local": {"name": "c1"}, "remotes": [
+  {"name": "c2", "kubeConfigPath": "/etc/c2", "podSubnet": "10.4.0.0/16"},
+  {"name": "c3", "kubeConfigPath": "/etc/c3", "podSubnet": "10.6.0.0/16"}]}
+EOF2
+expect "check-config -mirror: two remotes on the default port are no conflict (a mirror has no interfaces)" 0 \
+  '"name": "c3"' 'remotes\[1\].kubeConfigPath: "/etc/c3" cannot be read' -- "$BIN" check-config -mirror -clusters-config "$TMP/mirror2.json"
+expect "check-config: for agents they are" 2 '' 'remotes\[1\].wgListenPort: 51820 \(the default\) is already used by remotes\[0\]' \
+  -- "$BIN" check-config -clusters-config "$TMP/mirror2.json"
 expect "check-config without -mirror accepts it for agents" 0 '"peerSource": "mirror"' '' \
   -- "$BIN" check-config -clusters-config "$TMP/mirrored.json"
 expect "the mirror refuses to start with it, naming the field" 2 '' 'remotes\[0\].peerSource: "mirror" is for agents' \
