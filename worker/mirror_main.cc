@@ -16,6 +16,7 @@
 #include "worker/mirror_worker.h"
 #include "worker/supervisor_link.h"
 #include "worker/worker_main.h"
+#include "worker/worker_parts.h"
 
 namespace swg::worker {
 
@@ -65,16 +66,9 @@ int RunMirrorWorkerProcess(const std::vector<std::string>& args, const GetEnv& g
     return kExitUsage;
   }
   const std::string remote = fs.Get("remote");
-  systemd::ConfigureLogging(*level, *format, "semaphore-wireguard-mirror");
-  log::SetBaseFields({{"remote", remote}});
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (getppid() != static_cast<pid_t>(*supervisor_pid)) {
-    std::fprintf(stderr, "semaphore-wireguard mirror-worker: the supervisor (pid %llu) is gone; exiting\n",
-                 static_cast<unsigned long long>(*supervisor_pid));
+  if (!EnterWorkerProcess("semaphore-wireguard mirror-worker", remote, *level, *format, *supervisor_pid)) {
     return kExitFailure;
   }
-  signal(SIGPIPE, SIG_IGN);
-  memory::ConfigureMalloc(1);
 
   Loop loop;
   int exit_code = kExitOk;

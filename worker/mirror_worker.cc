@@ -13,13 +13,13 @@
 #include "k8s/peer_record.h"
 #include "worker/peers.h"
 #include "worker/worker.h"
+#include "worker/worker_parts.h"
 
 namespace swg::worker {
 
 using std::chrono::milliseconds;
 
 namespace {
-constexpr const char* kHttpRequests = "semaphore_wg_kube_http_request_total";
 constexpr milliseconds kApplyWindow{50};
 }  // namespace
 
@@ -105,12 +105,9 @@ MirrorWorker::~MirrorWorker() {
 Status MirrorWorker::Start() {
   auto make = [this](std::unique_ptr<k8s::Client>& client, const std::string& name,
                      const k8s::ClusterSource& source) -> Status {
-    auto c = k8s::Client::Create(loop_, name, source, options_.client);
+    auto c = CreateCountedClient(loop_, name, source, options_.client, metrics_);
     if (!c.ok()) return std::move(c).error();
     client = std::move(*c);
-    client->SetRequestObserver([this](std::string_view method, std::string_view host, int code) {
-      metrics_.Add(kHttpRequests, {std::string(host), std::to_string(code), std::string(method)});
-    });
     return Ok();
   };
   if (auto st = make(local_client_, options_.local.name, LocalSource(options_.local)); !st.ok()) return st;
@@ -453,16 +450,8 @@ std::vector<metrics::Family> MirrorWorker::CollectMetrics() {
   m.Set("semaphore_wg_mirror_last_sync_timestamp_seconds", {remote}, static_cast<double>(last_sync_));
   m.Set("semaphore_wg_mirror_leader_acquired_total", {remote}, static_cast<double>(leaderships_));
   if (informer_) {
-    auto st = informer_->status();
-    m.Set("semaphore_wg_watch_events_total", {remote, "added"}, static_cast<double>(st.added));
-    m.Set("semaphore_wg_watch_events_total", {remote, "modified"}, static_cast<double>(st.modified));
-    m.Set("semaphore_wg_watch_events_total", {remote, "deleted"}, static_cast<double>(st.deleted));
-    m.Set("semaphore_wg_watch_events_total", {remote, "bookmark"}, static_cast<double>(st.bookmarks));
-    m.Set("semaphore_wg_watch_relists_total", {remote}, static_cast<double>(st.relists));
-    m.Set("semaphore_wg_node_watcher_failures_total", {remote, "list"},
-          static_cast<double>(st.list_failures));
-    m.Set("semaphore_wg_node_watcher_failures_total", {remote, "watch"},
-          static_cast<double>(st.watch_failures));
+    SetWatchEvents(m, remote, *informer_);
+    SetWatcherFailures(m, remote, *informer_);
   }
   return m.Snapshot();
 }

@@ -1,4 +1,5 @@
 #include "worker/worker.h"
+#include "worker/worker_parts.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -15,7 +16,6 @@ namespace {
 
 constexpr const char* kSyncPeers = "semaphore_wg_sync_peers_total";
 constexpr const char* kWatcherFailures = "semaphore_wg_node_watcher_failures_total";
-constexpr const char* kHttpRequests = "semaphore_wg_kube_http_request_total";
 constexpr const char* kSyncDuration = "semaphore_wg_sync_duration_seconds";
 
 }  // namespace
@@ -294,12 +294,9 @@ Status Worker::CreateClients() {
   auto make = [this](std::unique_ptr<k8s::Client>& client, const std::string& name,
                      const k8s::ClusterSource& source) -> Status {
     if (client) return Ok();
-    auto c = k8s::Client::Create(loop_, name, source, options_.client);
+    auto c = CreateCountedClient(loop_, name, source, options_.client, metrics_);
     if (!c.ok()) return std::move(c).error();
     client = std::move(*c);
-    client->SetRequestObserver([this](std::string_view method, std::string_view host, int code) {
-      metrics_.Add(kHttpRequests, {std::string(host), std::to_string(code), std::string(method)});
-    });
     return Ok();
   };
   if (auto st = make(local_client_, options_.local.name, LocalSource(options_.local)); !st.ok()) return st;

@@ -13,12 +13,13 @@
 #include "common/flags.h"
 #include "common/json.h"
 #include "common/log.h"
-#include "common/strings.h"
 #include "common/loop.h"
 #include "common/memory.h"
+#include "common/strings.h"
 #include "systemd/journal.h"
 #include "worker/supervisor_link.h"
 #include "worker/worker.h"
+#include "worker/worker_parts.h"
 
 namespace swg::worker {
 
@@ -48,24 +49,15 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
   if (!rest.ok() || !rest->empty() || fs.Get("remote").empty() || fs.Get("node-name").empty() || !backend ||
       !level || !format || fd < 3 || !supervisor_pid || *supervisor_pid == 0 ||
       (keeper != "true" && keeper != "false")) {
-    std::fprintf(stderr, "semaphore-wireguard worker: internal mode started with bad arguments; it is run by the "
-                         "supervisor, not by hand\n");
+    std::fprintf(stderr,
+                 "semaphore-wireguard worker: internal mode started with bad arguments; it is run by the "
+                 "supervisor, not by hand\n");
     return kExitUsage;
   }
   const std::string remote = fs.Get("remote");
-  systemd::ConfigureLogging(*level, *format, "semaphore-wireguard");
-  log::SetBaseFields({{"remote", remote}});
-  // If the supervisor dies, so do we (the channel closing tells us too; this covers a stuck loop). The check
-  // after prctl closes the race with a supervisor that died before it; the supervisor may itself be PID 1.
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (getppid() != static_cast<pid_t>(*supervisor_pid)) {
-    std::fprintf(stderr, "semaphore-wireguard worker: the supervisor (pid %llu) is gone; exiting\n",
-                 static_cast<unsigned long long>(*supervisor_pid));
+  if (!EnterWorkerProcess("semaphore-wireguard worker", remote, *level, *format, *supervisor_pid)) {
     return kExitFailure;
   }
-  signal(SIGPIPE, SIG_IGN);
-  // One arena: the worker's loop is one thread (curl's resolver threads allocate a little).
-  memory::ConfigureMalloc(1);
 
   Loop loop;
   int exit_code = kExitOk;
@@ -108,8 +100,9 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
     auto st = worker->Start();
     if (!st.ok()) {
       const bool config_error = st.error().code == kExitConfig;
-      log::Error(config_error ? "configuration error; this remote stays down until it is fixed" : "cannot start",
-                 {{"error", st.error().message}});
+      log::Error(
+          config_error ? "configuration error; this remote stays down until it is fixed" : "cannot start",
+          {{"error", st.error().message}});
       if (config_error) {
         // Tell the supervisor why before exiting: its `status` and /healthz name the file and the reason.
         fatal_status = worker->CurrentStatus();
@@ -160,12 +153,14 @@ int RunWorkerProcess(const std::vector<std::string>& args, const GetEnv& getenv)
     auto* s = new uv_signal_t;
     uv_signal_init(loop.uv(), s);
     s->data = &loop;
-    uv_signal_start(s, [](uv_signal_t* x, int) { static_cast<Loop*>(x->data)->Stop(); }, sig);
+    uv_signal_start(
+        s, [](uv_signal_t* x, int) { static_cast<Loop*>(x->data)->Stop(); }, sig);
     signals.push_back(s);
   }
   loop.Run();
   for (auto* s : signals) {
-    uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
+    uv_close(reinterpret_cast<uv_handle_t*>(s),
+             [](uv_handle_t* x) { delete reinterpret_cast<uv_signal_t*>(x); });
   }
   if (exit_code == kExitOk) log::Info("stopped; the interface, route and peers stay as they are");
   link.reset();

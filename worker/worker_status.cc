@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "worker/worker.h"
+#include "worker/worker_parts.h"
 
 namespace swg::worker {
 
@@ -138,11 +139,13 @@ WorkerStatus Worker::SummaryStatus() {
 }
 
 WorkerStatus Worker::DetailedStatus() {
-  auto device = iface_ ? iface_->backend().GetDevice(device_) : Result<wg::Device>(Error{"no interface yet", 0});
+  auto device =
+      iface_ ? iface_->backend().GetDevice(device_) : Result<wg::Device>(Error{"no interface yet", 0});
   if (device.ok()) NoteHandshakes(*device);  // the summary agrees with the peers listed
   WorkerStatus s = CurrentStatus();
   if (reconciler_) {
-    for (const auto& r : reconciler_->desired().rejected) s.rejected_list.push_back({r.node, r.code, r.message});
+    for (const auto& r : reconciler_->desired().rejected)
+      s.rejected_list.push_back({r.node, r.code, r.message});
   }
   if (!iface_) return s;
   if (!device.ok()) {
@@ -170,10 +173,12 @@ std::vector<metrics::Family> Worker::CollectMetrics() {
   const std::string& remote = options_.remote.name;
   metrics::Registry& m = metrics_;
   // Read from the device at each scrape, and only then.
-  static constexpr const char* kFromDevice[] = {
-      "semaphore_wg_device_info",          "semaphore_wg_peer_info",
-      "semaphore_wg_peer_allowed_ips_info", "semaphore_wg_peer_receive_bytes_total",
-      "semaphore_wg_peer_transmit_bytes_total", "semaphore_wg_peer_last_handshake_seconds"};
+  static constexpr const char* kFromDevice[] = {"semaphore_wg_device_info",
+                                                "semaphore_wg_peer_info",
+                                                "semaphore_wg_peer_allowed_ips_info",
+                                                "semaphore_wg_peer_receive_bytes_total",
+                                                "semaphore_wg_peer_transmit_bytes_total",
+                                                "semaphore_wg_peer_last_handshake_seconds"};
   for (const char* name : kFromDevice) m.Clear(name);
   if (iface_) {
     auto device = iface_->backend().GetDevice(device_);
@@ -195,7 +200,8 @@ std::vector<metrics::Family> Worker::CollectMetrics() {
               static_cast<double>(p.last_handshake_sec));
       }
     } else {
-      log::Debug("cannot read the device for metrics", {{"device", device_}, {"error", device.error().message}});
+      log::Debug("cannot read the device for metrics",
+                 {{"device", device_}, {"error", device.error().message}});
     }
   }
   m.Set("semaphore_wg_peers", {remote}, reconciler_ ? static_cast<double>(reconciler_->applied_peers()) : 0);
@@ -212,22 +218,11 @@ std::vector<metrics::Family> Worker::CollectMetrics() {
   }
   m.Clear("semaphore_wg_device_mtu");
   if (iface_) m.Set("semaphore_wg_device_mtu", {device_, mtu_.source}, mtu_.mtu);
-  auto watcher = [&](const std::string& cluster, const k8s::NodeInformer* inf) {
-    if (!inf) return;
-    auto st = inf->status();
-    m.Set("semaphore_wg_node_watcher_failures_total", {cluster, "list"}, static_cast<double>(st.list_failures));
-    m.Set("semaphore_wg_node_watcher_failures_total", {cluster, "watch"}, static_cast<double>(st.watch_failures));
-  };
-  watcher(remote, remote_informer_.get());
-  if (advertiser_) watcher(options_.local.name, &advertiser_->informer());
   if (remote_informer_) {
-    auto st = remote_informer_->status();
-    m.Set("semaphore_wg_watch_events_total", {remote, "added"}, static_cast<double>(st.added));
-    m.Set("semaphore_wg_watch_events_total", {remote, "modified"}, static_cast<double>(st.modified));
-    m.Set("semaphore_wg_watch_events_total", {remote, "deleted"}, static_cast<double>(st.deleted));
-    m.Set("semaphore_wg_watch_events_total", {remote, "bookmark"}, static_cast<double>(st.bookmarks));
-    m.Set("semaphore_wg_watch_relists_total", {remote}, static_cast<double>(st.relists));
+    SetWatcherFailures(m, remote, *remote_informer_);
+    SetWatchEvents(m, remote, *remote_informer_);
   }
+  if (advertiser_) SetWatcherFailures(m, options_.local.name, advertiser_->informer());
   auto snapshot = m.Snapshot();
   // Not kept until the next scrape: at 5,000 peers these series held about 15 MB between scrapes.
   for (const char* name : kFromDevice) m.Clear(name);
