@@ -182,8 +182,14 @@ void MirrorWorker::StartedLeading() {
   informer_ = std::make_unique<k8s::NodeInformer>(*remote_client_, filter, h, io);
   informer_->Start();
   marker_timer_.StartRepeating(options_.marker_interval, [this] {
-    // Confirm only what is true now: the records hold the remote's nodes as the watch has them.
-    if (complete_ && records_current_ && !applying_ && RemoteHealthy()) WriteMarker();
+    // Confirm only what is true now: the records hold the remote's nodes as the watch has them. While a write
+    // pass runs (a burst of changes), the confirmation follows the pass that succeeds.
+    if (!complete_ || !RemoteHealthy()) return;
+    if (records_current_ && !applying_) {
+      WriteMarker();
+    } else {
+      marker_due_ = true;
+    }
     Changed();
   });
   const auto& all = options_.configured_remotes;
@@ -202,6 +208,7 @@ void MirrorWorker::StoppedLeading() {
   applying_ = false;
   apply_again_ = false;
   records_current_ = false;
+  marker_due_ = false;
   informer_.reset();
   if (writer_) {
     const auto& c = writer_->counters();
@@ -288,7 +295,10 @@ void MirrorWorker::Apply() {
                    records_current_ = !apply_again_ && !apply_timer_.active();
                    // The marker says "complete" once, after the first complete list is written; then it is
                    // only refreshed (every marker_interval): each write of it is an event for every agent.
-                   if (!complete_) WriteMarker();
+                   if (!complete_ || marker_due_) {
+                     marker_due_ = false;
+                     WriteMarker();
+                   }
                    if (apply_again_) ScheduleApply();
                    Changed();
                  });

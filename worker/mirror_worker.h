@@ -104,6 +104,7 @@ class MirrorWorker {
   bool apply_again_ = false;      // something changed while it ran
   bool records_current_ = false;  // the last Apply succeeded and nothing changed since
   bool complete_ = false;         // a complete marker was written while leading now
+  bool marker_due_ = false;       // the marker's confirmation waits for the write pass that runs
   int64_t last_sync_ = 0;         // unix seconds of the last marker written
   size_t records_ = 0;
   std::vector<Rejection> rejected_;
