@@ -252,7 +252,11 @@ void RecordWriter::OnAnswer(Op& op, Result<std::string> answer) {
   if (answer.ok()) {
     Result<StoredRecord> record = ReadAnswer(*answer);
     if (!record.ok()) return Retry(op, record.error());
-    ++(created ? counters_.creates : counters_.updates);
+    if (op.name == options_.remote) {
+      ++counters_.marker_writes;  // the sync marker is named after the remote
+    } else {
+      ++(created ? counters_.creates : counters_.updates);
+    }
     stored_[op.name] = std::move(record).value();
     return OpDone(op, true);
   }

@@ -50,7 +50,8 @@ struct RecordWriterOptions {
 };
 
 struct RecordWriterCounters {
-  uint64_t creates = 0, updates = 0, deletes = 0;  // writes that succeeded
+  uint64_t creates = 0, updates = 0, deletes = 0;  // writes of node records that succeeded
+  uint64_t marker_writes = 0;                      // writes of the sync marker that succeeded
   uint64_t conflicts = 0;                          // 409 answers
   uint64_t errors = 0;                             // other failed requests (each retry counts)
   uint64_t unchanged = 0;                          // desired records already as wanted: no write

@@ -21,6 +21,13 @@ using std::chrono::milliseconds;
 
 namespace {
 constexpr milliseconds kApplyWindow{50};
+
+// The counters of a writer that goes (a lost leadership, a retried start) are kept in the totals.
+void Accumulate(k8s::RecordWriterCounters& into, const k8s::RecordWriterCounters& c) {
+  into.creates += c.creates, into.updates += c.updates, into.deletes += c.deletes;
+  into.marker_writes += c.marker_writes;
+  into.errors += c.errors + c.conflicts, into.requests += c.requests;
+}
 }  // namespace
 
 std::string MirrorLeaseName(const std::string& remote) { return "semaphore-wireguard-mirror-" + remote; }
@@ -75,8 +82,8 @@ MirrorWorker::MirrorWorker(Loop& loop, MirrorOptions options, std::function<void
                  {"remote", "reason"});
   metrics_.Counter(
       "semaphore_wg_mirror_writes_total",
-      "Records written by this replica: create, update, delete, marker (the sync marker's writes, also "
-      "counted in create or update), delete_removed_remote (records of remotes not configured).",
+      "Records written by this replica: create, update, delete (node records), marker (the sync marker), "
+      "delete_removed_remote (records of remotes not configured).",
       {"remote", "op"});
   metrics_.Counter("semaphore_wg_mirror_write_errors_total",
                    "Record requests that failed (each retry counts; 409 conflicts included).", {"remote"});
@@ -212,8 +219,7 @@ void MirrorWorker::StoppedLeading() {
   informer_.reset();
   if (writer_) {
     const auto& c = writer_->counters();
-    totals_.creates += c.creates, totals_.updates += c.updates, totals_.deletes += c.deletes;
-    totals_.errors += c.errors + c.conflicts, totals_.requests += c.requests;
+    Accumulate(totals_, c);
     writer_.reset();
   }
   janitor_call_.reset();
@@ -235,8 +241,7 @@ void MirrorWorker::StoppedLeading() {
 void MirrorWorker::StartWriter() {
   if (writer_) {
     const auto& c = writer_->counters();
-    totals_.creates += c.creates, totals_.updates += c.updates, totals_.deletes += c.deletes;
-    totals_.errors += c.errors + c.conflicts, totals_.requests += c.requests;
+    Accumulate(totals_, c);
   }
   writer_ready_ = false;
   writer_ = std::make_unique<k8s::RecordWriter>(
@@ -318,7 +323,6 @@ void MirrorWorker::WriteMarker() {
                 {{"records", std::to_string(records_)}, {"rejected", std::to_string(rejected_.size())}});
     }
     complete_ = true;
-    markers_written_++;
     last_sync_ = static_cast<int64_t>(time(nullptr));
     if (last_error_.rfind("cannot write the sync marker", 0) == 0) last_error_.clear();
     Changed();
@@ -444,17 +448,13 @@ std::vector<metrics::Family> MirrorWorker::CollectMetrics() {
   }
   for (const auto& [reason, n] : by_reason) m.Set("semaphore_wg_mirror_rejected_nodes", {remote, reason}, n);
   k8s::RecordWriterCounters c = totals_;
-  if (writer_) {
-    const auto& w = writer_->counters();
-    c.creates += w.creates, c.updates += w.updates, c.deletes += w.deletes;
-    c.errors += w.errors + w.conflicts, c.requests += w.requests;
-  }
+  if (writer_) Accumulate(c, writer_->counters());
   uint64_t removed = janitor_deletes_;
   for (const auto& [_, w] : janitor_writers_) removed += w->counters().deletes;
   m.Set("semaphore_wg_mirror_writes_total", {remote, "create"}, static_cast<double>(c.creates));
   m.Set("semaphore_wg_mirror_writes_total", {remote, "update"}, static_cast<double>(c.updates));
   m.Set("semaphore_wg_mirror_writes_total", {remote, "delete"}, static_cast<double>(c.deletes));
-  m.Set("semaphore_wg_mirror_writes_total", {remote, "marker"}, static_cast<double>(markers_written_));
+  m.Set("semaphore_wg_mirror_writes_total", {remote, "marker"}, static_cast<double>(c.marker_writes));
   m.Set("semaphore_wg_mirror_writes_total", {remote, "delete_removed_remote"}, static_cast<double>(removed));
   m.Set("semaphore_wg_mirror_write_errors_total", {remote}, static_cast<double>(c.errors));
   m.Set("semaphore_wg_mirror_last_sync_timestamp_seconds", {remote}, static_cast<double>(last_sync_));

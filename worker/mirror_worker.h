@@ -117,7 +117,7 @@ class MirrorWorker {
   bool janitor_listing_ = false;
   std::map<std::string, std::unique_ptr<k8s::RecordWriter>> janitor_writers_;
   k8s::RecordWriterCounters totals_;  // of writers gone
-  uint64_t markers_written_ = 0, leaderships_ = 0, janitor_deletes_ = 0;
+  uint64_t leaderships_ = 0, janitor_deletes_ = 0;
   metrics::Registry metrics_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
