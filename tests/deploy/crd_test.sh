@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The mirror's records (issue 17) against a real kube-apiserver: `kubectl apply -k` of deploy/example/c1 and
-# deploy/mirror brings the WireGuardPeer CRD, Established, the same from both; the schema checks types only (a bad record
+# The mirror's records (issue 17) against a real kube-apiserver: `kubectl apply -k` of deploy/example/c1 brings the
+# WireGuardPeer CRD, Established, and deploy/example/c1-mirror (the agents with c2 mirrored, and the mirror)
+# leaves it unchanged; the schema checks types only (a bad record
 # the agents must reject is stored verbatim, a wrong type is refused with the apiserver's message); the printer
 # columns; and the RBAC with real ServiceAccount tokens (kubectl create token, then plain HTTPS requests): the
 # agents only read and watch records, the mirror writes records and its Leases and nothing else.
@@ -19,13 +20,15 @@ CRD=wireguardpeers.wireguard.semaphore.uw.io
 PEERS=/apis/wireguard.semaphore.uw.io/v1alpha1/namespaces/$NS/wireguardpeers
 LEASES=/apis/coordination.k8s.io/v1/namespaces/$NS/leases
 
-# As users install it: the agents (deploy/base brings the CRD), then the mirror's RBAC.
+# As users install it: the agents (deploy/base brings the CRD), then c1 switched to mirror mode for c2 (the same
+# base, and deploy/mirror: the mirror's RBAC and Deployment).
 check "kubectl apply -k deploy/example/c1 (the agents; deploy/base brings the CRD)" k apply -k "$ROOT/deploy/example/c1"
 apply_mirror() {
-  k apply -k "$ROOT/deploy/mirror" >"$TMP/mirror.out" && cat "$TMP/mirror.out" &&
-    grep -qx "customresourcedefinition.apiextensions.k8s.io/$CRD unchanged" "$TMP/mirror.out"
+  k apply -k "$ROOT/deploy/example/c1-mirror" >"$TMP/mirror.out" && cat "$TMP/mirror.out" &&
+    grep -qx "customresourcedefinition.apiextensions.k8s.io/$CRD unchanged" "$TMP/mirror.out" &&
+    grep -qx "serviceaccount/semaphore-wireguard-mirror created" "$TMP/mirror.out"
 }
-check "kubectl apply -k deploy/mirror: the mirror's RBAC, and the CRD unchanged (the same as deploy/base's)" apply_mirror
+check "kubectl apply -k deploy/example/c1-mirror: the mirror's account and Deployment, the CRD unchanged" apply_mirror
 check "CRD $CRD is Established" k wait --for condition=established --timeout=60s "crd/$CRD"
 k get crd "$CRD" -o json >"$TMP/crd.json"
 check "CRD $CRD: group, kind, plural, singular, short name wgpeer, Namespaced, v1alpha1 served and stored, names accepted" \
