@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/helm/semaphore-wireguard: `helm lint`; `helm template` with the example's values gives the same objects
 # as `kubectl kustomize deploy/example/<c>` (the CRD of crds/ included; with monitoring on, deploy/monitoring's;
-# with mirror.rbac.create, deploy/mirror's), Helm's own labels aside; values change what they say; bad values fail with a clear message; a real kube-apiserver accepts every
+# with mirror.rbac.create, deploy/mirror's RBAC; with mirror.enabled and c1-mirror's values, deploy/example/c1-mirror),
+# Helm's own labels aside; values change what they say; bad values fail with a clear message; a real kube-apiserver accepts every
 # object (server-side dry-run, strict), and `helm install`, `upgrade` and `uninstall` work against it. helm is
 # built from the Go module proxy by scripts/build-control-plane.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,11 +15,17 @@ CHART="$ROOT/deploy/helm/semaphore-wireguard"
 export HELM_CONFIG_HOME="$TMP/helm/config" HELM_CACHE_HOME="$TMP/helm/cache" HELM_DATA_HOME="$TMP/helm/data"
 NS=semaphore-wireguard
 
-# example_args C: the values that make the chart what deploy/example/C is, as the README gives them.
+# example_args C: the values that make the chart what deploy/example/C is, as the README gives them. For
+# c1-mirror: the agents' config (no token: c2 is mirrored) and the mirror with its config and c2's token.
 example_args() {
   local dir="$ROOT/deploy/example/$1" r
   r=$(jq -r '.remotes[0].name' "$dir/clusters.json")
-  echo "--set-file clustersConfig=$dir/clusters.json --set-file remoteTokens.$r=$dir/tokens/$r-token"
+  if [[ -f "$dir/mirror-clusters.json" ]]; then
+    echo "--set-file clustersConfig=$dir/clusters.json --set mirror.enabled=true" \
+      "--set-file mirror.clustersConfig=$dir/mirror-clusters.json --set-file mirror.remoteTokens.$r=$dir/tokens/$r-token"
+  else
+    echo "--set-file clustersConfig=$dir/clusters.json --set-file remoteTokens.$r=$dir/tokens/$r-token"
+  fi
 }
 # render C FILE [helm args...]: helm template of C's example values (with the Namespace and the chart's crds/,
 # which `helm install` applies and `helm template` leaves out unless asked, as deploy/base has them).
@@ -56,9 +63,11 @@ check "helm lint --strict with c1's values" "$HELM" lint --strict "$CHART" $(exa
 # shellcheck disable=SC2046
 check "helm lint --strict with c1's values and the mirror's RBAC" "$HELM" lint --strict "$CHART" $(example_args c1) --set mirror.rbac.create=true
 # shellcheck disable=SC2046
+check "helm lint --strict with c1-mirror's values (mirror.enabled)" "$HELM" lint --strict "$CHART" $(example_args c1-mirror)
+# shellcheck disable=SC2046
 check "helm lint --strict with c1's values and monitoring on" "$HELM" lint --strict "$CHART" $(example_args c1) --set monitoring.enabled=true
 
-for c in c1 c2; do
+for c in c1 c2 c1-mirror; do
   check "kubectl kustomize deploy/example/$c" bash -c "'$KUBECTL' kustomize '$ROOT/deploy/example/$c' >'$TMP/$c.kustomize.yaml'"
   check "helm template with $c's values" render "$c" "$TMP/$c.helm.yaml"
   check "helm template gives the same objects as kustomize for $c (Helm's labels aside)" \
@@ -72,12 +81,17 @@ check "monitoring on: the chart's monitoring objects are deploy/monitoring's" ba
   "'$HELM' template semaphore-wireguard '$CHART' -n $NS $(example_args c1) --set monitoring.enabled=true --show-only templates/monitoring.yaml >'$TMP/mon.helm.yaml' &&
    '$ROOT/tests/deploy/helm_compare.py' '$TMP/mon.kustomize.yaml' '$TMP/mon.helm.yaml'"
 
-# The mirror's RBAC: off by default; on, the objects of deploy/mirror (its CRD is the chart's crds/, above).
-jqc "mirror.rbac.create off (the default): no semaphore-wireguard-mirror account, Role or binding" \
-  '[.[] | select(.metadata.name == "semaphore-wireguard-mirror")] == []' "$TMP/c1.helm.yaml"
+# The mirror: off by default; mirror.rbac.create alone gives deploy/mirror's RBAC (not its Deployment);
+# mirror.enabled gives deploy/example/c1-mirror (compared above, with the RBAC).
+jqc "mirror off (the default): no semaphore-wireguard-mirror account, Role, binding or Deployment" \
+  '[.[] | select(.metadata.name | startswith("semaphore-wireguard-mirror"))] == []' "$TMP/c1.helm.yaml"
+jqc "mirror.enabled with c1-mirror's values: a Deployment of 2 replicas, its ConfigMap and Secret, its RBAC" \
+  '([.[] | select(.metadata.name | startswith("semaphore-wireguard-mirror")) | .kind] | sort ==
+   ["ConfigMap", "Deployment", "Role", "RoleBinding", "Secret", "ServiceAccount"]) and
+   [.[] | select(.kind == "Deployment") | .spec.replicas] == [2]' "$TMP/c1-mirror.helm.yaml"
 check "kubectl kustomize deploy/mirror" bash -c "'$KUBECTL' kustomize '$ROOT/deploy/mirror' |
-  python3 -c 'import sys,yaml; yaml.safe_dump_all([d for d in yaml.safe_load_all(sys.stdin) if d[\"kind\"] != \"CustomResourceDefinition\"], sys.stdout)' >'$TMP/mirror.kustomize.yaml'"
-check "mirror.rbac.create=true: the chart's mirror objects are deploy/mirror's (its CRD aside)" bash -c \
+  python3 -c 'import sys,yaml; yaml.safe_dump_all([d for d in yaml.safe_load_all(sys.stdin) if d[\"kind\"] != \"Deployment\"], sys.stdout)' >'$TMP/mirror.kustomize.yaml'"
+check "mirror.rbac.create=true: the chart's mirror RBAC is deploy/mirror's" bash -c \
   "'$HELM' template semaphore-wireguard '$CHART' -n $NS $(example_args c1) --set mirror.rbac.create=true --show-only templates/mirror-rbac.yaml >'$TMP/mirror.helm.yaml' &&
    '$ROOT/tests/deploy/helm_compare.py' '$TMP/mirror.kustomize.yaml' '$TMP/mirror.helm.yaml'"
 
@@ -101,6 +115,17 @@ python3 -c "import json,yaml,sys; yaml.safe_dump({'clustersConfig': json.load(op
 render c1 "$TMP/o.yaml" -f "$TMP/object-values.yaml"
 jqc "clustersConfig as a YAML object gives the same config" \
   ".[] | select(.kind == \"ConfigMap\") | .data[\"clusters.json\"] | fromjson == $(jq -c . "$ROOT/deploy/example/c1/clusters.json")" "$TMP/o.yaml"
+render c1-mirror "$TMP/m.yaml" --set mirror.replicas=3 --set mirror.leaderElection.leaseDuration=30s \
+  --set mirror.leaderElection.renewDeadline=20s --set mirror.leaderElection.retryPeriod=4s --set mirror.markerInterval=20s \
+  --set mirror.resources.limits.memory=512Mi --set image.repository=registry.example.com/swg
+md='.[] | select(.kind == "Deployment")'
+jqc "mirror.replicas, .leaderElection, .markerInterval, .resources and image.repository say what they change" \
+  "$md | .spec.replicas == 3 and (.spec.template.spec.containers[0] | (.args | index([\"-lease-duration=30s\", \"-renew-deadline=20s\", \"-retry-period=4s\", \"-marker-interval=20s\"]) != null) and .resources.limits.memory == \"512Mi\" and .image == \"registry.example.com/swg:$VERSION\")" "$TMP/m.yaml"
+"$HELM" template semaphore-wireguard "$CHART" -n "$NS" --set mirror.enabled=true --set mirror.remoteTokensSecret=my-mirror-tokens \
+  --set-file clustersConfig="$ROOT/deploy/example/c1-mirror/clusters.json" \
+  --set-file mirror.clustersConfig="$ROOT/deploy/example/c1-mirror/mirror-clusters.json" >"$TMP/ms.yaml"
+jqc "mirror.remoteTokensSecret: the existing Secret is mounted in the mirror, none is made" \
+  "([.[].kind] | index(\"Secret\")) == null and ($md | .spec.template.spec.volumes[] | select(.name == \"remote-tokens\") | .secret.secretName) == \"my-mirror-tokens\"" "$TMP/ms.yaml"
 
 # Bad values fail before anything reaches a cluster, saying which value is wrong.
 fails_with "no clustersConfig" "clustersConfig is required"
@@ -111,6 +136,18 @@ fails_with "a remote without its token" "remote c2 reads its token from /etc/sem
 fails_with "monitoring.enabled that is not a boolean (values.schema.json)" "monitoring/enabled" $(example_args c1) --set-string monitoring.enabled=yes
 # shellcheck disable=SC2046
 fails_with "mirror.rbac.create that is not a boolean (values.schema.json)" "mirror/rbac/create" $(example_args c1) --set-string mirror.rbac.create=yes
+fails_with "mirror.enabled without its config" "mirror.clustersConfig is required with mirror.enabled" \
+  --set-file clustersConfig="$ROOT/deploy/example/c1-mirror/clusters.json" --set mirror.enabled=true
+fails_with "the mirror's remote without its token" "mirror: remote c2 reads its token from /etc/semaphore-wireguard/tokens/c2: set mirror.remoteTokens.c2" \
+  --set-file clustersConfig="$ROOT/deploy/example/c1-mirror/clusters.json" --set mirror.enabled=true \
+  --set-file mirror.clustersConfig="$ROOT/deploy/example/c1-mirror/mirror-clusters.json"
+# The agents' config (c2 mirrored) given to the mirror by mistake.
+# shellcheck disable=SC2046
+fails_with "a mirror config with a remote in mirror mode" "mirror.clustersConfig: remote c2 has \"peerSource\": \"mirror\"" \
+  $(example_args c1-mirror) --set-file mirror.clustersConfig="$ROOT/deploy/example/c1-mirror/clusters.json"
+# shellcheck disable=SC2046
+fails_with "a lease duration without its unit (values.schema.json)" "mirror/leaderElection/leaseDuration" \
+  $(example_args c1-mirror) --set mirror.leaderElection.leaseDuration=15
 # shellcheck disable=SC2046
 fails_with "listenAddress without a port (values.schema.json)" "listenAddress" $(example_args c1) --set listenAddress=0.0.0.0
 # shellcheck disable=SC2046
@@ -132,6 +169,7 @@ check "kubectl apply -k deploy/remote-reader (brings the namespace)" k apply -k 
 render c1 "$TMP/all.yaml" --set monitoring.enabled=true --set mirror.rbac.create=true
 check "the apiserver accepts every object the chart renders (dry-run=server, strict)" \
   k apply --dry-run=server --validate=strict -f "$TMP/all.yaml"
+check "... and with c1-mirror's values (mirror.enabled)" k apply --dry-run=server --validate=strict -f "$TMP/c1-mirror.helm.yaml"
 check "nothing was created by the dry run" bash -c "! '$KUBECTL' -n $NS get daemonset semaphore-wireguard >/dev/null 2>&1"
 # shellcheck disable=SC2046
 check "helm install with c1's values and monitoring on" \
@@ -150,9 +188,18 @@ check "helm upgrade with a changed config" \
 new=$(k -n "$NS" get ds semaphore-wireguard -o jsonpath='{.spec.template.spec.volumes[0].configMap.name}')
 check "the DaemonSet now mounts the new ConfigMap ($old -> $new)" test -n "$new" -a "$old" != "$new"
 check "and monitoring is gone (off by default)" bash -c "! '$KUBECTL' -n $NS get podmonitor semaphore-wireguard >/dev/null 2>&1"
+# shellcheck disable=SC2046
+check "helm upgrade to c1-mirror's values (c2 mirrored, mirror.enabled)" \
+  "$HELM" upgrade semaphore-wireguard "$CHART" -n "$NS" $(example_args c1-mirror)
+mirror_installed() {
+  k -n "$NS" get deployment semaphore-wireguard-mirror -o json | jq -e '.spec.replicas == 2' >/dev/null &&
+    k -n "$NS" get serviceaccount/semaphore-wireguard-mirror role/semaphore-wireguard-mirror rolebinding/semaphore-wireguard-mirror >/dev/null &&
+    k -n "$NS" get ds semaphore-wireguard -o json | jq -e '[.spec.template.spec.volumes[] | .secret // empty] == []' >/dev/null
+}
+check "the mirror's Deployment (2 replicas) and RBAC exist; the agents mount no token any more" mirror_installed
 check "helm uninstall" "$HELM" uninstall semaphore-wireguard -n "$NS" --wait
-check "the DaemonSet and the ClusterRole are gone, the remote reader stays" bash -c \
-  "! '$KUBECTL' -n $NS get ds semaphore-wireguard >/dev/null 2>&1 && ! '$KUBECTL' get clusterrole semaphore-wireguard >/dev/null 2>&1 && '$KUBECTL' get clusterrole semaphore-wireguard-remote-reader >/dev/null"
+check "the DaemonSet, the mirror and the ClusterRole are gone, the remote reader stays" bash -c \
+  "! '$KUBECTL' -n $NS get ds semaphore-wireguard >/dev/null 2>&1 && ! '$KUBECTL' -n $NS get deployment semaphore-wireguard-mirror >/dev/null 2>&1 && ! '$KUBECTL' get clusterrole semaphore-wireguard >/dev/null 2>&1 && '$KUBECTL' get clusterrole semaphore-wireguard-remote-reader >/dev/null"
 check "the WireGuardPeer CRD stays (Helm never deletes crds/: deleting it would delete every record)" \
   k get crd wireguardpeers.wireguard.semaphore.uw.io
 summary

@@ -74,3 +74,53 @@ semaphore-wireguard-config-{{ include "swg.hashSuffix" (dict "kind" "ConfigMap" 
 semaphore-wireguard-remote-tokens-{{ include "swg.hashSuffix" (dict "kind" "Secret" "name" "" "type" "Opaque" "data" (include "swg.tokenData" . | fromJson)) }}
 {{- end -}}
 {{- end }}
+
+{{/*
+The mirror's clusters config (mirror.clustersConfig) as the text of its clusters.json, as swg.clustersJson does
+for the agents'; a remote in mirror mode there is refused: the mirror reads every remote directly.
+*/}}
+{{- define "swg.mirrorClustersJson" -}}
+{{- $c := .Values.mirror.clustersConfig -}}
+{{- if not $c -}}
+{{- fail "mirror.clustersConfig is required with mirror.enabled: the mirror's clusters config, e.g. --set-file mirror.clustersConfig=deploy/example/c1-mirror/mirror-clusters.json" -}}
+{{- end -}}
+{{- $parsed := $c -}}
+{{- if kindIs "string" $c -}}
+{{- $parsed = fromJson $c -}}
+{{- if or (hasKey $parsed "Error") (not (hasKey $parsed "local")) (not (hasKey $parsed "remotes")) -}}
+{{- fail "mirror.clustersConfig is not a clusters config: it must be JSON with \"local\" and \"remotes\" (see the README's Configuration)" -}}
+{{- end -}}
+{{- end -}}
+{{- range $parsed.remotes -}}
+{{- if eq (.peerSource | default "direct") "mirror" -}}
+{{- fail (printf "mirror.clustersConfig: remote %s has \"peerSource\": \"mirror\": the mirror watches its remotes directly, give it their credentials" .name) -}}
+{{- end -}}
+{{- end -}}
+{{- if kindIs "string" $c -}}
+{{ $c }}
+{{- else -}}
+{{ toPrettyJson $c }}
+{{- end -}}
+{{- end }}
+
+{{- define "swg.mirrorConfigData" -}}
+{{- dict "clusters.json" (include "swg.mirrorClustersJson" .) | toJson -}}
+{{- end }}
+
+{{- define "swg.mirrorConfigName" -}}
+semaphore-wireguard-mirror-config-{{ include "swg.hashSuffix" (dict "kind" "ConfigMap" "name" "" "data" (include "swg.mirrorConfigData" . | fromJson)) }}
+{{- end }}
+
+{{- define "swg.mirrorTokenData" -}}
+{{- $d := dict -}}
+{{- range $k, $v := .Values.mirror.remoteTokens }}{{ $_ := set $d $k ($v | b64enc) }}{{ end -}}
+{{- $d | toJson -}}
+{{- end }}
+
+{{- define "swg.mirrorTokensSecretName" -}}
+{{- if .Values.mirror.remoteTokensSecret -}}
+{{ .Values.mirror.remoteTokensSecret }}
+{{- else if .Values.mirror.remoteTokens -}}
+semaphore-wireguard-mirror-tokens-{{ include "swg.hashSuffix" (dict "kind" "Secret" "name" "" "type" "Opaque" "data" (include "swg.mirrorTokenData" . | fromJson)) }}
+{{- end -}}
+{{- end }}
