@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The DaemonSet of deploy/ under real kubelets: clusters c1 and c2 with two kubelet nodes each and c3 with one
 # plain lab node (tests/kubelet/mesh.sh, scripts/kubelet-lab-lib.sh), semaphore-wireguard deployed the way the
-# README tells users. Pods on the nodes' CNI bridges reach the other cluster's pods through wireguard.<remote>
+# README tells users; c1 through deploy/example/c1-mirror: its agents read c2 from the records of the mirror
+# (a Deployment of two replicas, one active through its Lease) and watch c3 directly. The mirror's replicas are
+# Ready, one holds the Lease, c2's nodes are records in c1, and its failover (kill -9, pod deleted) loses no
+# ping. Pods on the nodes' CNI bridges reach the other cluster's pods through wireguard.<remote>
 # and keep doing so when the agent container is killed (the keeper holds the tunnels) and when one remote fails
 # (a corrupt key); a rollout restart is measured; the key outlives its pod; the RBAC of deploy/ is enough;
 # metrics answer on the node's address. Measured figures are printed as "figure:" lines.
@@ -19,7 +22,7 @@ figure() { echo "     figure: $*"; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
 
-mesh_lab "$TMP/lab" "k$((RANDOM % 90 + 10))" 192.168.110 c3 || { echo "FAIL cannot start the kubelet lab"; exit 1; }
+mesh_lab "$TMP/lab" "k$((RANDOM % 90 + 10))" 192.168.110 c3 mirror || { echo "FAIL cannot start the kubelet lab"; exit 1; }
 mesh_pods || { echo "FAIL cannot start the test pods"; exit 1; }
 figure "lab (3 clusters, 4 kubelet nodes, 1 lab node, image, test pods) up in $((SECONDS - start)) s"
 t=$(now)
@@ -69,10 +72,10 @@ lost() {
   [[ -n "$sent" && -n "$got" ]] || { echo "?"; return; }
   echo "$((sent - got)) of $sent"
 }
-forbidden_logs() {  # the logs of every agent and keeper container that mention a 403
+forbidden_logs() {  # the logs of every agent, keeper and mirror container that mention a 403
   local c p
   for c in c1 c2; do
-    for p in $(k "$c" get pod -l app=semaphore-wireguard -o name); do
+    for p in $(k "$c" get pod -l 'app in (semaphore-wireguard, semaphore-wireguard-mirror)' -o name); do
       k "$c" logs "$p" --all-containers 2>&1 | grep -iE 'forbidden|code=403|"code": ?"?403' | head -3
     done
   done
@@ -124,6 +127,66 @@ status=$(k c1 exec ds/semaphore-wireguard -- semaphore-wireguard status -v 2>&1)
 both_remotes_ready() { grep -Eq '^c2 +ready' <<<"$status" && grep -Eq '^c3 +ready' <<<"$status"; }
 check "kubectl exec ds/semaphore-wireguard -- semaphore-wireguard status -v works: c2 and c3 ready" both_remotes_ready
 echo "$status" | sed 's/^/     | /'
+
+echo "--- the mirror in c1 (deploy/example/c1-mirror): c1's agents read c2 from its records"
+MIRROR_SOCKET=/run/semaphore-wireguard/mirror.sock LEASE=semaphore-wireguard-mirror-c2
+# The mirror's pods that are not being deleted, as "name node ready restarts" lines.
+mirror_pods() {
+  k c1 get pod -l app=semaphore-wireguard-mirror -o json | jq -r '.items[] | select(.metadata.deletionTimestamp == null) |
+    [.metadata.name, .spec.nodeName, ([.status.conditions[]? | select(.type == "Ready") | .status][0] // "-"),
+     ([.status.containerStatuses[]?.restartCount] | add // 0)] | join(" ")'
+}
+mirror_ready() { [[ $(mirror_pods | awk '$3 == "True"' | wc -l) == 2 ]]; }
+holder() { k c1 get lease "$LEASE" -o jsonpath='{.spec.holderIdentity}'; }
+# holder_is_replica [NOT]: a replica that is not being deleted holds the Lease (and it is not NOT).
+holder_is_replica() { local h; h=$(holder) && [[ -n "$h" && "$h" != "${1:-}" ]] && mirror_pods | grep -q "^$h "; }
+# `status` exits 1 when the process is not healthy: its output is what counts.
+mirror_status() { k c1 exec "$1" -- semaphore-wireguard status -control-socket "$MIRROR_SOCKET" "${@:2}" || true; }
+c2_records() {  # "name nodeName publicKey endpoint" of c2's node records in c1
+  k c1 get wgpeer -l wireguard.semaphore.uw.io/remote=c2,wireguard.semaphore.uw.io/sync-marker!=true -o json |
+    jq -r '.items[] | [.metadata.name, .spec.nodeName, .spec.publicKey, .spec.endpoint] | join(" ")' | sort
+}
+c2_nodes() {  # the same, as c2's Nodes advertise themselves to c1
+  lab_kubectl c2 get nodes -o json | jq -r '.items[] | .metadata.annotations as $a | ["c2." + .metadata.name, .metadata.name,
+    $a["c1.wireguard.semaphore.uw.io/pubKey"], $a["c1.wireguard.semaphore.uw.io/endpoint"]] | join(" ")' | sort
+}
+records_match() { [[ -n "$(c2_nodes)" && "$(c2_records)" == "$(c2_nodes)" ]]; }
+marker() { k c1 get wgpeer c2 -o jsonpath='{.spec.sync.complete}/{.spec.sync.leader}'; }
+marker_by() { [[ $(marker) == "true/$1" ]]; }
+c1_agent_c2() {  # NODE: c2's state and peers in the agent's status -json on NODE
+  { k c1 exec "$(agent_pod "$1")" -- semaphore-wireguard status -json 2>/dev/null || true; } |
+    jq -r '.remotes[].status | select(.remote == "c2") | "\(.state) \(.peers)"'
+}
+agents_have_c2() { local n; for n in c1n1 c1n2; do [[ $(c1_agent_c2 "$n") == "ready 2" ]] || return 1; done; }
+# wg_c2 NODE: "key rx+tx" per c2 peer on NODE's wireguard.c2. A peer removed and added again restarts at 0 bytes.
+wg_c2() { k c1 exec "$(agent_pod "$1")" -- wg show wireguard.c2 transfer | awk '{print $1, $2 + $3}' | sort; }
+no_peer_reset() {  # BEFORE AFTER: the same peers, none with fewer bytes than before
+  [[ $(cut -d' ' -f1 <<<"$1") == "$(cut -d' ' -f1 <<<"$2")" ]] &&
+    join <(echo "$1") <(echo "$2") | awk -v n="$(echo "$1" | wc -l)" '$3 >= $2 {ok++} END {exit !(ok == n && NR == n)}'
+}
+
+check "both mirror replicas are Running and Ready" wait_for 90 mirror_ready
+mirror_pods | sed 's/^/     | /'
+check "... on different nodes (podAntiAffinity)" test "$(mirror_pods | awk '{print $2}' | sort -u | wc -l)" = 2
+check "one of them holds the Lease $LEASE" wait_for 30 holder_is_replica
+active=$(holder)
+standby=$(mirror_pods | awk -v a="$active" '$1 != a {print $1}')
+check "kubectl get wgpeer in c1: a record per c2 node with the key and endpoint the node advertises" wait_for 30 records_match
+k c1 get wgpeer -o wide 2>&1 | sed 's/^/     | /'
+check "the sync marker c2: complete, written by the Lease holder ($active)" wait_for 30 marker_by "$active"
+mirror_state() { mirror_status "$1" -json | jq -e --arg s "$2" '.remotes[].status | select(.remote == "c2") | .state == $s' >/dev/null; }
+check "the active mirror's status: c2 ready" wait_for 30 mirror_state "$active" ready
+check "the standby's status: c2 standby" wait_for 30 mirror_state "$standby" standby
+mirror_status "$active" -v 2>&1 | sed 's/^/     | /'
+check "c1's agents (c2 in mirror mode): c2 ready with its 2 peers, on both nodes" wait_for 30 agents_have_c2
+mirror_metric() {  # POD: semaphore_wg_mirror_leader{remote="c2"} as the pod serves it on its pod IP
+  local ip node
+  ip=$(k c1 get pod "$1" -o jsonpath='{.status.podIP}') node=$(k c1 get pod "$1" -o jsonpath='{.spec.nodeName}')
+  ip netns exec "$(kl_node_get "$node" NS)" curl -sf --max-time 5 "http://$ip:7774/metrics" |
+    sed -n 's/^semaphore_wg_mirror_leader{remote="c2"} \([0-9]*\)$/\1/p'
+}
+leader_metrics() { [[ $(mirror_metric "$active") == 1 && $(mirror_metric "$standby") != 1 ]]; }
+check "/metrics on port 7774: semaphore_wg_mirror_leader 1 on the active replica only" leader_metrics
 ip1=$(kl_node_get c1n1 IP)
 metrics() { ip netns exec "$LAB_UL" curl -sf --max-time 5 "http://$ip1:7773/metrics"; }
 metrics_answer() { local m; m=$(metrics) && grep -q '^semaphore_wg_worker_up{remote="c3"} 1' <<<"$m"; }
@@ -136,6 +199,52 @@ check "... nor in the request metrics" no_403_metric
 keys="$KL_DIR/c1n1/var-lib/semaphore-wireguard"
 key_modes() { [[ $(stat -c %a "$keys") == 700 && $(stat -c %a "$keys/wireguard.c2.key") == 600 ]]; }
 check "the key directory on the node is 0700, its keys 0600" key_modes
+
+echo "--- kill -9 of the active mirror's PID 1 ($active), during 30 s of pings from c1n1 to c2n1"
+wg_before_1=$(wg_c2 c1n1) wg_before_2=$(wg_c2 c1n2)
+restarts_before=$(mirror_pods | awk -v a="$active" '$1 == a {print $4}')
+ping_loop c1n1 c2n1 150 &
+ping_pid=$!
+sleep 3
+mnode=$(k c1 get pod "$active" -o jsonpath='{.spec.nodeName}')
+cid=$(k c1 get pod "$active" -o jsonpath='{.status.containerStatuses[0].containerID}')
+pid=$(kl_node_exec "$mnode" ctr -n k8s.io task ls | awk -v c="${cid#containerd://}" '$1 == c {print $2}')
+t=$(now)
+check "the active mirror's PID 1 ($pid on $mnode) is killed with SIGKILL" kill -9 "$pid"
+# The kubelet restarts the container under the same pod name, which is its identity: it may take its own Lease
+# back before the standby's wait is over. Either way one replica must hold it within the lease duration (15 s)
+# plus a retry period and a few seconds.
+lease_renewed_after_kill() {
+  local r
+  r=$(k c1 get lease "$LEASE" -o jsonpath='{.spec.renewTime}') && holder_is_replica &&
+    awk -v r="$(date -d "$r" +%s.%N)" -v t="$t" 'BEGIN {exit !(r > t)}'
+}
+check "the Lease is held and renewed again within 25 s" wait_for 25 lease_renewed_after_kill
+figure "active mirror killed -> Lease renewed by $(holder) ($( [[ $(holder) == "$active" ]] && echo "the restarted container, same identity" || echo "the standby")): $(since "$t") s"
+restarted_and_ready() { mirror_ready && (($(mirror_pods | awk -v a="$active" '$1 == a {print $4}') > restarts_before)); }
+check "the killed container is restarted, both replicas Ready again" wait_for 60 restarted_and_ready
+check "the sync marker is complete and names the holder" wait_for 30 marker_by "$(holder)"
+check "the records still match c2's nodes" records_match
+wait "$ping_pid"
+figure "pings lost while the active mirror was killed: $(lost)"
+check "not one ping was lost (the agents keep their peers; the mirror is not in the data path)" test "$(lost)" = "0 of 150"
+peers_kept() { no_peer_reset "$wg_before_1" "$(wg_c2 c1n1)" && no_peer_reset "$wg_before_2" "$(wg_c2 c1n2)"; }
+check "no peer was removed on c1n1 or c1n2 (the same peers, byte counters never reset)" peers_kept
+
+echo "--- kubectl delete pod of the active mirror: it hands the Lease to the other replica"
+active=$(holder)
+t=$(now)
+k c1 delete pod "$active" --wait=false >/dev/null
+check "the other replica takes the Lease" wait_for 30 holder_is_replica "$active"
+took=$(since "$t")
+figure "active mirror pod deleted -> the other replica ($(holder)) holds the Lease: $took s"
+check "... at once, as the deleted one released it (${took} s < the 15 s lease duration)" \
+  awk -v s="$took" 'BEGIN {exit !(s < 10)}'
+check "a new replica replaces the deleted one: both Ready again" wait_for 90 mirror_ready
+check "the sync marker names the new holder" wait_for 30 marker_by "$(holder)"
+check "the records still match c2's nodes" records_match
+c1_c2_both_ways() { reach c1n1 c2n1 && reach c2n1 c1n1 && reach c1n2 c2n2 && reach c2n2 c1n2; }
+check "pods still reach each other both ways between c1 and c2" wait_for 30 c1_c2_both_ways
 
 echo "--- kill -9 of the agent's PID 1 on c1n1, during 30 s of pings from c1n1 to c2n1"
 agent_before=$(restarts c1n1 semaphore-wireguard) keeper_before=$(restarts c1n1 wireguard-go-keeper)

@@ -2,9 +2,12 @@
 # scripts/kubelet-lab-lib.sh): clusters c1 and c2 with two real kubelet nodes each, semaphore-wireguard
 # deployed the way the README tells users, and a test pod on each node's CNI bridge. Optionally c3, a cluster
 # with one plain lab node running the binary (scripts/lab-lib.sh), which c1 peers with too: so c1's nodes
-# have two remotes and one can fail while the other works.
-#   mesh_lab DIR ID NET [c3]    the lab, the clusters, their controllers, the nodes; the image is built meanwhile
-#   mesh_deploy                 deploy/remote-reader everywhere, the token step, deploy/example/<c> (lab overlay)
+# have two remotes and one can fail while the other works. Optionally c1 mirrors c2: deploy/example/c1-mirror,
+# the agents with c2 in mirror mode and the mirror's Deployment (only the mirror holds c2's token).
+#   mesh_lab DIR ID NET [c3] [mirror]   the lab, the clusters, their controllers, the nodes; the image is built
+#                               meanwhile
+#   mesh_deploy                 deploy/remote-reader everywhere, the token step, deploy/example/<c> (lab overlay;
+#                               c1-mirror for c1 with "mirror")
 #   mesh_pods                   a busybox pod "ping-<node>" on every kubelet node; MESH_POD_IP[node]
 #   mesh_ping NODE DST_IP       one ping from the test pod on NODE
 #   mesh_cleanup                everything, also after a failure
@@ -15,6 +18,7 @@ declare -A MESH_SUBNET=([c1]=10.2.0.0/16 [c2]=10.4.0.0/16 [c3]=10.6.0.0/16)
 declare -A MESH_POD_IP=()
 MESH_KNODES=(c1n1 c1n2 c2n1 c2n2)
 MESH_C3=0
+MESH_MIRROR=0
 
 # Everything, also when a step failed half-way: the image build, the kubelet nodes, the lab.
 mesh_cleanup() {
@@ -32,7 +36,14 @@ mesh_k() { lab_kubectl "$(mesh_cluster "$1")" "${@:2}"; }  # mesh_k NODE args: k
 
 mesh_lab() {
   MESH_MAIN=$BASHPID
-  [[ "${4:-}" == c3 ]] && MESH_C3=1
+  local opt
+  for opt in "${@:4}"; do
+    case "$opt" in
+      c3) MESH_C3=1 ;;
+      mirror) MESH_MIRROR=1 ;;
+      *) lab_log "mesh_lab: unknown option $opt"; return 1 ;;
+    esac
+  done
   kl_init "$1" "$2" "$3" || return 1
   # The image (deploy/Dockerfile's, made by scripts/build-image) is built while the lab starts, in a session
   # of its own so that mesh_cleanup can stop all of it. Its default name is the one deploy/base pins, so the
@@ -87,22 +98,32 @@ mesh_deploy() {
   mesh_progress "kubectl apply -k deploy/remote-reader on ${clusters[*]}"
   for c in "${clusters[@]}"; do lab_kubectl "$c" apply -k "$src/deploy/remote-reader" >/dev/null || return 1; done
   mesh_progress "copying each cluster's remote-reader token to the clusters that peer with it"
-  mesh_token c2 >"$src/deploy/example/c1/tokens/c2-token" && mesh_token c1 >"$src/deploy/example/c2/tokens/c1-token" ||
-    return 1
+  local c1_example=c1 c1_overlay=c1
+  ((MESH_MIRROR)) && c1_example=c1-mirror c1_overlay=c1-mirror
+  ((MESH_C3)) && c1_overlay+=-c3
+  mesh_token c2 >"$src/deploy/example/$c1_example/tokens/c2-token" &&
+    mesh_token c1 >"$src/deploy/example/c2/tokens/c1-token" || return 1
   if ((MESH_C3)); then
-    mkdir -p "$ov/c1-c3/tokens" "$LAB_DIR/c3n1"
-    mesh_token c3 >"$ov/c1-c3/tokens/c3-token" && mesh_token c1 >"$LAB_DIR/c3n1/c1-token" || return 1
+    mkdir -p "$ov/$c1_overlay/tokens" "$LAB_DIR/c3n1"
+    mesh_token c3 >"$ov/$c1_overlay/tokens/c3-token" && mesh_token c1 >"$LAB_DIR/c3n1/c1-token" || return 1
   fi
   # What only the lab has: its CA server's certificate, the apiserver addresses, the lab's URLs.
   cp "$LAB_DIR/caserver/ca.crt" "$ov/lab/ca.crt"
+  local base
   for c in c1 c2; do
+    base=$c
+    [[ $c == c1 ]] && base=$c1_example
     printf 'KUBERNETES_SERVICE_HOST=%s\nKUBERNETES_SERVICE_PORT=%s\n' "$LAB_NET.1" "$(mesh_api_port "$c")" \
-      >"$ov/$c/apiserver.env"
-    mesh_lab_config "$src/deploy/example/$c/clusters.json" >"$ov/$c/clusters.json" || return 1
+      >"$ov/$base/apiserver.env"
+    mesh_lab_config "$src/deploy/example/$base/clusters.json" >"$ov/$base/clusters.json" || return 1
   done
-  local c1_overlay=c1
-  ((MESH_C3)) && c1_overlay=c1-c3
-  mesh_progress "kubectl apply -k deploy/example/c1 and c2 (through the lab overlay)"
+  if ((MESH_MIRROR)); then
+    # The mirror's config: c2 only (c3 stays a direct remote of the agents).
+    mesh_lab_config "$src/deploy/example/c1-mirror/mirror-clusters.json" no-c3 >"$ov/c1-mirror/mirror-clusters.json" ||
+      return 1
+    mesh_pod_routes c1 || return 1
+  fi
+  mesh_progress "kubectl apply -k deploy/example/$c1_example and c2 (through the lab overlay)"
   lab_kubectl c1 apply -k "$ov/$c1_overlay" >/dev/null && lab_kubectl c2 apply -k "$ov/c2" >/dev/null || return 1
   if ((MESH_C3)); then mesh_c3_daemon || return 1; fi
 }
@@ -122,17 +143,32 @@ mesh_token() {
   return 1
 }
 
-# mesh_lab_config EXAMPLE_CLUSTERS_JSON: the example's config with the lab's apiserver and CA URLs, and c3 as
-# another remote of c1 when the lab has it (same MTU as the example's remote, the next listen port).
+# mesh_lab_config EXAMPLE_CLUSTERS_JSON [no-c3]: the example's config with the lab's apiserver and CA URLs (not
+# for a remote in mirror mode: it has none), and c3 as another remote of c1 when the lab has it (same MTU as the
+# example's remote, the next listen port), unless no-c3.
 mesh_lab_config() {
-  local c3='' urls=()
-  ((MESH_C3)) && c3=$(printf '{"name":"c3","remoteAPIURL":"%s","remoteCAURL":"%s","remoteSATokenPath":"/etc/semaphore-wireguard/tokens/c3","podSubnet":"%s","wgDeviceMTU":1380,"wgListenPort":51822}' \
+  local c3=''
+  ((MESH_C3)) && [[ "${2:-}" != no-c3 ]] && c3=$(printf '{"name":"c3","remoteAPIURL":"%s","remoteCAURL":"%s","remoteSATokenPath":"/etc/semaphore-wireguard/tokens/c3","podSubnet":"%s","wgDeviceMTU":1380,"wgListenPort":51822}' \
     "$(lab_server c3)" "https://$LAB_NET.1:$LAB_CA_PORT/c3/ca.crt" "${MESH_SUBNET[c3]}")
   jq --arg c1 "$(lab_server c1)" --arg c2 "$(lab_server c2)" --arg ca "https://$LAB_NET.1:$LAB_CA_PORT" \
     --argjson c3 "${c3:-null}" '
-    .remotes |= map(.remoteAPIURL = (if .name == "c1" then $c1 else $c2 end)
-                    | .remoteCAURL = "\($ca)/\(.name)/ca.crt")
+    .remotes |= map(if .peerSource == "mirror" then . else
+                      .remoteAPIURL = (if .name == "c1" then $c1 else $c2 end) | .remoteCAURL = "\($ca)/\(.name)/ca.crt"
+                    end)
     | if $c3 != null and .local.name == "c1" then .remotes += [$c3] else . end' "$1"
+}
+
+# mesh_pod_routes CLUSTER: the underlay routes each node's podCIDR to the node, as a cloud network routes pod
+# subnets, so that pods on the CNI bridge (the mirror, which runs without the host network) reach the apiservers
+# on the underlay: the lab masquerades nothing. Only in the lab's own underlay namespace.
+mesh_pod_routes() {
+  local n cidr
+  for n in "${MESH_KNODES[@]}"; do
+    [[ $(mesh_cluster "$n") == "$1" ]] || continue
+    cidr=$(lab_kubectl "$1" get node "$n" -o jsonpath='{.spec.podCIDR}')
+    [[ -n "$cidr" ]] || { lab_log "node $n has no podCIDR"; return 1; }
+    ip -n "$LAB_UL" route replace "$cidr" via "$(kl_node_get "$n" IP)" || return 1
+  done
 }
 
 # c3n1 runs the binary in its namespaces (lab_start_daemon), peered with c1 through c1's remote-reader token.
