@@ -129,6 +129,7 @@ check "kubectl exec ds/semaphore-wireguard -- semaphore-wireguard status -v work
 echo "$status" | sed 's/^/     | /'
 
 echo "--- the mirror in c1 (deploy/example/c1-mirror): c1's agents read c2 from its records"
+mirror_start=$SECONDS
 MIRROR_SOCKET=/run/semaphore-wireguard/mirror.sock LEASE=semaphore-wireguard-mirror-c2
 # The mirror's pods that are not being deleted, as "name node ready restarts" lines.
 mirror_pods() {
@@ -231,6 +232,22 @@ check "not one ping was lost (the agents keep their peers; the mirror is not in 
 peers_kept() { no_peer_reset "$wg_before_1" "$(wg_c2 c1n1)" && no_peer_reset "$wg_before_2" "$(wg_c2 c1n2)"; }
 check "no peer was removed on c1n1 or c1n2 (the same peers, byte counters never reset)" peers_kept
 
+echo "--- the active mirror frozen (ctr task pause): it stops renewing, as a hung or cut-off process would"
+active=$(holder)
+mnode=$(k c1 get pod "$active" -o jsonpath='{.spec.nodeName}')
+cid=$(k c1 get pod "$active" -o jsonpath='{.status.containerStatuses[0].containerID}')
+t=$(now)
+check "the active mirror's container ($active) is frozen" kl_node_exec "$mnode" ctr -n k8s.io task pause "${cid#containerd://}"
+check "the standby takes the Lease within the lease duration (15 s), a retry period and a few seconds" \
+  wait_for 25 holder_is_replica "$active"
+figure "active mirror frozen -> the standby ($(holder)) holds the Lease: $(since "$t") s"
+check "the sync marker names the new holder" wait_for 30 marker_by "$(holder)"
+# Within the liveness probe's 3 x 10 s, so the kubelet does not restart it: the replica itself must notice.
+check "the frozen container is resumed" kl_node_exec "$mnode" ctr -n k8s.io task resume "${cid#containerd://}"
+check "the resumed replica steps down: its status says standby" wait_for 30 mirror_state "$active" standby
+check "... and the Lease stays with the new holder" holder_is_replica "$active"
+check "both replicas Ready" wait_for 60 mirror_ready
+
 echo "--- kubectl delete pod of the active mirror: it hands the Lease to the other replica"
 active=$(holder)
 t=$(now)
@@ -245,6 +262,7 @@ check "the sync marker names the new holder" wait_for 30 marker_by "$(holder)"
 check "the records still match c2's nodes" records_match
 c1_c2_both_ways() { reach c1n1 c2n1 && reach c2n1 c1n1 && reach c1n2 c2n2 && reach c2n2 c1n2; }
 check "pods still reach each other both ways between c1 and c2" wait_for 30 c1_c2_both_ways
+figure "the mirror's checks (issue 17) took $((SECONDS - mirror_start)) s"
 
 echo "--- kill -9 of the agent's PID 1 on c1n1, during 30 s of pings from c1n1 to c2n1"
 agent_before=$(restarts c1n1 semaphore-wireguard) keeper_before=$(restarts c1n1 wireguard-go-keeper)
