@@ -180,6 +180,8 @@ check "the active mirror's status: c2 ready" wait_for 30 mirror_state "$active" 
 check "the standby's status: c2 standby" wait_for 30 mirror_state "$standby" standby
 mirror_status "$active" -v 2>&1 | sed 's/^/     | /'
 check "c1's agents (c2 in mirror mode): c2 ready with its 2 peers, on both nodes" wait_for 30 agents_have_c2
+agent_tokens() { k c1 exec "$(agent_pod c1n1)" -- ls /etc/semaphore-wireguard/tokens | tr '\n' ' '; }
+check "c1's agents hold c3's token only: c2's is the mirror's alone" test "$(agent_tokens)" = "c3 "
 mirror_metric() {  # POD: semaphore_wg_mirror_leader{remote="c2"} as the pod serves it on its pod IP
   local ip node
   ip=$(k c1 get pod "$1" -o jsonpath='{.status.podIP}') node=$(k c1 get pod "$1" -o jsonpath='{.spec.nodeName}')
@@ -347,6 +349,11 @@ for n in c1n1 c2n1; do
       ".status.containerStatuses[?(@.name==\"$c\")].containerID" | sed 's#^containerd://##')" | head -1)
     [[ -n "$cg" ]] && figure "memory of $c on $n: $(($(cat "$cg/memory.usage_in_bytes") / 1048576)) MiB now, $(($(cat "$cg/memory.max_usage_in_bytes") / 1048576)) MiB peak"
   done
+done
+for p in $(mirror_pods | awk '{print $1 ":" $2}'); do
+  cg=$(find "/sys/fs/cgroup/memory/$(kl_node_get "${p#*:}" CGROUP)" -type d -name "$(k c1 get pod "${p%:*}" \
+    -o jsonpath='{.status.containerStatuses[0].containerID}' | sed 's#^containerd://##')" | head -1)
+  [[ -n "$cg" ]] && figure "memory of the mirror ${p%:*} on ${p#*:} (2 c2 nodes): $(($(cat "$cg/memory.usage_in_bytes") / 1048576)) MiB now, $(($(cat "$cg/memory.max_usage_in_bytes") / 1048576)) MiB peak"
 done
 lab_id=$LAB_ID lab_dir=$LAB_DIR
 t=$(now)
