@@ -113,7 +113,14 @@ expect "c1-mirror: the agents hold no remote token (no Secret mounted in the Dae
   "[$ds | .spec.volumes[] | .secret // empty] == []" "$TMP/c1m.json"
 check "c1-mirror: the agents' config is valid, with c2 in mirror mode" bash -c \
   "'$BIN' check-config -clusters-config '$ROOT/deploy/example/c1-mirror/clusters.json' | jq -e '.remotes[0].peerSource == \"mirror\"'"
-check "c1-mirror: the mirror's config is valid" "$BIN" check-config -clusters-config "$ROOT/deploy/example/c1-mirror/mirror-clusters.json"
+check "c1-mirror: the mirror's config is valid as the mirror's (check-config -mirror)" \
+  "$BIN" check-config -mirror -clusters-config "$ROOT/deploy/example/c1-mirror/mirror-clusters.json"
+agents_config_refused() {
+  local out
+  out=$("$BIN" check-config -mirror -clusters-config "$ROOT/deploy/example/c1-mirror/clusters.json" 2>&1) && return 1
+  grep -qF 'remotes[0].peerSource: "mirror" is for agents' <<<"$out" || { echo "$out"; return 1; }
+}
+check "... and the agents' config is not (check-config -mirror names remotes[0].peerSource)" agents_config_refused
 # Pod Security "restricted" (the strictest level): the mirror's pod is admitted in such a namespace, the agent's is
 # not (host network, NET_ADMIN, host paths). Pods made from the templates, server-side dry-run (their
 # ServiceAccounts exist there: admission looks them up).
