@@ -215,9 +215,9 @@ pid=$(kl_node_exec "$mnode" ctr -n k8s.io task ls | awk -v c="${cid#containerd:/
 t=$(now)
 check "the active mirror's PID 1 ($pid on $mnode) is killed with SIGKILL" kill -9 "$pid"
 # Two outcomes are right, and both were seen: the kubelet restarts the container under the same pod name, its
-# identity, which takes its own Lease back (about 2 s); or the worker, whose supervisor socket the kernel closes
-# a few milliseconds before it kills the rest of the container, stops cleanly and releases the Lease, and the
-# standby takes it at once. Without either, the standby would wait for the lease duration (15 s): one replica
+# identity, which takes its own Lease back (about 2 s); or the worker learns of its supervisor's death (its
+# parent-death signal, or its socket closing) a few milliseconds before the kernel kills the rest of the
+# container, stops cleanly and releases the Lease, and the standby takes it at once. Without either, the standby would wait for the lease duration (15 s): one replica
 # must hold the Lease within that, a retry period and a few seconds.
 lease_renewed_after_kill() {
   local r
