@@ -168,7 +168,9 @@ no_peer_reset() {  # BEFORE AFTER: the same peers, none with fewer bytes than be
 
 check "both mirror replicas are Running and Ready" wait_for 90 mirror_ready
 mirror_pods | sed 's/^/     | /'
-check "... on different nodes (podAntiAffinity)" test "$(mirror_pods | awk '{print $2}' | sort -u | wc -l)" = 2
+# A preference, not a rule (a required one would stall a rollout's surge replica on two nodes): a figure. Seen once in
+# six runs: both on c1n1.
+figure "the mirror's replicas are on $(mirror_pods | awk '{print $2}' | sort -u | wc -l) different node(s) (podAntiAffinity prefers 2)"
 check "one of them holds the Lease $LEASE" wait_for 30 holder_is_replica
 active=$(holder)
 standby=$(mirror_pods | awk -v a="$active" '$1 != a {print $1}')
