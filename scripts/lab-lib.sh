@@ -13,6 +13,10 @@
 #   lab_start_daemon NODE [args] runs semaphore-wireguard in the node (its own mount namespace for wireguard-go)
 #   lab_hand_peer NODE PRIV PEER_PUB PEER_ENDPOINT SUBNET   a WireGuard peer configured by hand in the node
 #   lab_stop_daemon NODE [SIG]   lab_cleanup
+#   lab_mirror_credentials CLUSTER   the mirror's ServiceAccount and RBAC (deploy/mirror) and a token for it
+#   lab_mirror_config CLUSTER REMOTE[=CREDS]...   the clusters config of CLUSTER's mirrors
+#   lab_start_mirror NAME CLUSTER [args]   `semaphore-wireguard mirror -identity NAME`, in the underlay namespace
+#   lab_stop_mirror NAME [SIG]   lab_mirror_status NAME [args]   lab_mirror_http NAME PATH
 #   lab_claim DIR                for labs at a fixed place (the demos): refuses, naming the pid, while another
 #                                live run holds DIR, so that a second run does not clean up the first one's lab
 # Everything lives in namespaces the lab creates; nothing is configured in the machine's own namespace.
@@ -101,7 +105,12 @@ subjects:
 - {kind: ServiceAccount, name: semaphore-wireguard, namespace: kube-system}
 YAML
   lab_kubectl "$c" -n kube-system create token semaphore-wireguard --duration=24h >"$d/token"
-  local server ca
+  lab_token_kubeconfig "$c" "$d" semaphore-wireguard
+}
+
+# lab_token_kubeconfig CLUSTER DIR USER: DIR/kubeconfig for CLUSTER with the token in DIR/token.
+lab_token_kubeconfig() {
+  local c="$1" d="$2" server ca
   server=$(lab_server "$c")
   ca=$(base64 -w0 <"$LAB_DIR/cp/$c/pki/ca.crt")
   cat >"$d/kubeconfig" <<YAML
@@ -111,13 +120,97 @@ clusters:
 - name: $c
   cluster: {server: "$server", certificate-authority-data: "$ca"}
 users:
-- name: semaphore-wireguard
+- name: $3
   user: {tokenFile: "$d/token"}
 contexts:
 - name: $c
-  context: {cluster: $c, user: semaphore-wireguard}
+  context: {cluster: $c, user: $3}
 current-context: $c
 YAML
+}
+
+# lab_mirror_credentials CLUSTER: the mirror's ServiceAccount, Role and RoleBinding as deploy/mirror/rbac.yaml
+# has them (records and Leases in namespace semaphore-wireguard, nothing else), and a token for it; writes
+# DIR/creds/mirror-CLUSTER/{token,kubeconfig}. The namespace must exist.
+lab_mirror_credentials() {
+  local c="$1" d="$LAB_DIR/creds/mirror-$1"
+  mkdir -p "$d"
+  lab_kubectl "$c" -n semaphore-wireguard apply -f - >/dev/null <"$LAB_ROOT/deploy/mirror/rbac.yaml" || return 1
+  lab_kubectl "$c" -n semaphore-wireguard create token semaphore-wireguard-mirror --duration=24h >"$d/token" || return 1
+  lab_token_kubeconfig "$c" "$d" semaphore-wireguard-mirror
+}
+
+# lab_mirror_config CLUSTER REMOTE[=CREDS]...: DIR/mirror-CLUSTER.json, the clusters config that CLUSTER's
+# mirrors share (as the replicas of a Deployment share a ConfigMap): the local cluster with the mirror's
+# credentials (lab_mirror_credentials), records in namespace semaphore-wireguard, and each remote with the
+# reader credentials of cluster CREDS (default: the remote itself, lab_credentials) and its pod subnet from
+# LAB_SUBNET_<remote>. Rewriting it changes what mirrors started afterwards do.
+lab_mirror_config() {
+  local c="$1" r creds subnet remotes=""
+  shift
+  for r in "$@"; do
+    creds="${r#*=}" r="${r%%=*}"
+    subnet="LAB_SUBNET_$r"
+    remotes+="${remotes:+,}
+    {\"name\": \"$r\", \"kubeConfigPath\": \"$LAB_DIR/creds/$creds/kubeconfig\", \"podSubnet\": \"${!subnet}\"}"
+  done
+  cat >"$LAB_DIR/mirror-$c.json" <<JSON
+{"local": {"name": "$c", "kubeConfigPath": "$LAB_DIR/creds/mirror-$c/kubeconfig", "mirrorNamespace": "semaphore-wireguard"},
+ "remotes": [$remotes
+ ]}
+JSON
+}
+
+# lab_start_mirror NAME CLUSTER [args]: `semaphore-wireguard mirror -identity NAME` for CLUSTER (its config from
+# lab_mirror_config), unprivileged in spirit: no network namespace of its own, it runs in the underlay where the
+# apiservers are, in its own session (a kill of its process group is a container's kill). Its HTTP server on
+# 127.0.0.1:PORT of the underlay (lab_mirror_port), status via DIR/mirrors/NAME/control.sock, log
+# DIR/mirrors/NAME/mirror.log.
+lab_start_mirror() {
+  local name="$1" c="$2" d="$LAB_DIR/mirrors/$1" port
+  shift 2
+  mkdir -p "$d"
+  if [[ ! -f "$d/port" ]]; then
+    port=$(cat "$LAB_DIR/next_mirror_port" 2>/dev/null || echo 7781)
+    echo $((port + 1)) >"$LAB_DIR/next_mirror_port"
+    echo "$port" >"$d/port"
+  fi
+  port=$(cat "$d/port")
+  ip netns exec "$LAB_UL" setsid "$LAB_BIN" mirror -clusters-config "$LAB_DIR/mirror-$c.json" -identity "$name" \
+    -listen-address "127.0.0.1:$port" -control-socket "$d/control.sock" -log-format text "$@" >>"$d/mirror.log" 2>&1 &
+  echo $! >"$d/pid"
+  disown $!
+}
+
+lab_mirror_pid() { cat "$LAB_DIR/mirrors/$1/pid" 2>/dev/null; }
+lab_mirror_port() { cat "$LAB_DIR/mirrors/$1/port"; }
+
+# lab_stop_mirror NAME [SIG]: TERM (default) to the mirror, as a Deployment's scale-down or rolling update sends
+# it; KILL to its whole process group at once (supervisor and workers), as a container runtime kills a pod.
+# Waits for every process of the group to be gone (KILL after 30 s).
+lab_stop_mirror() {
+  local pid sig="${2:-TERM}" i
+  pid=$(lab_mirror_pid "$1")
+  [[ -n "$pid" ]] || return 0
+  if [[ "$sig" == KILL || "$sig" == 9 ]]; then kill -KILL -- "-$pid" 2>/dev/null; else kill -"$sig" "$pid" 2>/dev/null; fi
+  for i in $(seq 300); do
+    kill -0 -- "-$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null
+  rm -f "$LAB_DIR/mirrors/$1/pid"
+}
+
+# lab_mirror_status NAME [args]: `semaphore-wireguard status` against the mirror.
+lab_mirror_status() {
+  local name="$1"
+  shift
+  "$LAB_BIN" status -control-socket "$LAB_DIR/mirrors/$name/control.sock" "$@"
+}
+
+# lab_mirror_http NAME PATH: the body of GET PATH on the mirror's HTTP server (fails on a code other than 200).
+lab_mirror_http() {
+  ip netns exec "$LAB_UL" curl -sf --max-time 10 "http://127.0.0.1:$(lab_mirror_port "$1")$2"
 }
 
 # Publishes DIR/cp/<c>/pki/ca.crt at https://NET.1:PORT/<c>/ca.crt, with a certificate from a lab CA that the
@@ -324,6 +417,10 @@ lab_cleanup() {
     [[ -f "$f" ]] || continue
     n=$(basename "$f" .env)
     lab_stop_daemon "$n" TERM
+  done
+  for f in "$LAB_DIR"/mirrors/*/pid; do
+    [[ -f "$f" ]] || continue
+    lab_stop_mirror "$(basename "$(dirname "$f")")" TERM
   done
   for f in "$LAB_DIR"/nodes/*.env; do
     [[ -f "$f" ]] || continue
