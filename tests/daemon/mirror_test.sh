@@ -232,6 +232,33 @@ check "an agent's token: 403 writing a record (delete c2.r1)" forbidden as c1 -n
 check "an agent's token: 403 patching a record" \
   forbidden as c1 -n "$NS" patch wireguardpeer c2.r1 --type merge -p '{"spec": {"endpoint": "192.0.2.1:51820"}}'
 check "an agent's token reads the records" as c1 -n "$NS" get wireguardpeers c2.r1
+# Writes only on change: updates of c2's Nodes that touch none of the records' fields make no write; the
+# endpoint change after them (the watch delivers in order) makes exactly one.
+scrape() { lab_mirror_http "$ACTIVE" /metrics >"$TMP/metrics.$1"; }
+value() {  # FILE METRIC{LABELS}
+  awk -v k="$2" '$1 == k { v = $2 } END { print v + 0 }' "$1"
+}
+node_updates() {  # SCRAPE: c2's record updates other than the marker's
+  echo $(($(value "$TMP/metrics.$1" 'semaphore_wg_mirror_writes_total{remote="c2",op="update"}') -
+    $(value "$TMP/metrics.$1" 'semaphore_wg_mirror_writes_total{remote="c2",op="marker"}')))
+}
+modified() { value "$TMP/metrics.$1" 'semaphore_wg_watch_events_total{remote="c2",type="modified"}'; }
+scrape before
+for i in 1 2 3; do lab_kubectl c2 annotate --overwrite node r1 r2 r9 "example.com/touched=$i" >/dev/null; done
+R9_EP1="$LAB_NET.246:51820"
+set_endpoint r9 "$R9_EP1"
+check "record c2.r9 has r9's new endpoint $R9_EP1" wait_for 60 record_matches r9
+# The supervisor serves a scrape from its cache for a second: scrape until the endpoint's update is counted.
+# (semaphore_wg_watch_events_total counts the events that changed what the mirror reads: the endpoint's only.)
+counted() { scrape after && (($(node_updates after) - $(node_updates before) >= 1)); }
+wait_for 30 counted
+echo "     after 9 Node updates that touch nothing mirrored and 1 endpoint change, $ACTIVE counted $(($(modified after) - $(modified before))) relevant watch event(s) and wrote $(($(node_updates after) - $(node_updates before))) record update(s)"
+one_update() {
+  (($(node_updates after) - $(node_updates before) == 1)) ||
+    { grep 'writes_total{' "$TMP/metrics.before" "$TMP/metrics.after"; return 1; }
+}
+check "the mirror wrote one record update for them, the endpoint's (semaphore_wg_mirror_writes_total)" one_update
+check "every c1 agent applies r9's new endpoint" wait_all_agents 60 endpoint_is "$R9_KEY" "$R9_EP1"
 
 dump_and_stop_on_failure
 echo "--- 2. kill -9 of the active mirror ($ACTIVE) during a 30 s ping loop"
