@@ -290,6 +290,7 @@ check "$STANDBY's status: c2 ready" wait_for 60 mirror_says "$STANDBY" '^ *c2 +r
 check "c2's sync marker: complete, by $STANDBY" wait_for 60 marker_complete_by c2 "$STANDBY"
 check "record c2.r9 has the endpoint moved during the failover" wait_for 60 record_matches r9
 check "every c1 agent applies r9's new endpoint after the failover" wait_all_agents 60 endpoint_is "$R9_KEY" "$R9_EP2"
+echo "     r9's endpoint moved during the failover was on all 10 agents' devices $(awk -v n="$(date +%s.%N)" -v k="$KILLED_AT" 'BEGIN { printf "%.1f", n - k }') s after the kill"
 wait "${PINGS[@]}"
 lost() {  # the loops that lost a ping, with their counts
   local f bad=""
@@ -407,6 +408,7 @@ check "$STANDBY stands by for c2" wait_for 60 mirror_says "$STANDBY" '^ *c2 +sta
 check "every c1 agent has c2's 3 good nodes as its peers" all_agents peers_are_c2
 # shellcheck disable=SC2046
 check "no peer removed on any c1 agent in the whole run" no_removal $(agent_logs)
+check "nor on r1, r2 in the whole run" no_removal "$LAB_DIR/r1/daemon.log" "$LAB_DIR/r2/daemon.log"
 check "pods still reach each other (n10 -> r2)" ping_all n10 -- r2
 check "pods still reach each other (r1 -> n1)" ping_all r1 -- n1
 check "no sanitizer reports in the agents' and mirrors' logs" \
