@@ -146,15 +146,13 @@ lab_mirror_credentials() {
 # reader credentials of cluster CREDS (default: the remote itself, lab_credentials) and its pod subnet from
 # LAB_SUBNET_<remote>. Rewriting it changes what mirrors started afterwards do.
 lab_mirror_config() {
-  local c="$1" r creds subnet remotes="" port=51820
+  local c="$1" r creds subnet remotes=""
   shift
   for r in "$@"; do
     creds="${r#*=}" r="${r%%=*}"
     subnet="LAB_SUBNET_$r"
-    port=$((port + 1))
-    # wgListenPort: the mirror ignores the device's fields, yet refuses two remotes on the same default port.
     remotes+="${remotes:+,}
-    {\"name\": \"$r\", \"kubeConfigPath\": \"$LAB_DIR/creds/$creds/kubeconfig\", \"podSubnet\": \"${!subnet}\", \"wgListenPort\": $port}"
+    {\"name\": \"$r\", \"kubeConfigPath\": \"$LAB_DIR/creds/$creds/kubeconfig\", \"podSubnet\": \"${!subnet}\"}"
   done
   cat >"$LAB_DIR/mirror-$c.json" <<JSON
 {"local": {"name": "$c", "kubeConfigPath": "$LAB_DIR/creds/mirror-$c/kubeconfig", "mirrorNamespace": "semaphore-wireguard"},
