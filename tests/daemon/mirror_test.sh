@@ -2,12 +2,13 @@
 # The mirror (issue 17) with real processes: two replicas of `semaphore-wireguard mirror` (m1, m2) for cluster
 # c1, ten agents in c1 that read c2 from the mirror's records ("peerSource": "mirror"), and two agents in c2
 # that watch c1 directly (the remote side, unchanged: interop). The mirrors run with their own ServiceAccount
-# token (deploy/mirror/rbac.yaml) and short leases so that the test takes a few minutes. c2 also has Nodes
+# token (deploy/mirror/rbac.yaml) and short leases (6 s) so that the test takes one or two minutes. c2 also has Nodes
 # without an agent, written with kubectl: r9 (a valid peer whose endpoint the test moves), and later r7/r6 (bad
 # annotations). The mirrors' config also has c3: c2's apiserver under another name (pod subnet 10.6.0.0/16, so
 # the mirror rejects each of its nodes), a remote that step 5 takes out. Asserts what an operator would check:
 #  1. the mirrors elect one leader per remote (Lease, status, metrics), its records match c2's Nodes, the agents
-#     have every c2 node as a peer, pods ping both ways; the RBAC (the mirror's and the agents' tokens);
+#     have every c2 node as a peer, pods ping both ways; the RBAC (the mirror's and the agents' tokens); Node
+#     updates that touch nothing mirrored make no write (the mirror's counters);
 #  2. kill -9 of the active mirror (its process group, as a pod's kill) during a 30 s ping loop on every agent:
 #     no ping lost, no peer removed on any agent, the standby holds the Lease within the lease duration plus a
 #     few seconds (the time is printed), and r9's endpoint moved during the failover reaches every agent;
@@ -173,10 +174,8 @@ check "$ACTIVE: semaphore_wg_mirror_leader{remote=\"c2\"} 1" wait_show 30 metric
 check "$STANDBY: semaphore_wg_mirror_leader{remote=\"c2\"} 0" wait_show 30 metric_is "$STANDBY" 'semaphore_wg_mirror_leader{remote="c2"} 0'
 both_ready() { lab_mirror_http m1 /readyz && lab_mirror_http m2 /readyz; }
 check "/readyz of both replicas: 200" wait_for 60 both_ready
-for r in "${REMOTES[@]}"; do
-  advertised() { node_key "$1" | grep -q .; }
-  check "$r advertises itself to c1" wait_for 60 advertised "$r"
-done
+advertised() { node_key "$1" | grep -q .; }
+for r in "${REMOTES[@]}"; do check "$r advertises itself to c1" wait_for 60 advertised "$r"; done
 check "c2's records: one per c2 node" wait_for 60 records_are c2 "c2.r1 c2.r2 c2.r9"
 check "c2's sync marker: complete, by $ACTIVE" wait_for 60 marker_complete_by c2 "$ACTIVE"
 record_matches() {  # NODE: the record carries the Node's key, endpoint and pod CIDRs
