@@ -356,6 +356,12 @@ rejected_by_mirror() { kc get wireguardpeer "c2.$1" -o jsonpath='{.spec.rejectio
 check "the mirror writes record c2.r7 (a bad key) with its rejection" wait_for 60 rejected_by_mirror r7
 check "and c2.r6 (pod CIDR 10.9.6.0/24 outside c2's 10.4.0.0/16)" wait_for 60 rejected_by_mirror r6
 echo "     the mirror's reasons: c2.r7: $(kc get wireguardpeer c2.r7 -o jsonpath='{.spec.rejection}'); c2.r6: $(kc get wireguardpeer c2.r6 -o jsonpath='{.spec.rejection}')"
+mirror_rejects() {  # the active mirror's status -v names both rejected nodes with their reason
+  local out
+  out=$(lab_mirror_status "$ACTIVE" -v 2>&1)
+  grep -Eq '^ +r7 +bad_key ' <<<"$out" && grep -Eq '^ +r6 +outside_subnet ' <<<"$out" || { echo "$out"; return 1; }
+}
+check "the active mirror's status -v lists r7 (bad_key) and r6 (outside_subnet)" wait_show 30 mirror_rejects
 check "every c1 agent: r7 mirror_rejected, with the mirror's reason" \
   wait_all_agents 60 status_says 'r7 +mirror_rejected +the mirror rejected this node: .*not-a-key'
 check "every c1 agent: r6 mirror_rejected, with the mirror's reason" \
