@@ -11,7 +11,8 @@
 #     updates that touch nothing mirrored make no write (the mirror's counters);
 #  2. kill -9 of the active mirror (its process group, as a pod's kill) during a 30 s ping loop on every agent:
 #     no ping lost, no peer removed on any agent, the standby holds the Lease within the lease duration plus a
-#     few seconds (the time is printed), and r9's endpoint moved during the failover reaches every agent;
+#     few seconds (the time is printed) but not before the lease ran out after the dead leader's last renewal
+#     (never two leaders), and r9's endpoint moved during the failover reaches every agent;
 #  3. both mirrors stopped for longer than the agents' mirrorStaleAfter: every agent reports stale (status,
 #     /healthz, metric) and keeps every peer; mirrors back: every agent converges (r9's endpoint moved while they
 #     were down) with no peer removed and re-added;
@@ -289,6 +290,8 @@ sleep 5
 R9_EP2="$LAB_NET.248:51820"
 KILLED_AT=$(date +%s.%N)
 lab_stop_mirror "$ACTIVE" KILL
+# The Lease as the dead leader left it: its last renewal (the standby needs a few seconds to take it over).
+LAST_LEASE=$(kc get lease semaphore-wireguard-mirror-c2 -o json | jq -c '.spec')
 set_endpoint r9 "$R9_EP2"  # during the failover: nobody writes records now
 echo "     killed $ACTIVE's process group at $(date -d "@$KILLED_AT" +%T.%N | cut -c1-12); r9's endpoint moved to $R9_EP2"
 check "$STANDBY holds the Lease of c2 (waited up to a minute)" wait_for 60 holder_is c2 "$STANDBY"
@@ -296,6 +299,13 @@ TAKEOVER=$(since "$KILLED_AT")
 echo "     failover: $STANDBY acquired the Lease ${TAKEOVER} s after the kill ($(lease_line c2); lease duration ${LEASE} s, retry period 1 s)"
 check "the takeover took at most the lease duration plus 5 s (${TAKEOVER} s <= $((LEASE + 5)) s)" \
   awk -v t="$TAKEOVER" -v max="$((LEASE + 5))" 'BEGIN { exit !(t <= max) }'
+# No two leaders: the standby waited the whole lease duration after the last renewal it could have seen.
+AFTER_RENEW=$(awk -v a="$(date -d "$(kc get lease semaphore-wireguard-mirror-c2 -o jsonpath='{.spec.acquireTime}')" +%s.%N)" \
+  -v r="$(date -d "$(jq -r .renewTime <<<"$LAST_LEASE")" +%s.%N)" 'BEGIN { printf "%.1f", a - r }')
+echo "     $ACTIVE's last renewal: $(jq -r .renewTime <<<"$LAST_LEASE"); $STANDBY acquired the Lease ${AFTER_RENEW} s after it"
+check "the standby waited out the lease: acquired ${AFTER_RENEW} s >= ${LEASE} s after the dead leader's last renewal" \
+  awk -v t="$AFTER_RENEW" -v min="$LEASE" -v h="$(jq -r .holderIdentity <<<"$LAST_LEASE")" -v dead="$ACTIVE" \
+  'BEGIN { exit !(t >= min && h == dead) }'
 check "$STANDBY's status: c2 ready" wait_for 60 mirror_says "$STANDBY" '^ *c2 +ready'
 check "c2's sync marker: complete, by $STANDBY" wait_for 60 marker_complete_by c2 "$STANDBY"
 check "record c2.r9 has the endpoint moved during the failover" wait_for 60 record_matches r9
