@@ -376,7 +376,7 @@ PY
   (($(wc -l <"$TMP/$mode-latency") == CHANGES)) || die "[$mode] measured $(wc -l <"$TMP/$mode-latency") endpoint changes, not $CHANGES"
   read -r key ep < <(paste -d' ' <(tail -1 "$TMP/$mode-latency-nodes" | awk '{print $2}') <(tail -1 "$TMP/$mode-latency" | awk '{print $2}'))
   for n in "${AGENTS[@]}"; do  # the last change is on every device
-    lab_wg "$n" show wireguard.c2 endpoints | grep -qF "$key	$ep" || die "[$mode] $n's device lacks endpoint $ep"
+    lab_wg "$n" show wireguard.c2 endpoints | grep -F "$key	$ep" >/dev/null || die "[$mode] $n's device lacks endpoint $ep"
   done
   read -r R[$mode.ep_p50] R[$mode.ep_p99] R[$mode.ep_max] R[$mode.ep_n] < <(py stats <(cut -d' ' -f3- "$TMP/$mode-latency"))
   read -r R[$mode.ep_answered_p50] _ _ _ < <(py stats <(cut -d' ' -f1 "$TMP/$mode-latency"))
