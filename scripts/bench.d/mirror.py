@@ -279,7 +279,7 @@ def report(path, want_json):
         f"{m('ep_answered_p50')} ms" if have("ep_answered_p50") else "-")
     # 8. failover
     met = have("failover_ms") and m("failover_ms") <= 20000 and m("failover_removed") == 0 and m("failover_agents_short") == 0
-    row("leader failover (kill -9 of the holder)", "-",
+    row("leader failover (kill -9 of the holder's processes)", "-",
         f"{m('failover_ms') / 1000:.1f} s (Lease {m('failover_lease_ms') / 1000:.1f} s), {m('failover_removed')} peers removed"
         if have("failover_ms") else "-", "", "<= 20 s, no peer removed", met if mirror else None, "failover",
         f"{m('failover_ms')} ms to the new leader's marker, {m('failover_removed')} peers removed, "
@@ -298,7 +298,7 @@ def report(path, want_json):
             f"worker {m('rss_worker_kib') / 1024:.1f} MiB, supervisor {m('rss_sup_kib') / 1024:.1f} MiB")
     if have("first_sync_ms"):
         row("  mirror's first complete sync", "-",
-            f"{m('first_sync_ms')} ms, {m('records')} records, {m('first_sync_c1_writes')} creates")
+            f"{m('first_sync_ms')} ms, {m('records')} records, {m('first_sync_c1_writes')} creates (records and marker)")
     row("agent's worker RSS (one agent)", f"{(d('worker_rss_kib') or 0) / 1024:.1f} MiB",
         f"{(m('worker_rss_kib') or 0) / 1024:.1f} MiB" if have("worker_rss_kib") else "-")
     row(f"host, {a} agents running: RSS agents / wireguard-go", f"{d('rss_agents_mib')} / {d('rss_wggo_mib')} MiB",

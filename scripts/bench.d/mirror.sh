@@ -21,7 +21,7 @@
 # wireguard-go would retry handshakes to all of them forever (measured: 2.7 % of a core and 66 MB per 1000 such
 # peers), a cost real peers, which answer, do not have. The real remote agents keep the default 25 s.
 # Lab "bm" on 192.168.124 by default (SWG_BENCH_LAB_ID, SWG_BENCH_NET); LAB_BIN=FILE runs that binary instead
-# of building ROOT/build.
+# of building ROOT/build; SWG_BENCH_KEEP=DIR keeps the metrics snapshots and some logs there.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/scripts/bench.d"
@@ -71,6 +71,12 @@ cleanup() {
   for m in "${MIRRORS[@]}"; do
     p=$(cat "$LAB_DIR/mirror-$m/pid" 2>/dev/null) && [[ -n $p ]] && kill -9 "$p" 2>/dev/null
   done
+  if [[ -n "${SWG_BENCH_KEEP:-}" ]]; then  # a place to keep the metrics snapshots and the logs, for a look later
+    mkdir -p "$SWG_BENCH_KEEP" && cp -r "$TMP"/m-* "$TMP"/*latency* "$TMP/figures" "$SWG_BENCH_KEEP/" 2>/dev/null
+    for m in "$LAB_DIR"/mirror-* "$LAB_DIR"/n001 "$LAB_DIR"/r1; do
+      [[ -d $m ]] && mkdir -p "$SWG_BENCH_KEEP/$(basename "$m")" && cp "$m"/*.log "$SWG_BENCH_KEEP/$(basename "$m")/" 2>/dev/null
+    done
+  fi
   lab_cleanup
   rm -rf "$TMP"
 }
@@ -439,14 +445,18 @@ if ((!DIRECT_ONLY)); then
   R[mirror.rss_worker_kib]=$(mirror_pids "$ACTIVE" | tail -n +2 | while read -r p; do rss "$p"; done | awk '{s += $1} END {print s + 0}')
   R[mirror.rss_sup_kib]=$(mirror_pids "$ACTIVE" | head -1 | { read -r p; rss "$p"; })
 
-  # ----- leader failover: kill -9 the holder; the other holds the Lease and writes the marker
+  # ----- leader failover: kill -9 of the holder (supervisor and workers); the other holds the Lease and writes the
+# marker
   say "[mirror] failover: kill -9 of the active mirror (mirror-$ACTIVE) ..."
   OTHER=$([[ $ACTIVE == a ]] && echo b || echo a)
   for n in "${AGENTS[@]}"; do echo "$n $(logsize "$n")"; done >"$TMP/failover-offsets"
   PHASE_OFF_SAVED=$PHASE_OFF
+  # The whole replica dies at once, as a pod's processes do: frozen first, so that its worker cannot see its
+  # supervisor go and give the Lease up (it does that when only the supervisor is killed), then killed.
+  mapfile -t victims < <(mirror_pids "$ACTIVE")
   t=$(now_ms)
-  kill -9 "$(cat "$LAB_DIR/mirror-$ACTIVE/pid")"
-  pkill -9 -P "$(cat "$LAB_DIR/mirror-$ACTIVE/pid")" 2>/dev/null  # its workers
+  kill -STOP "${victims[@]}" 2>/dev/null
+  kill -9 "${victims[@]}" 2>/dev/null
   deadline=$((SECONDS + 120)) lease_ms=""
   while ((SECONDS < deadline)); do
     if [[ -z $lease_ms && $(lease_holder) == "mirror-$OTHER" ]]; then lease_ms=$(( $(now_ms) - t )); fi
