@@ -12,7 +12,7 @@ SWG_BENCH_LAB_ID=bmt SWG_BENCH_NET=192.168.123 "$ROOT/scripts/bench" --agents $A
 rc=$?
 check "scripts/bench --agents exits 0" test "$rc" -eq 0
 tail -1 "$TMP/out" >"$TMP/json"
-check "the table and a JSON line" bash -c "grep -q '^  figure .* | direct .* | mirror .* | ratio .* | goal (mirror) .* | met?' '$TMP/out' && jq -e . '$TMP/json' >/dev/null"
+check "the table and a JSON line" bash -c "grep -Eq '^  figure +\\| direct +\\| mirror +\\| ratio +\\| goal \\(mirror\\) +\\| met\\?$' '$TMP/out' && jq -e . '$TMP/json' >/dev/null"
 check "every goal has a row with its verdict" \
   bash -c "[[ \$(grep -cE '\\| (yes|NO)\$' '$TMP/out') -ge 8 ]] && grep -q '^goals met: [0-9]* of [0-9]*' '$TMP/out'"
 j() { jq -e "$1" "$TMP/json" >/dev/null; }
