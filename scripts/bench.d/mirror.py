@@ -255,7 +255,7 @@ def report(path, want_json):
         f"{d('status_c2_bytes') / u:.0f} B (from c2 instead)",
         f"{m('status_c1_bytes') / u:.0f} B ({m('status_c1_events')} events)" if have("status_c1_bytes") else "-", "",
         "0", m("status_c1_bytes") == 0 if have("status_c1_bytes") else None, "status_c1_bytes",
-        f"{m('status_c1_events')} record events during the updates; the mirror wrote {m('status_writes')} times")
+        f"{m('status_c1_events')} record events during the updates; {m('status_writes')} writes to the records")
     # 6. start
     r, rv = ratio(d("start1_ms"), m("start1_ms"))
     row("agent start to all peers on its device", f"{d('start1_ms')} ms", f"{m('start1_ms')} ms" if have("start1_ms") else "-",
