@@ -115,6 +115,24 @@ JsonPtr MarkerObject(std::string_view namespace_name, std::string_view remote, c
   return Object(namespace_name, remote, remote, true, spec);
 }
 
+uint64_t ContentDigest(const RecordContent& c) {
+  uint64_t h = 14695981039346656037ull;
+  auto add = [&h](std::string_view s) {
+    // The length first, so that no two different field lists give the same bytes.
+    for (size_t n = s.size(), i = 0; i < 8; ++i, n >>= 8) h = (h ^ (n & 0xff)) * 1099511628211ull;
+    for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  };
+  add(c.node_name);
+  add(c.public_key);
+  add(c.endpoint);
+  add(c.persistent_keepalive);
+  add(std::to_string(c.pod_cidrs.size()));
+  for (const auto& cidr : c.pod_cidrs) add(cidr);
+  add(c.node_creation_timestamp);
+  add(c.rejection);
+  return h;
+}
+
 Result<StoredRecord> ReadStoredRecord(const json_t* object) {
   const json_t* meta = json_object_get(object, "metadata");
   std::optional<std::string_view> name = JsonString(meta, "name");
@@ -141,7 +159,7 @@ Result<StoredRecord> ReadStoredRecord(const json_t* object) {
   }
   c.node_creation_timestamp = StringField(spec, "nodeCreationTimestamp", ok);
   c.rejection = StringField(spec, "rejection", ok);
-  if (ok) r.content = std::move(c);
+  if (ok) r.digest = ContentDigest(c);
   return r;
 }
 
@@ -154,7 +172,7 @@ RecordPlan PlanRecords(std::string_view remote, const std::map<std::string, Reco
     auto it = stored.find(name);
     if (it == stored.end()) {
       plan.create.push_back(name);
-    } else if (it->second.content && *it->second.content == *content) {
+    } else if (it->second.digest && *it->second.digest == ContentDigest(*content)) {
       ++plan.unchanged;
     } else {
       plan.update.push_back(name);

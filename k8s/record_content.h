@@ -55,13 +55,18 @@ struct SyncState {
 };
 JsonPtr MarkerObject(std::string_view namespace_name, std::string_view remote, const SyncState& sync);
 
+// A digest of a record's content (64 bits of FNV-1a over its fields, each with its length): what the writer
+// keeps of a stored record to tell whether it must be written again, instead of the content itself (at 5,000
+// records that is 2 to 3 MB less).
+uint64_t ContentDigest(const RecordContent& content);
+
 // A record as stored, read back from a list item or a write's answer: only what the mirror compares.
 struct StoredRecord {
   std::string name;
   std::string resource_version;
-  // The spec as a node record (nullopt for the marker or a spec that does not parse as one; such a record is
-  // rewritten when desired).
-  std::optional<RecordContent> content;
+  // ContentDigest of the spec as a node record (nullopt for the marker or a spec that does not parse as one;
+  // such a record is rewritten when desired).
+  std::optional<uint64_t> digest;
 };
 Result<StoredRecord> ReadStoredRecord(const json_t* object);
 

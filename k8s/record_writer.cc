@@ -27,8 +27,8 @@ Result<StoredRecord> ReadAnswer(const std::string& body) {
 struct RecordWriter::Op {
   bool remove = false;
   std::string name;
-  JsonPtr object;                        // a write: the object wanted (no resourceVersion)
-  std::optional<RecordContent> content;  // a record's content, to compare after a re-read (not the marker)
+  JsonPtr object;                  // a write: the object wanted (no resourceVersion)
+  std::optional<uint64_t> digest;  // a record's ContentDigest, to compare after a re-read (not the marker)
   int attempts = 0;
   std::unique_ptr<RequestCall> call;
   std::unique_ptr<Timer> timer;
@@ -144,7 +144,7 @@ void RecordWriter::Apply(std::map<std::string, RecordContent> desired, bool comp
           auto op = std::make_unique<Op>();
           op->name = name;
           op->object = RecordObject(options_.namespace_name, options_.remote, c);
-          op->content = c;
+          op->digest = ContentDigest(c);
           ops.push_back(std::move(op));
         };
         for (const std::string& name : plan.create) write(name);
@@ -282,7 +282,7 @@ void RecordWriter::Reread(Op& op) {
       Result<StoredRecord> record = ReadAnswer(*r);
       if (!record.ok()) return Retry(op, record.error());
       stored_[op.name] = std::move(record).value();
-      if (op.content && stored_[op.name].content == op.content) {
+      if (op.digest && stored_[op.name].digest == op.digest) {
         ++counters_.unchanged;
         return OpDone(op, true);
       }

@@ -108,8 +108,8 @@ TEST_CASE("what the mirror writes, an agent reads back as the same node") {
     RecordContent c = swg::k8s::RecordFromNode(source, "c1", "why");
     StoredRecord s = Stored(c);
     CHECK(s.name == "c2.r1");
-    REQUIRE(s.content.has_value());
-    CHECK(*s.content == c);
+    REQUIRE(s.digest.has_value());
+    CHECK(*s.digest == swg::k8s::ContentDigest(c));
   }
 }
 
@@ -129,7 +129,7 @@ TEST_CASE("the sync marker the mirror writes is what FindSyncMarker reads") {
   auto stored = swg::k8s::ReadStoredRecord(object.get());
   REQUIRE(stored.ok());
   CHECK(stored->name == "c2");
-  CHECK_FALSE(stored->content.has_value());
+  CHECK_FALSE(stored->digest.has_value());
 }
 
 TEST_CASE("the plan: create what is missing, update what differs, delete only after a complete list") {
@@ -170,7 +170,7 @@ TEST_CASE("the plan: create what is missing, update what differs, delete only af
           std::vector<std::string>{"c2.a", "c2.b"});
   }
   SUBCASE("a stored record whose spec is not one the mirror writes is rewritten") {
-    stored["c2.a"].content.reset();
+    stored["c2.a"].digest.reset();
     CHECK(swg::k8s::PlanRecords("c2", desired, stored, false).update ==
           std::vector<std::string>{"c2.a", "c2.b"});
   }
@@ -196,4 +196,33 @@ TEST_CASE("a record name stays a valid object name for the longest node names") 
   std::string d = RecordName("c2", dotted);
   CHECK(d.find(".-") == std::string::npos);
   CHECK(d.find("--") == std::string::npos);
+}
+
+TEST_CASE("the content digest tells every field apart") {
+  RecordContent a;
+  a.node_name = "n1";
+  a.public_key = "k";
+  a.endpoint = "10.0.0.1:51820";
+  a.pod_cidrs = {"10.4.1.0/24"};
+  a.node_creation_timestamp = "2026-01-02T03:04:05Z";
+  const uint64_t base = swg::k8s::ContentDigest(a);
+  CHECK(swg::k8s::ContentDigest(a) == base);
+  auto differs = [&](auto change) {
+    RecordContent b = a;
+    change(b);
+    return swg::k8s::ContentDigest(b) != base;
+  };
+  CHECK(differs([](RecordContent& b) { b.node_name = "n2"; }));
+  CHECK(differs([](RecordContent& b) { b.public_key = "k2"; }));
+  CHECK(differs([](RecordContent& b) { b.endpoint = "10.0.0.2:51820"; }));
+  CHECK(differs([](RecordContent& b) { b.persistent_keepalive = "25s"; }));
+  CHECK(differs([](RecordContent& b) { b.pod_cidrs.push_back("fd00::/64"); }));
+  CHECK(differs([](RecordContent& b) { b.pod_cidrs.clear(); }));
+  CHECK(differs([](RecordContent& b) { b.node_creation_timestamp = ""; }));
+  CHECK(differs([](RecordContent& b) { b.rejection = "bad_key: x"; }));
+  // The same characters split differently between two fields.
+  CHECK(differs([](RecordContent& b) {
+    b.node_name = "n1k";
+    b.public_key = "";
+  }));
 }
