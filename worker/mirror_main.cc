@@ -76,6 +76,7 @@ int RunMirrorWorkerProcess(const std::vector<std::string>& args, const GetEnv& g
   std::unique_ptr<SupervisorLink> link;
   Timer exit_timer(loop);
   memory::ReleaseTimer releaser(loop, 1024 * 1024, std::chrono::seconds(10));
+  bool was_ready = false;
   WorkerStatus failed_status;
   failed_status.remote = remote;
   bool failed = false;
@@ -106,6 +107,11 @@ int RunMirrorWorkerProcess(const std::vector<std::string>& args, const GetEnv& g
       o.client.protobuf = false;
     worker = std::make_unique<MirrorWorker>(loop, o, [&] {
       if (link) link->SendStatus();
+      // Right after a complete list is written, as the agent does after its first sync: the list's and the
+      // first write pass's garbage is largest then.
+      const bool ready = worker && worker->CurrentStatus().state == "ready";
+      if (ready && !was_ready) releaser.Trim();
+      was_ready = ready;
     });
     auto st = worker->Start();
     if (!st.ok()) {
