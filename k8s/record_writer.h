@@ -75,7 +75,8 @@ class RecordWriter {
 
   bool busy() const { return running_ || !queue_.empty(); }
   const RecordWriterCounters& counters() const { return counters_; }
-  // The records as last listed or written, by record name (the marker included).
+  // The records as last listed or written, by record name (the marker included; StoredRecord::name is empty:
+  // the key is the name).
   const std::map<std::string, StoredRecord>& records() const { return stored_; }
 
  private:
