@@ -70,7 +70,7 @@ std::string RecordName(std::string_view remote, std::string_view node_name) {
   // A node name may itself take 253 characters: keep a prefix and make it unique with a hash of the whole
   // name (FNV-1a, 64 bits, 16 hex digits). Agents read the node's name from spec.nodeName, never from this.
   uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : node_name) h = (h ^ c) * 1099511628211ull;
+  for (char c : node_name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
   name.resize(kMaxRecordName - 17);
@@ -120,7 +120,7 @@ uint64_t ContentDigest(const RecordContent& c) {
   auto add = [&h](std::string_view s) {
     // The length first, so that no two different field lists give the same bytes.
     for (size_t n = s.size(), i = 0; i < 8; ++i, n >>= 8) h = (h ^ (n & 0xff)) * 1099511628211ull;
-    for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+    for (char ch : s) h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
   };
   add(c.node_name);
   add(c.public_key);

@@ -33,7 +33,9 @@ namespace {
 constexpr const char* kLocal =
     "mi";  // the local cluster's name in the config: annotation keys "mi.wireguard..."
 constexpr const char* kRemote = "mc";  // the mirrored remote's name
-constexpr const char* kNamespace = "default";
+// Its own namespace: the mirror deletes the records of remotes it does not have in its namespace (k8s_records
+// writes remote itc2's in default, perhaps at the same time).
+constexpr const char* kNamespace = "mirror-it";
 constexpr const char* kNodeLabel = "swg-test=mirror";
 const std::string kCrd = std::string(SWG_SOURCE_DIR) + "/deploy/crd/wireguardpeers.yaml";
 
@@ -126,6 +128,10 @@ TEST_SUITE("mirror") {
           " --kubeconfig " + a.kubeconfig +
           " wait --for condition=established --timeout=60s crd/wireguardpeers.wireguard.semaphore.uw.io "
           ">/dev/null");
+    auto ns = local.Request(
+        "POST", "/api/v1/namespaces",
+        std::string(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")") + kNamespace + R"("}})");
+    REQUIRE_MESSAGE((ns.code == 201 || ns.code == 409), ns.body);
     Loop loop;
     // Leftovers of an earlier run: nodes, records, the Lease.
     remote.DeleteNodes(kNodeLabel);
@@ -141,8 +147,8 @@ TEST_SUITE("mirror") {
         REQUIRE(loop.RunUntil([&] { return done; }, 60s));
       }
     }
-    local.Request("DELETE", "/apis/coordination.k8s.io/v1/namespaces/default/leases/" +
-                                swg::worker::MirrorLeaseName(kRemote));
+    local.Request("DELETE", std::string("/apis/coordination.k8s.io/v1/namespaces/") + kNamespace +
+                                "/leases/" + swg::worker::MirrorLeaseName(kRemote));
 
     std::vector<NodeSpec> nodes;
     for (int i = 0; i < 10; ++i) nodes.push_back(MirrorNode(i));
