@@ -129,6 +129,27 @@ current-context: $c
 YAML
 }
 
+# The agents' Role on the mirror's records in NAMESPACE of CLUSTER, as deploy/base grants it (get, list, watch
+# only), bound to the lab's agent account.
+lab_agent_records_role() {
+  lab_kubectl "$1" apply -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: semaphore-wireguard, namespace: $2}
+rules:
+- apiGroups: [wireguard.semaphore.uw.io]
+  resources: [wireguardpeers]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: semaphore-wireguard, namespace: $2}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: semaphore-wireguard}
+subjects:
+- {kind: ServiceAccount, name: semaphore-wireguard, namespace: kube-system}
+YAML
+}
+
 # lab_mirror_credentials CLUSTER: the mirror's ServiceAccount, Role and RoleBinding as deploy/mirror/rbac.yaml
 # has them (records and Leases in namespace semaphore-wireguard, nothing else), and a token for it; writes
 # DIR/creds/mirror-CLUSTER/{token,kubeconfig}. The namespace must exist.

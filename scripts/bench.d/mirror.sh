@@ -126,22 +126,7 @@ lab_kubectl c1 apply -f "$ROOT/deploy/crd/wireguardpeers.yaml" >/dev/null &&
   lab_kubectl c1 wait --for=condition=Established --timeout=60s crd/wireguardpeers.wireguard.semaphore.uw.io >/dev/null ||
   die "the WireGuardPeer CRD is not established in c1"
 lab_kubectl c1 -n "$NS" apply -f "$ROOT/deploy/mirror/rbac.yaml" >/dev/null || die "the mirror's RBAC"
-lab_kubectl c1 apply -f - >/dev/null <<YAML || die "the agents' Role on the records"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: semaphore-wireguard, namespace: $NS}
-rules:
-- apiGroups: [wireguard.semaphore.uw.io]
-  resources: [wireguardpeers]
-  verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: semaphore-wireguard, namespace: $NS}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: semaphore-wireguard}
-subjects:
-- {kind: ServiceAccount, name: semaphore-wireguard, namespace: kube-system}
-YAML
+lab_agent_records_role c1 "$NS" || die "the agents' Role on the records"
 mkdir -p "$LAB_DIR/creds/mirror"
 lab_kubectl c1 -n "$NS" create token semaphore-wireguard-mirror --duration=24h >"$LAB_DIR/creds/mirror/token" ||
   die "no token for the mirror"

@@ -21,22 +21,7 @@ lab_kubectl c1 apply -f "$ROOT/deploy/crd/wireguardpeers.yaml" >/dev/null
 check "the WireGuardPeer CRD is established in c1" \
   lab_kubectl c1 wait --for=condition=Established --timeout=60s crd/wireguardpeers.wireguard.semaphore.uw.io
 # The agents' Role on the records, as deploy/base grants it (read only), for the lab's agent account.
-lab_kubectl c1 apply -f - >/dev/null <<YAML
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: semaphore-wireguard, namespace: $NS}
-rules:
-- apiGroups: [wireguard.semaphore.uw.io]
-  resources: [wireguardpeers]
-  verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: semaphore-wireguard, namespace: $NS}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: semaphore-wireguard}
-subjects:
-- {kind: ServiceAccount, name: semaphore-wireguard, namespace: kube-system}
-YAML
+lab_agent_records_role c1 "$NS"
 lab_add_node c1 n1 10.2.1.0/24
 lab_add_node c1 n2 10.2.2.0/24
 lab_add_node c2 r1 10.4.1.0/24

@@ -41,22 +41,7 @@ lab_kubectl c1 apply -f "$ROOT/deploy/crd/wireguardpeers.yaml" >/dev/null
 check "the WireGuardPeer CRD is established in c1" \
   lab_kubectl c1 wait --for=condition=Established --timeout=60s "crd/wireguardpeers.$GROUP"
 # The agents' Role on the records (read only, as deploy/base grants it), for the lab's agent account.
-lab_kubectl c1 apply -f - >/dev/null <<YAML
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: semaphore-wireguard, namespace: $NS}
-rules:
-- apiGroups: [$GROUP]
-  resources: [wireguardpeers]
-  verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: semaphore-wireguard, namespace: $NS}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: semaphore-wireguard}
-subjects:
-- {kind: ServiceAccount, name: semaphore-wireguard, namespace: kube-system}
-YAML
+lab_agent_records_role c1 "$NS"
 check "the mirror's ServiceAccount, Role and RoleBinding from deploy/mirror/rbac.yaml, and its token" \
   lab_mirror_credentials c1
 
