@@ -23,7 +23,7 @@ import urllib.parse
 from datetime import datetime
 
 
-def connect(env_file):
+def connect(env_file, user_agent=None):
     env = {}
     for line in open(env_file):
         if "=" in line:
@@ -33,7 +33,22 @@ def connect(env_file):
     ctx = ssl.create_default_context(cafile=env["CA_FILE"])
     conn = http.client.HTTPSConnection(url.hostname, url.port, context=ctx, timeout=60)
     headers = {"Authorization": "Bearer " + env["ADMIN_TOKEN"], "Accept": "application/json"}
+    if user_agent:
+        headers["User-Agent"] = user_agent
     return conn, headers
+
+
+def patch_endpoint(conn, headers, node, endpoint, who):
+    """PATCHes NODE's c1 endpoint annotation on a kept-alive connection: (ms when sent, ms when answered)."""
+    patch = {"metadata": {"annotations": {"c1.wireguard.semaphore.uw.io/endpoint": endpoint}}}
+    sent = time.time() * 1000
+    conn.request("PATCH", f"/api/v1/nodes/{node}", body=json.dumps(patch), headers=headers)
+    resp = conn.getresponse()
+    resp.read()
+    answered = time.time() * 1000
+    if resp.status != 200:
+        sys.exit(f"{who}: PATCH {node}: HTTP {resp.status}")
+    return sent, answered
 
 
 def churn(env_file, rate, seconds, n):
@@ -83,14 +98,7 @@ def endpoints(env_file, log, list_file, gap_ms, port_base):
         node, key = line.split()
         endpoint = f"192.168.250.{i}:{port_base + i}"
         time.sleep(gap_ms / 1000)
-        patch = {"metadata": {"annotations": {"c1.wireguard.semaphore.uw.io/endpoint": endpoint}}}
-        sent = time.time() * 1000
-        conn.request("PATCH", f"/api/v1/nodes/{node}", body=json.dumps(patch), headers=headers)
-        resp = conn.getresponse()
-        resp.read()
-        answered = time.time() * 1000
-        if resp.status != 200:
-            sys.exit(f"kube.py: PATCH {node}: HTTP {resp.status}")
+        sent, answered = patch_endpoint(conn, headers, node, endpoint, "kube.py")
         deadline = time.monotonic() + 60
         while True:
             at, offset = applied_at(log, offset, key, endpoint)

@@ -19,31 +19,22 @@
 
 ENV_FILE is a cluster's env file from scripts/control-plane (SERVER, CA_FILE, ADMIN_TOKEN).
 """
-import http.client
 import json
 import re
-import ssl
 import sys
 import time
-import urllib.parse
 from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kube  # noqa: E402  (scripts/bench.d/kube.py: the connection and the timed PATCH, shared with scripts/bench)
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 def connect(env_file):
-    env = {}
-    for line in open(env_file):
-        if "=" in line:
-            k, v = line.rstrip("\n").split("=", 1)
-            env[k] = v.strip("'")
-    url = urllib.parse.urlparse(env["SERVER"])
-    ctx = ssl.create_default_context(cafile=env["CA_FILE"])
-    conn = http.client.HTTPSConnection(url.hostname, url.port, context=ctx, timeout=60)
-    headers = {"Authorization": "Bearer " + env["ADMIN_TOKEN"], "Accept": "application/json",
-               "User-Agent": "swg-bench"}
-    return conn, headers
+    return kube.connect(env_file, user_agent="swg-bench")
 
 
 def scrape(env_file, out):
@@ -134,14 +125,7 @@ def endpoints(env_file, list_file, gap_ms, port_base, logs):
         want = f'peer="{key}" endpoint={endpoint}'
         want_bare = f"peer={key} endpoint={endpoint}"
         time.sleep(gap_ms / 1000)
-        patch = {"metadata": {"annotations": {"c1.wireguard.semaphore.uw.io/endpoint": endpoint}}}
-        sent = time.time() * 1000
-        conn.request("PATCH", f"/api/v1/nodes/{node}", body=json.dumps(patch), headers=headers)
-        resp = conn.getresponse()
-        resp.read()
-        answered = time.time() * 1000
-        if resp.status != 200:
-            sys.exit(f"mirror.py: PATCH {node}: HTTP {resp.status}")
+        sent, answered = kube.patch_endpoint(conn, headers, node, endpoint, "mirror.py")
         at = [None] * len(tails)
         deadline = time.monotonic() + 60
         while None in at:
