@@ -24,9 +24,7 @@ FlagSet DaemonFlagSet() {
   FlagSet fs(kProgram);
   fs.String("clusters-config", "SWG_CLUSTERS_CONFIG", "", "Path to the clusters' json config file");
   fs.String("listen-address", "SWG_LISTEN_ADDRESS", ":7773", "Listen address to serve /livez, /healthz, /readyz and /metrics");
-  fs.String("log-level", "SWG_LOG_LEVEL", "info", "Log level: trace, debug, info, warn or error");
-  fs.String("log-format", "SWG_LOG_FORMAT", "auto",
-            "Log format: text, json, journal, or auto (the journal when run by systemd, else text)");
+  AddLogFlags(fs);
   fs.String("node-name", "SWG_NODE_NAME", "", "(Required) The node on which semaphore-wireguard is running");
   fs.String("wg-key-path", "SWG_WG_KEY_PATH", "/var/lib/semaphore-wireguard",
             "Path to store and look for wg private key");
@@ -54,6 +52,30 @@ std::string Named(const FlagSet& fs, const std::string& name, const std::string&
 }
 
 }  // namespace
+
+void AddLogFlags(FlagSet& fs) {
+  fs.String("log-level", "SWG_LOG_LEVEL", "info", "Log level: trace, debug, info, warn or error");
+  fs.String("log-format", "SWG_LOG_FORMAT", "auto",
+            "Log format: text, json, journal, or auto (the journal when run by systemd, else text)");
+}
+
+Status ParseLogFlags(const FlagSet& fs, Options& o) {
+  auto level = log::ParseLevel(fs.Get("log-level"));
+  if (!level) {
+    return Error{"invalid value " + Quote(fs.Get("log-level")) + " for " + Named(fs, "log-level", "SWG_LOG_LEVEL") +
+                     ": use trace, debug, info, warn or error",
+                 kExitUsage};
+  }
+  o.log_level = *level;
+  auto format = log::ParseFormat(fs.Get("log-format"));
+  if (!format) {
+    return Error{"invalid value " + Quote(fs.Get("log-format")) + " for " +
+                     Named(fs, "log-format", "SWG_LOG_FORMAT") + ": use auto, text, json or journal",
+                 kExitUsage};
+  }
+  o.log_format = *format;
+  return Ok();
+}
 
 bool ValidListenAddress(const std::string& a) {
   size_t colon = a.rfind(':');
@@ -103,20 +125,7 @@ Result<Options> ParseDaemonFlags(const std::vector<std::string>& args, const Get
                  kExitUsage};
   }
   o.worker_heartbeat_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*hb);
-  auto level = log::ParseLevel(fs.Get("log-level"));
-  if (!level) {
-    return Error{"invalid value " + Quote(fs.Get("log-level")) + " for " + Named(fs, "log-level", "SWG_LOG_LEVEL") +
-                     ": use trace, debug, info, warn or error",
-                 kExitUsage};
-  }
-  o.log_level = *level;
-  auto format = log::ParseFormat(fs.Get("log-format"));
-  if (!format) {
-    return Error{"invalid value " + Quote(fs.Get("log-format")) + " for " +
-                     Named(fs, "log-format", "SWG_LOG_FORMAT") + ": use auto, text, json or journal",
-                 kExitUsage};
-  }
-  o.log_format = *format;
+  if (auto st = ParseLogFlags(fs, o); !st.ok()) return std::move(st).error();
   if (o.wg_backend != "auto" && o.wg_backend != "kernel" && o.wg_backend != "userspace") {
     return Error{"invalid value " + Quote(o.wg_backend) + " for " + Named(fs, "wg-backend", "SWG_WG_BACKEND") +
                      ": use auto, kernel or userspace",

@@ -36,6 +36,12 @@ struct Options {
   std::chrono::milliseconds marker_interval{30000};
 };
 
+class FlagSet;
+// -log-level and -log-format (SWG_LOG_LEVEL, SWG_LOG_FORMAT), the agent's and the mirror's; ParseLogFlags reads
+// them into `o`, or an Error (kExitUsage) names the bad value and the flag or variable it came from.
+void AddLogFlags(FlagSet& fs);
+Status ParseLogFlags(const FlagSet& fs, Options& o);
+
 // host:port, [v6]:port or :port; the host may be a name, resolved when the server starts.
 bool ValidListenAddress(const std::string& address);
 

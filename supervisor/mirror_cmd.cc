@@ -37,9 +37,7 @@ FlagSet MirrorFlagSet() {
   fs.String("marker-interval", "SWG_MIRROR_MARKER_INTERVAL", "30s",
             "How often the active mirror confirms each remote's sync marker; keep it well below the agents' "
             "mirrorStaleAfter (default 2m)");
-  fs.String("log-level", "SWG_LOG_LEVEL", "info", "Log level: trace, debug, info, warn or error");
-  fs.String("log-format", "SWG_LOG_FORMAT", "auto",
-            "Log format: text, json, journal, or auto (the journal when run by systemd, else text)");
+  AddLogFlags(fs);
   fs.String("worker-binary", "", "", "(testing) program to run as the worker");
   fs.Hidden("worker-binary");
   return fs;
@@ -119,16 +117,7 @@ int RunMirror(const std::vector<std::string>& args, const GetEnv& getenv) {
     return usage_error("invalid value " + Quote(o.identity) +
                        " for -identity: at most 253 characters, without spaces, quotes or commas");
   }
-  auto level = log::ParseLevel(fs.Get("log-level"));
-  if (!level)
-    return usage_error("invalid value " + Quote(fs.Get("log-level")) +
-                       " for -log-level: use trace, debug, info, warn or error");
-  o.log_level = *level;
-  auto format = log::ParseFormat(fs.Get("log-format"));
-  if (!format)
-    return usage_error("invalid value " + Quote(fs.Get("log-format")) +
-                       " for -log-format: use auto, text, json or journal");
-  o.log_format = *format;
+  if (auto st = ParseLogFlags(fs, o); !st.ok()) return usage_error(st.error().message);
   using std::chrono::milliseconds;
   auto lease = DurationFlag(fs, "lease-duration", "SWG_MIRROR_LEASE_DURATION", milliseconds(2000));
   auto renew = DurationFlag(fs, "renew-deadline", "SWG_MIRROR_RENEW_DEADLINE", milliseconds(1000));
