@@ -83,6 +83,9 @@ ready() { local s; s=$(lab_status "$1") && ! grep -q 'not ready' <<<"$s" && grep
 check "n1 is ready" wait_for 60 ready n1
 lab_exec n1 curl -s -o "$TMP/metrics" http://127.0.0.1:7773/metrics
 check "semaphore_wg_mirror_stale is 0" grep -q '^semaphore_wg_mirror_stale{remote="c2"} 0$' "$TMP/metrics"
+# The daemon test checks the other queries against a direct-mode scrape.
+check "deploy/monitoring's mirror queries use metrics a mirror-mode agent exports" \
+  python3 "$ROOT/tests/deploy/monitoring_names.py" --only-prefix semaphore_wg_mirror_ "$ROOT/deploy/monitoring" "$TMP/metrics"
 
 dump_and_stop_on_failure
 echo "--- 2. bad records are rejected with their reason"
