@@ -1,15 +1,17 @@
 #pragma once
 // The supervisor <-> worker protocol, one compact JSON object per line over a socketpair (common/channel.h):
-//   supervisor -> worker: {"type":"start","config":{...},"options":{...}}   (first message)
+//   supervisor -> worker: {"type":"start","config":{...},"heartbeat_ms":N}   (first message)
 //                         {"type":"summary_request","id":N}  {"type":"detail_request","id":N}
 //                         {"type":"metrics_request","id":N}
 //   worker -> supervisor: {"type":"status","status":{...}}   (on change, and as the first heartbeat)
-//                         {"type":"alive"}   (heartbeat, every second while the status is unchanged)
+//                         {"type":"alive"}   (heartbeat, every heartbeat_ms while the status is unchanged)
 //                         {"type":"detail","id":N,"status":{...}}   (summary: handshakes read from the device
 //                                                                    now; detail: also peer and rejected lists)
 //                         {"type":"metrics","id":N,"families":[...]}
 // The same WorkerStatus, gathered by the supervisor, is what `status`, the D-Bus object and /healthz show.
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,6 +26,13 @@ namespace swg {
 // The heartbeat of a worker whose status did not change since the last one it sent: the supervisor keeps that
 // one and parses nothing (at idle, a second's heartbeat costs two wake-ups and no JSON).
 inline constexpr std::string_view kAliveMessage = R"({"type":"alive"})";
+
+// How often a worker sends a heartbeat and the supervisor looks at them: a quarter of the time after which a
+// silent worker is killed (the default 10 s: every 2.5 s), within 250 ms to 2.5 s. A status change is sent at
+// once whatever the interval.
+inline std::chrono::milliseconds HeartbeatInterval(std::chrono::milliseconds timeout) {
+  return std::clamp(timeout / 4, std::chrono::milliseconds(250), std::chrono::milliseconds(2500));
+}
 
 struct PeerStatus {
   std::string node;

@@ -23,12 +23,17 @@ int Base64Value(char c) {
   return pos == std::string_view::npos ? -1 : static_cast<int>(pos);
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// The value of each hex digit, -1 for every other byte: a device read decodes every peer's key.
+constexpr std::array<int8_t, 256> kHexValue = [] {
+  std::array<int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<size_t>(c)] = static_cast<int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[static_cast<size_t>(c)] = static_cast<int8_t>(c - 'a' + 10);
+  for (int c = 'A'; c <= 'F'; ++c) t[static_cast<size_t>(c)] = static_cast<int8_t>(c - 'A' + 10);
+  return t;
+}();
+
+int HexValue(char c) { return kHexValue[static_cast<unsigned char>(c)]; }
 
 struct PkeyDeleter {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
@@ -75,11 +80,13 @@ std::optional<Key> Key::FromBase64(std::string_view text) {
 std::optional<Key> Key::FromHex(std::string_view text) {
   if (text.size() != 2 * kSize) return std::nullopt;
   Key k;
+  int bad = 0;  // negative once any digit is not hex
   for (size_t i = 0; i < kSize; ++i) {
     int hi = HexValue(text[2 * i]), lo = HexValue(text[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
+    bad |= hi | lo;
     k.bytes_[i] = static_cast<uint8_t>(hi << 4 | lo);
   }
+  if (bad < 0) return std::nullopt;
   return k;
 }
 

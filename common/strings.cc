@@ -29,11 +29,13 @@ bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0
 
 std::optional<uint64_t> ParseUint(std::string_view s, uint64_t max) {
   if (s.empty()) return std::nullopt;
+  // v * 10 + d <= max, without a division per digit (a device read parses some 30,000 numbers).
+  const uint64_t max_tens = max / 10, max_last = max % 10;
   uint64_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return std::nullopt;
     uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (max - d) / 10) return std::nullopt;
+    if (v > max_tens || (v == max_tens && d > max_last)) return std::nullopt;
     v = v * 10 + d;
   }
   return v;

@@ -47,11 +47,12 @@ std::string DescribeExit(int64_t exit_status, int term_signal) {
 }
 
 // The config a worker gets: the local cluster and its own remote only.
-std::string StartMessage(const Config& config, const RemoteConfig& remote) {
+std::string StartMessage(const Config& config, const RemoteConfig& remote, milliseconds heartbeat) {
   Config mine;
   mine.local = config.local;
   mine.remotes.push_back(remote);
-  return "{\"type\":\"start\",\"config\":" + ConfigToJson(mine, false) + "}";
+  return "{\"type\":\"start\",\"config\":" + ConfigToJson(mine, false) +
+         ",\"heartbeat_ms\":" + std::to_string(heartbeat.count()) + "}";
 }
 
 // What identifies one version of a file: a rewrite, a rename over it or a removal changes it.
@@ -119,10 +120,8 @@ WorkerTable::~WorkerTable() {
 
 void WorkerTable::Start() {
   for (auto& s : slots_) Spawn(*s);
-  heartbeat_timer_.StartRepeating(milliseconds(1000), [this] { CheckHeartbeats(); });
-  if (!options_.key_dir.empty()) {
-    key_timer_.StartRepeating(options_.key_watch_interval, [this] { CheckFailedKeys(); });
-  }
+  heartbeat_timer_.StartRepeating(HeartbeatInterval(options_.heartbeat_timeout), [this] { CheckHeartbeats(); });
+  // The key timer runs only while a worker has failed (see CheckFailedKeys).
 }
 
 bool WorkerTable::OwnsPid(pid_t pid) const {
@@ -132,15 +131,21 @@ bool WorkerTable::OwnsPid(pid_t pid) const {
   return false;
 }
 
+// Every key_watch_interval while a worker is failed with a key file to watch; the timer stops when none is.
 void WorkerTable::CheckFailedKeys() {
+  bool watching = false;
   for (auto& s : slots_) {
     if (s->state != Slot::State::kFailed || s->key_file.empty()) continue;
-    if (FileSignature(s->key_file) == s->key_signature) continue;
+    if (FileSignature(s->key_file) == s->key_signature) {
+      watching = true;
+      continue;
+    }
     log::Info("the key file changed; starting the failed worker again",
               {{"remote", s->remote.name}, {"path", s->key_file}});
     s->restarts++;
     Spawn(*s);
   }
+  if (!watching) key_timer_.Stop();
 }
 
 void WorkerTable::Spawn(Slot& slot) {
@@ -228,7 +233,7 @@ void WorkerTable::Spawn(Slot& slot) {
           kill(pid, SIGKILL);
         });
       });
-  slot.channel->Send(StartMessage(config_, slot.remote));
+  slot.channel->Send(StartMessage(config_, slot.remote, HeartbeatInterval(options_.heartbeat_timeout)));
   log::Info("worker started", {{"remote", slot.remote.name}, {"pid", std::to_string(slot.pid)}});
   if (on_change_) on_change_();
 }
@@ -269,6 +274,9 @@ void WorkerTable::OnExit(Slot& slot, int64_t exit_status, int term_signal) {
                 (slot.key_file.empty() ? "" : " until " + slot.key_file + " changes");
     log::Error("worker failed with a configuration error; not restarting it until its key file changes",
                {{"remote", slot.remote.name}, {"pid", std::to_string(pid)}, {"error", slot.status.last_error}});
+    if (!slot.key_file.empty() && !stopping_ && !key_timer_.active()) {
+      key_timer_.StartRepeating(options_.key_watch_interval, [this] { CheckFailedKeys(); });
+    }
     if (on_change_) on_change_();
     return;
   }

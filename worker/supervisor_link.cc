@@ -50,6 +50,11 @@ void SupervisorLink::OnMessage(std::string_view message) {
       return;
     }
     started_ = true;
+    // The interval the supervisor expects (1 s from a supervisor that does not say).
+    json_t* hb = json_object_get(msg.get(), "heartbeat_ms");
+    if (json_is_integer(hb) && json_integer_value(hb) >= 100 && json_integer_value(hb) <= 60000) {
+      heartbeat_.StartRepeating(std::chrono::milliseconds(json_integer_value(hb)), [this] { SendStatus(); });
+    }
     if (handlers_.on_start) handlers_.on_start(std::move(parsed.config));
     SendStatus();
     return;

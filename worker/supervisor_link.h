@@ -1,6 +1,6 @@
 #pragma once
 // The worker's side of the supervisor protocol (common/health.h): receives the start message, sends a
-// heartbeat every second and whenever asked to (the status when it changed since the last one sent), and answers summary, detail and
+// heartbeat at the interval it gives and whenever asked to (the status when it changed since the last one sent), and answers summary, detail and
 // metrics requests. If the supervisor goes away the worker is told, so it can exit instead of running unsupervised.
 
 #include <functional>
