@@ -344,6 +344,9 @@ std::unique_ptr<WatchCall> Client::WatchNodes(const WatchOptions& options, const
   spec.timeout =
       std::chrono::seconds(std::max<int64_t>(options.timeout_seconds, 0)) + impl_->options.request_timeout;
   if (!filter.records) AcceptNodes(*impl_, spec);  // as above
+  if (!filter.records && options.metadata_only) {
+    spec.accept = std::string(impl_->options.protobuf ? kNodeMetadataAccept : kNodeMetadataAcceptJson);
+  }
   Impl* impl = impl_.get();
   std::weak_ptr<WatchState> weak = state;
 

@@ -45,6 +45,9 @@ struct WatchOptions {
   std::string resource_version;
   int64_t timeout_seconds = 300;  // the server ends the watch after this
   bool allow_bookmarks = true;
+  // Events carry the Nodes' metadata only (kNodeMetadataAccept): no spec, no status, so NodeInfo's pod_cidrs,
+  // addresses and conditions are empty (whole Nodes from a server that cannot; NodeInformer merges).
+  bool metadata_only = false;
 };
 
 // A request in flight (Client::RequestJson); destroying it cancels the request and its callback.

@@ -101,6 +101,13 @@ struct NodeInformer::Impl {
   SteadyClock::time_point list_deadline;  // for the list and its restarts
   bool over_limit_logged = false;         // a bound hit is logged once until a list succeeds
 
+  // metadata_watch: the GETs in flight by node name; `again`: an event came meanwhile, read it once more.
+  struct Fetch {
+    std::unique_ptr<bool> alive = std::make_unique<bool>(true);  // reset: the answer is dropped
+    bool again = false;
+  };
+  std::map<std::string, Fetch> fetches;
+
   std::unique_ptr<WatchCall> watch;
   SteadyClock::time_point watch_started;
   uint64_t watch_events = 0;
@@ -168,6 +175,12 @@ struct NodeInformer::Impl {
   void ApplyList(const std::string& resource_version);
   void StartWatch();
   void OnEvent(WatchEvent event);
+  // NodeFilter::metadata_watch, where it applies: Nodes (not records) without addresses.
+  bool MetadataOnly() const { return filter.metadata_watch && !filter.records && !filter.keep_addresses; }
+  bool Complete(NodeInfo& node);
+  void StartFetch(const std::string& name);
+  void OnFetched(const std::string& name, Result<NodeInfo> node);
+  void Upsert(NodeInfo node);
   void OnWatchEnd(const Status& end);
   void Relist(bool failed);
   void WatchFailed(const Error& error);
@@ -340,6 +353,7 @@ void NodeInformer::Impl::StartWatch() {
   opts.resource_version = status.resource_version;
   opts.timeout_seconds = pick(rng);
   opts.allow_bookmarks = true;
+  opts.metadata_only = MetadataOnly();
   watch_started = SteadyClock::now();
   watch_events = 0;
   watch_after_list = just_listed;
@@ -374,25 +388,11 @@ void NodeInformer::Impl::OnEvent(WatchEvent event) {
     case WatchEventType::kAdded:
     case WatchEventType::kModified: {
       Trim(event.node, filter);
-      auto it = cache.find(event.node.name);
-      if (!HasAnnotation(event.node, filter)) {  // out of the filter: gone for the handler
-        if (it != cache.end()) Remove(event.node.name, event.node);
-        return;
-      }
-      size_t bytes =
-          cache_bytes + ApproxBytes(event.node) - (it == cache.end() ? 0 : ApproxBytes(it->second));
-      if (bytes > options.max_cache_bytes) {
-        watch.reset();
-        silence_timer.Stop();
-        return WatchFailed(Error{client.cluster() + ": watch: the nodes kept would take more than " +
-                                     SizeText(options.max_cache_bytes) + " (" + std::to_string(cache.size()) +
-                                     " nodes)",
-                                 kErrorOverLimit});
-      }
-      Apply(std::move(event.node));
-      return;
+      if (HasAnnotation(event.node, filter) && !Complete(event.node)) return;  // read whole first
+      return Upsert(std::move(event.node));
     }
     case WatchEventType::kDeleted:
+      fetches.erase(event.node.name);  // an answer still in flight is dropped
       Trim(event.node, filter);
       if (cache.count(event.node.name)) {
         Remove(event.node.name, event.node);
@@ -406,6 +406,88 @@ void NodeInformer::Impl::OnEvent(WatchEvent event) {
     case WatchEventType::kError:
       return;
   }
+}
+
+// An ADDED or MODIFIED state, whole: into the cache (or out of it, without the annotations asked for).
+void NodeInformer::Impl::Upsert(NodeInfo node) {
+  auto it = cache.find(node.name);
+  if (!HasAnnotation(node, filter)) {  // out of the filter: gone for the handler
+    if (it != cache.end()) Remove(node.name, node);
+    return;
+  }
+  size_t bytes = cache_bytes + ApproxBytes(node) - (it == cache.end() ? 0 : ApproxBytes(it->second));
+  if (bytes > options.max_cache_bytes) {
+    watch.reset();
+    silence_timer.Stop();
+    return WatchFailed(Error{client.cluster() + ": watch: the nodes kept would take more than " +
+                                 SizeText(options.max_cache_bytes) + " (" + std::to_string(cache.size()) +
+                                 " nodes)",
+                             kErrorOverLimit});
+  }
+  Apply(std::move(node));
+}
+
+// A metadata-only event (no pod CIDRs) gets them from the cached node, which the API does not let change once
+// set; false when the cache cannot (a GET is started, or marked to run again, and the event waits for it).
+// Whole Nodes (a server that sent them anyway) pass as they are.
+bool NodeInformer::Impl::Complete(NodeInfo& node) {
+  if (!MetadataOnly() || !node.pod_cidrs.empty()) return true;
+  auto pending = fetches.find(node.name);
+  if (pending != fetches.end()) {
+    pending->second.again = true;
+    return false;
+  }
+  auto it = cache.find(node.name);
+  if (it != cache.end() && it->second.uid == node.uid && !it->second.pod_cidrs.empty()) {
+    node.pod_cidrs = it->second.pod_cidrs;
+    return true;
+  }
+  StartFetch(node.name);
+  return false;
+}
+
+void NodeInformer::Impl::StartFetch(const std::string& name) {
+  Fetch& f = fetches[name];
+  f.again = false;
+  ++status.fetches;
+  std::weak_ptr<bool> guard = alive;
+  uint64_t gen = generation;
+  bool* token = f.alive.get();
+  client.GetNode(name, [this, guard, gen, name, token](Result<NodeInfo> node) {
+    if (guard.expired() || gen != generation) return;
+    auto it = fetches.find(name);
+    if (it == fetches.end() || it->second.alive.get() != token) return;  // dropped meanwhile
+    OnFetched(name, std::move(node));
+  });
+}
+
+void NodeInformer::Impl::OnFetched(const std::string& name, Result<NodeInfo> node) {
+  bool again = fetches[name].again;
+  fetches.erase(name);
+  if (!node.ok()) {
+    if (node.error().code == 404) {  // gone: the DELETED event may still come, or came before the watch
+      auto it = cache.find(name);
+      if (it != cache.end()) {
+        NodeInfo last = it->second;
+        Remove(name, last);
+      }
+      return;
+    }
+    // Any other failure: the watch would not tell this node again; a new list reads every node whole.
+    log::Warn("cannot read a node whole after a metadata-only event; listing again",
+              {{"cluster", client.cluster()}, {"node", name}, {"error", node.error().message}});
+    watch.reset();
+    silence_timer.Stop();
+    return Relist(true);
+  }
+  // What the list and the watch keep: the annotations asked for, no conditions, addresses as filtered.
+  for (auto a = node->annotations.begin(); a != node->annotations.end();) {
+    a = annotations.Keeps(a->first) ? std::next(a) : node->annotations.erase(a);
+  }
+  node->conditions.clear();
+  Trim(*node, filter);
+  if (again) StartFetch(name);  // an event came while this one was read: read it once more
+  Upsert(std::move(node).value());
 }
 
 void NodeInformer::Impl::OnWatchEnd(const Status& end) {
@@ -508,6 +590,7 @@ void NodeInformer::Stop() {
   impl_->watch.reset();
   impl_->retry_timer.Stop();
   impl_->silence_timer.Stop();
+  impl_->fetches.clear();
   std::map<std::string, NodeInfo>().swap(impl_->listing);
   impl_->listing_bytes = 0;
   impl_->status.state = InformerState::kStopped;

@@ -36,6 +36,12 @@ struct NodeFilter {
   // never kept nor delivered, and a kept node that loses the last one is DELETED.
   bool only_annotated = false;
   bool keep_addresses = true;       // status.addresses
+  // Watch the Nodes' metadata only (WatchOptions::metadata_only): about a fifth of the bytes of each event,
+  // and a status update costs little more than its resourceVersion. Lists still read whole Nodes; spec.podCIDRs,
+  // which the API lets be set once and never changed, is taken from the cache, and a node the cache cannot
+  // complete (new, recreated with another uid, or without pod CIDRs yet) is read whole with one GET. Needs
+  // keep_addresses false (status is not in the events).
+  bool metadata_watch = false;
   size_t max_annotation_bytes = 0;  // longer annotation values are kept cut to this length; 0: whole
   // Set: the mirror's WireGuardPeer records are listed and watched instead of Nodes (k8s/peer_record.h).
   std::optional<PeerRecords> records;
@@ -71,6 +77,7 @@ struct InformerStatus {
   uint64_t added = 0, modified = 0, deleted = 0;  // events delivered
   uint64_t unchanged = 0;                         // MODIFIED events not delivered (nothing kept changed)
   uint64_t bookmarks = 0;
+  uint64_t fetches = 0;  // nodes read whole (GET) to complete a metadata-only event (NodeFilter::metadata_watch)
   uint64_t lists = 0;          // complete lists applied (the first and each relist)
   uint64_t relists = 0;        // lists after the first
   uint64_t list_restarts = 0;  // lists restarted after an expired continue token

@@ -331,7 +331,7 @@ Result<NodeInfo> ReadNodeProto(std::string_view message, const AnnotationFilter&
 Result<NodeInfo> ParseNodeProto(std::string_view body, const AnnotationFilter& filter) {
   Result<ProtoEnvelope> e = ReadProtoEnvelope(body);
   if (!e.ok()) return Error{"node: " + e.error().message};
-  if (!e->kind.empty() && e->kind != "Node") return Error{"expected a Node, got kind " + Quote(e->kind)};
+  if (!e->kind.empty() && !IsNodeKind(e->kind)) return Error{"expected a Node, got kind " + Quote(e->kind)};
   return ReadNodeProto(e->raw, filter);
 }
 
@@ -607,7 +607,8 @@ Status ProtoWatchStreamParser::Decode(std::string_view frame, size_t offset, Wat
     event.type = type == "ADDED"      ? WatchEventType::kAdded
                  : type == "MODIFIED" ? WatchEventType::kModified
                                       : WatchEventType::kDeleted;
-    if (!inner->kind.empty() && inner->kind != "Node")
+    // PartialObjectMetadata: a metadata-only watch (kNodeMetadataAccept); its field 1 is a Node's metadata.
+    if (!inner->kind.empty() && !IsNodeKind(inner->kind))
       return Fail(where() + "expected a Node, got kind " + Quote(inner->kind));
     Result<NodeInfo> node = ReadNodeProto(inner->raw, filter_);
     if (!node.ok()) return Fail(where() + node.error().message, node.error().code);

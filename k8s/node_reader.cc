@@ -238,7 +238,7 @@ bool NodeReader::ReadStatus() {
 
 // ParseNode's checks, in its order.
 Result<NodeInfo> NodeReader::Finish() {
-  if (kind_.kind == JsonKind::kString && kind_.value != "Node")
+  if (kind_.kind == JsonKind::kString && !IsNodeKind(kind_.value))
     return Error{"expected a Node, got kind " + Quote(kind_.value)};
   if (metadata_ == JsonKind::kNone) return Error{"node: metadata is missing"};
   if (metadata_ != JsonKind::kObject) return TypeError("metadata", "an object", metadata_);

@@ -145,7 +145,7 @@ Result<NodeInfo> ParseNode(const json_t* object, const AnnotationFilter& filter)
   if (filter.records) return ParsePeerRecord(object, *filter.records);
   NodeInfo node;
   if (!object || !json_is_object(object)) return TypeError(node, "object", "an object", object);
-  if (auto kind = JsonString(object, "kind"); kind && *kind != "Node") {
+  if (auto kind = JsonString(object, "kind"); kind && !IsNodeKind(*kind)) {
     return Error{"expected a Node, got kind " + Quote(*kind)};
   }
   auto meta = Member(object, "metadata", JSON_OBJECT, "an object", node, "metadata");

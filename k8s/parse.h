@@ -30,6 +30,9 @@ struct PeerRecords {
 };
 
 // Which annotations a parsed NodeInfo keeps.
+// A Node, or a Node's metadata alone (PartialObjectMetadata: a metadata-only watch, kNodeMetadataAccept).
+inline bool IsNodeKind(std::string_view kind) { return kind == "Node" || kind == "PartialObjectMetadata"; }
+
 struct AnnotationFilter {
   bool all = true;                // keep every annotation
   std::vector<std::string> keys;  // otherwise only these

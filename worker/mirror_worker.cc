@@ -173,6 +173,7 @@ void MirrorWorker::StartedLeading() {
   filter.only_annotated = true;
   filter.keep_addresses = false;
   filter.max_annotation_bytes = 256;
+  filter.metadata_watch = true;  // as the agent's
   k8s::NodeInformer::Handler h;
   h.on_event = [this](k8s::EventType, const k8s::NodeInfo&) {
     records_current_ = false;

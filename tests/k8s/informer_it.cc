@@ -258,6 +258,95 @@ TEST_SUITE("informer") {
     admin.DeleteNodes("test=proto");
   }
 
+  // NodeFilter::metadata_watch: the watch carries metadata only (PartialObjectMetadata), the pod CIDRs come
+  // from the cache, and a node the cache cannot complete is read whole once: a status update costs no GET and
+  // keeps the CIDRs, a podCIDR set after creation, a new node, a node that gains our annotation and a node
+  // deleted and created again (another uid, another CIDR) all arrive whole.
+  TEST_CASE("metadata-only watch: pod CIDRs from the cache, one GET for what it cannot complete") {
+    bool protobuf = true;
+    SUBCASE("protobuf") { protobuf = true; }
+    SUBCASE("JSON") { protobuf = false; }
+    CAPTURE(protobuf);
+    ClusterEnv env = LoadCluster("a");
+    Admin admin(env);
+    admin.DeleteNodes("test=meta");
+    auto node = [](const char* name, std::string key, std::string cidr) {
+      NodeSpec spec{name, {{"test", "meta"}}, {}, std::move(cidr), "10.1.0.1"};
+      if (!key.empty()) spec.annotations[kKey] = key;
+      spec.kubelet_status = true;
+      return spec;
+    };
+    admin.CreateNode(node("meta-0", "k0", "10.9.1.0/24"));
+    admin.CreateNode(node("meta-1", "k1", ""));  // its CIDR comes later
+    admin.CreateNode(node("meta-2", "", "10.9.3.0/24"));  // not ours until annotated
+    Loop loop;
+    swg::k8s::ClientOptions client_options;
+    client_options.protobuf = protobuf;
+    auto client = MakeClient(loop, "a", ClusterSource::Kubeconfig(env.kubeconfig), client_options);
+    Recorder rec;
+    swg::k8s::NodeFilter filter;
+    filter.label_selector = "test=meta";
+    filter.annotation_keys = {kKey};
+    filter.only_annotated = true;
+    filter.keep_addresses = false;
+    filter.metadata_watch = true;
+    NodeInformer informer(*client, filter, rec.Handler(), FastOptions());
+    informer.Start();
+    REQUIRE(
+        loop.RunUntil([&] { return informer.status().state == swg::k8s::InformerState::kWatching; }, 30s));
+    auto cidrs = [&](const char* name) {
+      auto it = informer.nodes().find(name);
+      return it == informer.nodes().end() ? std::vector<std::string>{"(absent)"} : it->second.pod_cidrs;
+    };
+    CHECK(cidrs("meta-0") == std::vector<std::string>{"10.9.1.0/24"});
+    CHECK(cidrs("meta-1").empty());
+    CHECK(informer.nodes().count("meta-2") == 0);
+    CHECK(informer.status().fetches == 0);  // the list reads whole nodes
+
+    // A status update: read, not delivered, no GET, the CIDR kept.
+    auto r = admin.Request("PATCH", "/api/v1/nodes/meta-0/status",
+                           R"({"status":{"conditions":[{"type":"Ready","status":"False","reason":"R",)"
+                           R"("message":"status only"}]}})",
+                           "application/strategic-merge-patch+json");
+    REQUIRE(r.code == 200);
+    REQUIRE(loop.RunUntil([&] { return informer.status().unchanged >= 1; }, 60s));
+    CHECK(informer.status().fetches == 0);
+    // An annotation change: delivered with the CIDR from the cache, no GET.
+    admin.PatchAnnotations("meta-0", "{\"" + std::string(kKey) + "\":\"k0b\"}");
+    REQUIRE(loop.RunUntil([&] { return rec.events.size() >= 3; }, 60s));
+    CHECK(rec.events.back() == "MODIFIED meta-0 k0b");
+    CHECK(cidrs("meta-0") == std::vector<std::string>{"10.9.1.0/24"});
+    CHECK(informer.status().fetches == 0);
+
+    // meta-1 gets its CIDR: the cache has none to give, so the node is read whole.
+    r = admin.Request("PATCH", "/api/v1/nodes/meta-1",
+                      R"({"spec":{"podCIDR":"10.9.2.0/24","podCIDRs":["10.9.2.0/24"]}})",
+                      "application/strategic-merge-patch+json");
+    REQUIRE(r.code == 200);
+    REQUIRE(loop.RunUntil([&] { return cidrs("meta-1") == std::vector<std::string>{"10.9.2.0/24"}; }, 60s));
+    CHECK(rec.events.back() == "MODIFIED meta-1 k1");
+    // A new node and one that gains our annotation: ADDED whole (the events alone carry no CIDR).
+    admin.CreateNode(node("meta-3", "k3", "10.9.4.0/24"));
+    admin.PatchAnnotations("meta-2", "{\"" + std::string(kKey) + "\":\"k2\"}");
+    REQUIRE(loop.RunUntil([&] { return informer.nodes().count("meta-3") && informer.nodes().count("meta-2"); },
+                          60s));
+    CHECK(cidrs("meta-3") == std::vector<std::string>{"10.9.4.0/24"});
+    CHECK(cidrs("meta-2") == std::vector<std::string>{"10.9.3.0/24"});
+    CHECK(informer.status().fetches >= 3);
+    // Deleted and created again with another CIDR: the new one, not the cached one.
+    admin.DeleteNode("meta-0");
+    REQUIRE(loop.RunUntil([&] { return informer.nodes().count("meta-0") == 0; }, 60s));
+    CHECK(rec.events.back() == "DELETED meta-0 k0b");
+    admin.CreateNode(node("meta-0", "k0c", "10.9.5.0/24"));
+    REQUIRE(loop.RunUntil([&] { return cidrs("meta-0") == std::vector<std::string>{"10.9.5.0/24"}; }, 60s));
+    CHECK(rec.events.back() == "ADDED meta-0 k0c");
+    for (const auto& [name, n] : informer.nodes()) CHECK_MESSAGE(n.addresses.empty(), name);
+    CHECK(informer.status().watch_failures == 0);
+    CHECK(informer.status().lists == 1);  // no GET failed into a relist
+    informer.Stop();
+    admin.DeleteNodes("test=meta");
+  }
+
   TEST_CASE("403 is logged and backed off, never spun on") {
     ClusterEnv env = LoadCluster("a");
     TempDir dir;

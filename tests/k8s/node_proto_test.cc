@@ -336,6 +336,13 @@ TEST_CASE("protobuf watch frames: ERROR with a Status, enveloped frames, bounds 
   REQUIRE(events.size() == 1);
   CHECK(events[0].node.name == "n2");
   CHECK(events[0].resource_version == "42");
+  // A metadata-only watch (kNodeMetadataAccept): PartialObjectMetadata, whose field 1 is the Node's metadata.
+  events = ReadWatch<swg::k8s::ProtoWatchStreamParser>(
+      Frame(Len(1, "MODIFIED") + Len(2, Len(1, Envelope("PartialObjectMetadata", HandNode("n3"))))), 2, Agent(),
+      &error);
+  REQUIRE(error.empty());
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].node.name == "n3");
 
   auto fails = [](std::string_view body, size_t max = 1u << 20) {
     swg::k8s::ProtoWatchStreamParser parser(Agent(), max);

@@ -100,6 +100,10 @@ TEST_CASE("malformed nodes are errors that name the node and the field") {
   CHECK(ErrorOf(R"({"metadata":{"name":"n1","creationTimestamp":"yesterday"}})") ==
         "node \"n1\": metadata.creationTimestamp: not an RFC 3339 time: \"yesterday\"");
   CHECK(ErrorOf(R"({"kind":"Pod","metadata":{"name":"n1"}})") == "expected a Node, got kind \"Pod\"");
+  // A metadata-only watch's object (kNodeMetadataAccept) reads as a Node without spec and status.
+  auto meta = ParseChecked(R"({"kind":"PartialObjectMetadata","metadata":{"name":"n1"}})", AnnotationFilter::All());
+  REQUIRE(meta.ok());
+  CHECK(meta->name == "n1");
   CHECK(ErrorOf(R"([1,2])") == "node: object: expected an object, got array");
   CHECK(ErrorOf(R"({"metadata":{"name":"n1"},"metadata":{"name":"n2"}})").find("invalid JSON") !=
         std::string::npos);
