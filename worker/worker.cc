@@ -551,11 +551,18 @@ void Worker::ScheduleStats() {
 
 void Worker::RefreshStats() {
   if (!iface_) return;
-  auto device = iface_->backend().GetDevice(device_);
-  if (device.ok()) NoteHandshakes(*device);
+  auto peers = iface_->backend().GetHandshakes(device_);
+  if (peers.ok()) NoteHandshakes(*peers);
 }
 
 void Worker::NoteHandshakes(const wg::Device& device) {
+  std::vector<wg::PeerHandshake> peers;
+  peers.reserve(device.peers.size());
+  for (const auto& p : device.peers) peers.push_back({p.public_key, p.last_handshake_sec});
+  NoteHandshakes(peers);
+}
+
+void Worker::NoteHandshakes(const std::vector<wg::PeerHandshake>& peers) {
   newest_handshake_ = 0;
   oldest_handshake_ = 0;
   without_handshake_ = 0;
@@ -563,7 +570,7 @@ void Worker::NoteHandshakes(const wg::Device& device) {
   auto now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
-  for (const auto& p : device.peers) {
+  for (const auto& p : peers) {
     if (wg::HandshakeLive(p.last_handshake_sec, now)) fresh_keys_.push_back(p.public_key);
     if (p.last_handshake_sec <= 0) {
       without_handshake_++;

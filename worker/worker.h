@@ -100,6 +100,7 @@ class Worker {
   void RefreshStats();
   void ScheduleStats();  // the next periodic RefreshStats
   void NoteHandshakes(const wg::Device& device);
+  void NoteHandshakes(const std::vector<wg::PeerHandshake>& peers);
   void Changed();
   std::string Problem(std::string* reason = nullptr) const;  // reason: node_report.h's
   ReportInput ReportState();                                 // for the condition and report on this Node

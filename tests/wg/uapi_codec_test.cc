@@ -136,6 +136,41 @@ TEST_CASE("ParseGetReply errors name the line and never show a private key") {
   CHECK(err("errno=x\n\n") == "71 malformed reply: line 1: bad errno \"x\"");
 }
 
+// The node report's periodic read: keys and handshakes only, the same as ParseGetReply's wherever that one
+// accepts the reply; the reply's structure is checked as strictly, the values it does not read are not.
+TEST_CASE("ParseGetHandshakes reads the keys and handshakes of a get reply") {
+  auto h = uapi::ParseGetHandshakes(kReply);
+  REQUIRE(h);
+  auto d = uapi::ParseGetReply(kReply);
+  REQUIRE(d);
+  REQUIRE(h->size() == d->peers.size());
+  for (size_t i = 0; i < h->size(); ++i) {
+    CHECK((*h)[i].public_key == d->peers[i].public_key);
+    CHECK((*h)[i].last_handshake_sec == d->peers[i].last_handshake_sec);
+  }
+  CHECK((*h)[0].last_handshake_sec == 1700000001);
+  REQUIRE(uapi::ParseGetHandshakes("errno=0\n\n"));
+  CHECK(uapi::ParseGetHandshakes("errno=0\n\n")->empty());
+  auto err = [](const std::string& text) {
+    auto r = uapi::ParseGetHandshakes(text);
+    REQUIRE_FALSE(r);
+    return std::to_string(r.error().code) + " " + r.error().message;
+  };
+  const std::string pk = "public_key=" + std::string(64, '1') + "\n";
+  CHECK(err("errno=-19\n\n") == "19 No such device");
+  CHECK(err("errno=0\n") == "71 malformed reply: line 1: no empty line at the end");
+  CHECK(err(pk) == "71 malformed reply: line 1: no empty line at the end");
+  CHECK(err(pk + "\n") == "71 malformed reply: line 2: no errno");
+  CHECK(err("errno=0\n\nmore") == "71 malformed reply: line 3: data after the end of the reply");
+  CHECK(err("garbage\nerrno=0\n\n") == "71 malformed reply: line 1: no '=' in \"garbage\"");
+  CHECK(err("public_key=xyz\nerrno=0\n\n") == "71 malformed reply: line 1: bad public_key \"xyz\"");
+  CHECK(err(pk + "last_handshake_time_sec=-1\nerrno=0\n\n") ==
+        "71 malformed reply: line 2: bad last_handshake_time_sec \"-1\"");
+  CHECK(err("errno=0\nlisten_port=1\n\n") == "71 malformed reply: line 2: a line after errno");
+  // Values it does not read are not checked (ParseGetReply refuses this one).
+  CHECK(uapi::ParseGetHandshakes(pk + "allowed_ip=10.0.0.0/33\nerrno=0\n\n"));
+}
+
 TEST_CASE("ParseSetReply takes the errno's magnitude") {
   CHECK(*uapi::ParseSetReply("errno=0\n\n") == 0);
   CHECK(*uapi::ParseSetReply("errno=-98\n\n") == EADDRINUSE);

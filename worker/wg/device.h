@@ -34,6 +34,12 @@ struct Peer {
   uint64_t tx_bytes = 0;
 };
 
+// A peer's key and last handshake (unix seconds, 0 = never): WgBackend::GetHandshakes.
+struct PeerHandshake {
+  Key public_key;
+  int64_t last_handshake_sec = 0;
+};
+
 struct Device {
   std::string name;
   int ifindex = 0;

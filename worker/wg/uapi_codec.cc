@@ -181,6 +181,46 @@ Result<Device> ParseGetReply(std::string_view text) {
   return dev;
 }
 
+Result<std::vector<PeerHandshake>> ParseGetHandshakes(std::string_view text) {
+  std::vector<PeerHandshake> out;
+  out.reserve(text.size() / 256);  // a peer takes 250 to 300 bytes of reply
+  std::optional<int> err;
+  size_t pos = 0, line_no = 0;
+  bool ended = false;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    ++line_no;
+    if (nl == std::string_view::npos) return Malformed(line_no, "no newline at the end");
+    std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.empty()) {
+      ended = true;
+      break;
+    }
+    if (err) return Malformed(line_no, "a line after errno");
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos) return Malformed(line_no, "no '=' in " + Shown(line));
+    std::string_view key = line.substr(0, eq), value = line.substr(eq + 1);
+    if (key == "public_key") {
+      auto k = Key::FromHex(value);
+      if (!k) return Malformed(line_no, "bad public_key " + Shown(value));
+      out.push_back({*k, 0});
+    } else if (key == "last_handshake_time_sec" && !out.empty()) {
+      auto n = ParseUint(value, INT64_MAX);
+      if (!n) return Malformed(line_no, "bad last_handshake_time_sec " + Shown(value));
+      out.back().last_handshake_sec = static_cast<int64_t>(*n);
+    } else if (key == "errno") {
+      err = ParseErrno(value);
+      if (!err) return Malformed(line_no, "bad errno " + Shown(value));
+    }
+  }
+  if (!ended) return Malformed(line_no, "no empty line at the end");
+  if (pos != text.size()) return Malformed(line_no + 1, "data after the end of the reply");
+  if (!err) return Malformed(line_no, "no errno");
+  if (*err != 0) return Error{ErrnoText(*err), *err};
+  return out;
+}
+
 SecretString FormatGetReply(const Device& device) {
   SecretString out;
   if (device.private_key) {

@@ -33,6 +33,11 @@ Result<int> ParseSetReply(std::string_view text);
 // The device's public key is not part of the protocol and is left empty; name and ifindex are not set.
 Result<Device> ParseGetReply(std::string_view text);
 
+// The peers' keys and last handshakes in a get reply, in order: the lines of ParseGetReply's structure checks
+// (key=value, errno, the empty line at the end) and those two values checked, every other value skipped
+// unread. Errors as ParseGetReply's.
+Result<std::vector<PeerHandshake>> ParseGetHandshakes(std::string_view text);
+
 // The get reply wireguard-go would send for `device` (tests and the fuzzer's round trip).
 SecretString FormatGetReply(const Device& device);
 

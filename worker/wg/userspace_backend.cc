@@ -49,6 +49,19 @@ class UserspaceBackend final : public WgBackend {
     return device;
   }
 
+  Result<std::vector<PeerHandshake>> GetHandshakes(const std::string& ifname) override {
+    const std::string what = ifname + ": get device";
+    const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+    auto reply = Exchange(what, ifname, ifindex, uapi::kGetRequest);
+    if (!reply) return std::move(reply).error();
+    auto peers = uapi::ParseGetHandshakes(*reply);
+    if (!peers) {
+      const Error& e = peers.error();
+      return Failed(what, StartsWith(e.message, "malformed") ? e.message : "", e.code);
+    }
+    return peers;
+  }
+
   Status Apply(const std::string& ifname, const DeviceChange& change) override {
     const std::string what = ifname + ": set device";
     if (change.empty()) return Ok();
