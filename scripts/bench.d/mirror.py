@@ -229,7 +229,7 @@ def report(path, want_json):
         f"{m('restart_c1_requests')} ({human(m('restart_c1_bytes'))} answered)" if have("restart_c1_requests") else "-")
     # 4. bytes to each agent per peer change
     r, _ = ratio(d("change_bytes_per_event"), m("change_bytes_per_event"))
-    row("bytes sent to each agent per peer change", f"{d('change_bytes_per_event')} B (c2, a Node)",
+    row("bytes sent to each agent per peer change", f"{d('change_bytes_per_event')} B (c2, a Node's metadata)",
         f"{m('change_bytes_per_event')} B (c1, a record)" if have("change_bytes_per_event") else "-", r,
         "<= 1 KB (1024 B)", m("change_bytes_per_event") <= 1024 if have("change_bytes_per_event") else None,
         "change_bytes", f"{m('change_events')} record events for {c} changes x {a} agents, "

@@ -22,8 +22,9 @@ check "40 status-only updates sent in each phase" j '.direct.status_sent == 40 a
 check "direct: c2 sent them to every agent" j ".direct.status_c2_events >= 30 * $A and .direct.status_c2_bytes > 1000 * .direct.status_c2_events"
 check "mirror: c2 sent them once, c1 sent nothing and the mirror wrote nothing" \
   j '.mirror.status_c2_events <= 40 and .mirror.status_c2_events >= 30 and .mirror.status_c1_bytes == 0 and .mirror.status_writes == 0'
-check "each agent was sent each peer change: a Node (direct), a small record (mirror)" \
-  j '.direct.change_bytes_per_event > 5000 and .mirror.change_bytes_per_event > 100 and .mirror.change_bytes_per_event < .direct.change_bytes_per_event'
+# Direct agents watch the Nodes' metadata only (about 2 KB an event here); the mirror's records are smaller still.
+check "each agent was sent each peer change: a Node's metadata (direct), a small record (mirror)" \
+  j '.direct.change_bytes_per_event > 1000 and .mirror.change_bytes_per_event > 100 and .mirror.change_bytes_per_event < .direct.change_bytes_per_event'
 check "10 endpoint changes timed on $A agents in each phase" \
   j "(.direct.ep_n == 10 * $A) and (.mirror.ep_n == 10 * $A) and .direct.ep_p50 > 0 and .mirror.ep_p99 >= .mirror.ep_p50"
 check "start to all peers timed in both modes" j '.direct.start1_ms > 0 and .mirror.start1_ms > 0 and .mirror.restart_max >= .mirror.restart_p50'
