@@ -43,14 +43,15 @@ bool NodeEncoding(Client::Impl& impl, std::string_view content_type) {
 }
 
 // A request whose answer is one Node (GET, PATCH): parsed with every annotation kept.
-void BeginNodeRequest(Client::Impl& impl, RequestSpec spec, std::function<void(Result<NodeInfo>)> done) {
+void BeginNodeRequest(Client::Impl& impl, RequestSpec spec, std::function<void(Result<NodeInfo>)> done,
+                      AnnotationFilter filter = AnnotationFilter::All()) {
   Client::Impl* self = &impl;
   RequestSpec copy = spec;
-  impl.Begin(std::move(spec), nullptr, [self, copy, done = std::move(done)](Result<HttpResponse> r) {
+  impl.Begin(std::move(spec), nullptr,
+             [self, copy, filter = std::move(filter), done = std::move(done)](Result<HttpResponse> r) {
     if (!r.ok()) return done(std::move(r).error());
-    Result<NodeInfo> node = NodeEncoding(*self, r->content_type)
-                                ? ParseNodeProto(r->body, AnnotationFilter::All())
-                                : ParseNodeJson(r->body, AnnotationFilter::All());
+    Result<NodeInfo> node = NodeEncoding(*self, r->content_type) ? ParseNodeProto(r->body, filter)
+                                                                 : ParseNodeJson(r->body, filter);
     if (!node.ok()) return done(Malformed(*self, copy, node.error()));
     done(std::move(node));
   });
@@ -177,14 +178,15 @@ void Client::SetRequestObserver(RequestObserver observer) { impl_->observer = st
 
 Client::NodeReads Client::node_reads() const { return {impl_->protobuf_reads, impl_->json_reads}; }
 
-void Client::GetNode(const std::string& name, std::function<void(Result<NodeInfo>)> done) {
+void Client::GetNode(const std::string& name, std::function<void(Result<NodeInfo>)> done,
+                     const AnnotationFilter& filter) {
   RequestSpec spec;
   spec.path = std::string(kNodesPath) + "/" + UrlEscape(name);
   spec.shown = "GET " + spec.path;
   spec.timeout = impl_->options.request_timeout;
   spec.max_body = impl_->options.max_object_bytes;
   AcceptNodes(*impl_, spec);
-  BeginNodeRequest(*impl_, std::move(spec), std::move(done));
+  BeginNodeRequest(*impl_, std::move(spec), std::move(done), filter);
 }
 
 void Client::PatchNodeAnnotations(const std::string& name,

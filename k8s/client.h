@@ -79,8 +79,10 @@ class Client {
   const std::string& server() const;
   Loop& loop();
 
-  // NodeInfo from GetNode and PatchNodeAnnotations keeps every annotation.
-  void GetNode(const std::string& name, std::function<void(Result<NodeInfo>)> done);
+  // NodeInfo from GetNode keeps the annotations (and conditions) `filter` asks for, every one by default; from
+  // PatchNodeAnnotations, every annotation.
+  void GetNode(const std::string& name, std::function<void(Result<NodeInfo>)> done,
+               const AnnotationFilter& filter = AnnotationFilter::All());
   // A JSON merge patch of metadata.annotations; a nullopt value becomes JSON null, which removes the key
   // (removing an absent key is a no-op). `done` gets the node as the server stored it.
   void PatchNodeAnnotations(const std::string& name,

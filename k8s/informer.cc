@@ -101,12 +101,14 @@ struct NodeInformer::Impl {
   SteadyClock::time_point list_deadline;  // for the list and its restarts
   bool over_limit_logged = false;         // a bound hit is logged once until a list succeeds
 
-  // metadata_watch: the GETs in flight by node name; `again`: an event came meanwhile, read it once more.
+  // metadata_watch: the GETs in flight by node name; `again`: an event came meanwhile, read it once more. An
+  // answer whose id is no longer the node's (dropped, or started again) is ignored.
   struct Fetch {
-    std::unique_ptr<bool> alive = std::make_unique<bool>(true);  // reset: the answer is dropped
+    uint64_t id = 0;
     bool again = false;
   };
   std::map<std::string, Fetch> fetches;
+  uint64_t last_fetch_id = 0;
 
   std::unique_ptr<WatchCall> watch;
   SteadyClock::time_point watch_started;
@@ -447,18 +449,21 @@ bool NodeInformer::Impl::Complete(NodeInfo& node) {
 }
 
 void NodeInformer::Impl::StartFetch(const std::string& name) {
-  Fetch& f = fetches[name];
-  f.again = false;
+  const uint64_t id = ++last_fetch_id;
+  fetches[name] = Fetch{id, false};
   ++status.fetches;
   std::weak_ptr<bool> guard = alive;
   uint64_t gen = generation;
-  bool* token = f.alive.get();
-  client.GetNode(name, [this, guard, gen, name, token](Result<NodeInfo> node) {
-    if (guard.expired() || gen != generation) return;
-    auto it = fetches.find(name);
-    if (it == fetches.end() || it->second.alive.get() != token) return;  // dropped meanwhile
-    OnFetched(name, std::move(node));
-  });
+  // Read with the watch's own filter: the annotations asked for, no conditions.
+  client.GetNode(
+      name,
+      [this, guard, gen, name, id](Result<NodeInfo> node) {
+        if (guard.expired() || gen != generation) return;
+        auto it = fetches.find(name);
+        if (it == fetches.end() || it->second.id != id) return;  // dropped meanwhile
+        OnFetched(name, std::move(node));
+      },
+      annotations);
 }
 
 void NodeInformer::Impl::OnFetched(const std::string& name, Result<NodeInfo> node) {
@@ -480,11 +485,6 @@ void NodeInformer::Impl::OnFetched(const std::string& name, Result<NodeInfo> nod
     silence_timer.Stop();
     return Relist(true);
   }
-  // What the list and the watch keep: the annotations asked for, no conditions, addresses as filtered.
-  for (auto a = node->annotations.begin(); a != node->annotations.end();) {
-    a = annotations.Keeps(a->first) ? std::next(a) : node->annotations.erase(a);
-  }
-  node->conditions.clear();
   Trim(*node, filter);
   if (again) StartFetch(name);  // an event came while this one was read: read it once more
   Upsert(std::move(node).value());

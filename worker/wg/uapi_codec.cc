@@ -124,9 +124,13 @@ Result<int> ParseSetReply(std::string_view text) {
   return *err;
 }
 
-Result<Device> ParseGetReply(std::string_view text) {
-  Device dev;
-  Peer* peer = nullptr;
+namespace {
+
+// The structure every get reply has: key=value lines, errno last, an empty line at the end, nothing after it.
+// `on_line(key, value)` gets every line but errno and returns "" or what is wrong with it (reported with its
+// line number). A non-zero errno is an Error with that code.
+template <typename OnLine>
+Status WalkGetReply(std::string_view text, OnLine on_line) {
   std::optional<int> err;
   size_t pos = 0, line_no = 0;
   bool ended = false;
@@ -147,9 +151,27 @@ Result<Device> ParseGetReply(std::string_view text) {
     if (key == "errno") {
       err = ParseErrno(value);
       if (!err) return Malformed(line_no, "bad errno " + Shown(value));
-    } else if (key == "private_key") {
+      continue;
+    }
+    std::string problem = on_line(key, value);
+    if (!problem.empty()) return Malformed(line_no, problem);
+  }
+  if (!ended) return Malformed(line_no, "no empty line at the end");
+  if (pos != text.size()) return Malformed(line_no + 1, "data after the end of the reply");
+  if (!err) return Malformed(line_no, "no errno");
+  if (*err != 0) return Error{ErrnoText(*err), *err};
+  return Ok();
+}
+
+}  // namespace
+
+Result<Device> ParseGetReply(std::string_view text) {
+  Device dev;
+  Peer* peer = nullptr;
+  Status walked = WalkGetReply(text, [&](std::string_view key, std::string_view value) -> std::string {
+    if (key == "private_key") {
       auto k = Key::FromHex(value);
-      if (!k) return Malformed(line_no, "bad private_key");
+      if (!k) return "bad private_key";
       if (k->IsZero()) {
         dev.private_key.reset();
       } else {
@@ -157,67 +179,43 @@ Result<Device> ParseGetReply(std::string_view text) {
       }
     } else if (key == "listen_port") {
       auto n = ParseUint(value, UINT16_MAX);
-      if (!n) return Malformed(line_no, "bad listen_port " + Shown(value));
+      if (!n) return "bad listen_port " + Shown(value);
       dev.listen_port = static_cast<uint16_t>(*n);
     } else if (key == "fwmark") {
       auto n = ParseUint(value, UINT32_MAX);
-      if (!n) return Malformed(line_no, "bad fwmark " + Shown(value));
+      if (!n) return "bad fwmark " + Shown(value);
       dev.fwmark = static_cast<uint32_t>(*n);
     } else if (key == "public_key") {
       auto k = Key::FromHex(value);
-      if (!k) return Malformed(line_no, "bad public_key " + Shown(value));
+      if (!k) return "bad public_key " + Shown(value);
       dev.peers.emplace_back();
       peer = &dev.peers.back();
       peer->public_key = *k;
     } else if (peer) {
-      std::string problem = ApplyPeerKey(key, value, peer);
-      if (!problem.empty()) return Malformed(line_no, problem);
+      return ApplyPeerKey(key, value, peer);
     }
-  }
-  if (!ended) return Malformed(line_no, "no empty line at the end");
-  if (pos != text.size()) return Malformed(line_no + 1, "data after the end of the reply");
-  if (!err) return Malformed(line_no, "no errno");
-  if (*err != 0) return Error{ErrnoText(*err), *err};
+    return "";
+  });
+  if (!walked.ok()) return std::move(walked).error();
   return dev;
 }
 
 Result<std::vector<PeerHandshake>> ParseGetHandshakes(std::string_view text) {
   std::vector<PeerHandshake> out;
   out.reserve(text.size() / 256);  // a peer takes 250 to 300 bytes of reply
-  std::optional<int> err;
-  size_t pos = 0, line_no = 0;
-  bool ended = false;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    ++line_no;
-    if (nl == std::string_view::npos) return Malformed(line_no, "no newline at the end");
-    std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (line.empty()) {
-      ended = true;
-      break;
-    }
-    if (err) return Malformed(line_no, "a line after errno");
-    size_t eq = line.find('=');
-    if (eq == std::string_view::npos) return Malformed(line_no, "no '=' in " + Shown(line));
-    std::string_view key = line.substr(0, eq), value = line.substr(eq + 1);
+  Status walked = WalkGetReply(text, [&](std::string_view key, std::string_view value) -> std::string {
     if (key == "public_key") {
       auto k = Key::FromHex(value);
-      if (!k) return Malformed(line_no, "bad public_key " + Shown(value));
+      if (!k) return "bad public_key " + Shown(value);
       out.push_back({*k, 0});
     } else if (key == "last_handshake_time_sec" && !out.empty()) {
       auto n = ParseUint(value, INT64_MAX);
-      if (!n) return Malformed(line_no, "bad last_handshake_time_sec " + Shown(value));
+      if (!n) return "bad last_handshake_time_sec " + Shown(value);
       out.back().last_handshake_sec = static_cast<int64_t>(*n);
-    } else if (key == "errno") {
-      err = ParseErrno(value);
-      if (!err) return Malformed(line_no, "bad errno " + Shown(value));
     }
-  }
-  if (!ended) return Malformed(line_no, "no empty line at the end");
-  if (pos != text.size()) return Malformed(line_no + 1, "data after the end of the reply");
-  if (!err) return Malformed(line_no, "no errno");
-  if (*err != 0) return Error{ErrnoText(*err), *err};
+    return "";
+  });
+  if (!walked.ok()) return std::move(walked).error();
   return out;
 }
 

@@ -31,13 +31,8 @@ class UserspaceBackend final : public WgBackend {
   Result<Device> GetDevice(const std::string& ifname) override {
     const std::string what = ifname + ": get device";
     const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
-    auto reply = Exchange(what, ifname, ifindex, uapi::kGetRequest);
-    if (!reply) return std::move(reply).error();
-    auto device = uapi::ParseGetReply(*reply);
-    if (!device) {
-      const Error& e = device.error();  // a malformed reply, or the errno wireguard-go answered with
-      return Failed(what, StartsWith(e.message, "malformed") ? e.message : "", e.code);
-    }
+    auto device = Get(what, ifname, ifindex, uapi::ParseGetReply);
+    if (!device) return device;
     device->name = ifname;
     device->ifindex = ifindex;
     if (device->private_key) {
@@ -50,16 +45,8 @@ class UserspaceBackend final : public WgBackend {
   }
 
   Result<std::vector<PeerHandshake>> GetHandshakes(const std::string& ifname) override {
-    const std::string what = ifname + ": get device";
-    const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
-    auto reply = Exchange(what, ifname, ifindex, uapi::kGetRequest);
-    if (!reply) return std::move(reply).error();
-    auto peers = uapi::ParseGetHandshakes(*reply);
-    if (!peers) {
-      const Error& e = peers.error();
-      return Failed(what, StartsWith(e.message, "malformed") ? e.message : "", e.code);
-    }
-    return peers;
+    return Get(ifname + ": get device", ifname, static_cast<int>(if_nametoindex(ifname.c_str())),
+               uapi::ParseGetHandshakes);
   }
 
   Status Apply(const std::string& ifname, const DeviceChange& change) override {
@@ -110,6 +97,20 @@ class UserspaceBackend final : public WgBackend {
       stalls_[ifname] = Stall{ifindex, Clock::now()};
     }
     return reply;
+  }
+
+  // A get request, its reply read by `parse`; errors name `what`.
+  template <typename T>
+  Result<T> Get(const std::string& what, const std::string& ifname, int ifindex,
+                Result<T> (*parse)(std::string_view)) {
+    auto reply = Exchange(what, ifname, ifindex, uapi::kGetRequest);
+    if (!reply) return std::move(reply).error();
+    auto parsed = parse(*reply);
+    if (!parsed) {
+      const Error& e = parsed.error();  // a malformed reply, or the errno wireguard-go answered with
+      return Failed(what, StartsWith(e.message, "malformed") ? e.message : "", e.code);
+    }
+    return parsed;
   }
 
   void Remember(const std::string& ifname, int ifindex, uint16_t port) {
