@@ -143,8 +143,10 @@ struct NodeInformer::Impl {
     auto it = cache.find(node.name);
     if (it == cache.end()) {
       cache_bytes += ApproxBytes(node);
-      cache.emplace(node.name, node);
-      return Deliver(EventType::kAdded, node);
+      // Moved, not copied (the list's thousands of nodes); handlers only read the cache.
+      std::string name = node.name;
+      auto added = cache.emplace(std::move(name), std::move(node)).first;
+      return Deliver(EventType::kAdded, added->second);
     }
     if (SameExceptVersion(it->second, node)) {
       cache_bytes -= std::min(cache_bytes, ApproxBytes(it->second));
@@ -155,8 +157,8 @@ struct NodeInformer::Impl {
     }
     cache_bytes -= std::min(cache_bytes, ApproxBytes(it->second));
     cache_bytes += ApproxBytes(node);
-    it->second = node;
-    return Deliver(EventType::kModified, node);
+    it->second = std::move(node);
+    return Deliver(EventType::kModified, it->second);
   }
 
   // Removes a cached node and delivers DELETED with its last state as the server sent it.

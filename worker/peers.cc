@@ -249,6 +249,7 @@ PeerSet ComputePeers(const std::map<std::string, k8s::NodeInfo>& nodes, const Pe
                                          "maxPeers " + std::to_string(ctx.max_peers) + "; the newest are left out"});
   }
   if (accepted.size() > ctx.max_peers) accepted.resize(ctx.max_peers);
+  out.peers.reserve(accepted.size());  // held until the next recompute: no room for doubling (0.6 MB at 5,000)
   for (const Candidate* a : accepted) {
     out.peers.push_back(DesiredPeer{a->node->name, a->peer, a->ignored, a->node->creation_timestamp});
   }

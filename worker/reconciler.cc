@@ -68,7 +68,7 @@ void Reconciler::RequestFull() {
 void Reconciler::DeviceReset() {
   applied_known_ = false;
   aligned_ = false;
-  previous_.clear();
+  applied_.clear();
   previous_known_ = true;  // known to be empty: every desired endpoint is sent
   full_done_ = false;
   RequestFull();
@@ -128,7 +128,7 @@ void Reconciler::Run() {
   }
   // Not a copy: an incremental run compares with what was applied (5,000 peers are copied in milliseconds).
   const std::vector<wg::Peer>& current = out.full ? read : applied_;
-  wg::DeviceChange change = wg::DiffPeers(desired, current, previous_known_ ? &previous_ : nullptr, read_at);
+  wg::DeviceChange change = wg::DiffPeers(desired, current, previous_known_ ? &applied_ : nullptr, read_at);
   Count(change, out);
   if (!change.peers.empty()) {
     auto st = backend_().Apply(ifname_, change);
@@ -143,7 +143,6 @@ void Reconciler::Run() {
               {{"device", ifname_}, {"added", std::to_string(out.added)}, {"updated", std::to_string(out.updated)},
                {"removed", std::to_string(out.removed)}});
   }
-  previous_ = desired;
   applied_ = std::move(desired);  // `current` is not used after this
   applied_known_ = true;
   aligned_ = true;
@@ -169,7 +168,7 @@ std::optional<Status> Reconciler::RunEdits(Outcome& out) {
   for (size_t i : edited_) {
     const wg::Peer& want = desired_.peers[i].peer;
     if (!(applied_[i].public_key == want.public_key)) return std::nullopt;  // not aligned after all: diff them all
-    std::vector<wg::Peer> previous{previous_[i]};
+    std::vector<wg::Peer> previous{applied_[i]};
     wg::DeviceChange one = wg::DiffPeers({want}, {applied_[i]}, &previous);
     for (auto& p : one.peers) change.peers.push_back(std::move(p));
   }
@@ -178,7 +177,7 @@ std::optional<Status> Reconciler::RunEdits(Outcome& out) {
     if (auto st = backend_().Apply(ifname_, change); !st.ok()) return st;
   }
   LogChange(change, false);
-  for (size_t i : edited_) applied_[i] = previous_[i] = desired_.peers[i].peer;
+  for (size_t i : edited_) applied_[i] = desired_.peers[i].peer;
   edited_.clear();
   Worked();
   return Ok();

@@ -79,8 +79,10 @@ class Reconciler {
   RunWindow window_;  // options_.coalesce after each apply
   Backoff backoff_;
   PeerSet desired_;
-  std::vector<wg::Peer> applied_;   // the device's peers as last applied (our model of it)
-  std::vector<wg::Peer> previous_;  // the desired peers at the last successful apply
+  // The device's peers as last applied (our model of it), which are also the desired peers at the last
+  // successful apply (DiffPeers' previous_desired): one copy for both, 5,000 peers are 0.6 MB. Emptied by
+  // DeviceReset, after which every desired endpoint is sent.
+  std::vector<wg::Peer> applied_;
   std::map<Key, std::string> desired_nodes_;  // peer key -> node, for the desired peers
   std::map<Key, std::string> applied_nodes_;  // the same for the peers last applied (names removed peers)
   bool applied_known_ = false;
@@ -88,7 +90,7 @@ class Reconciler {
   bool full_requested_ = true;
   bool full_done_ = false;
   bool retrying_ = false;
-  // applied_ and previous_ are desired_.AsPeers() as of the last apply, element for element, but for the peers
+  // applied_ is desired_.AsPeers() as of the last apply, element for element, but for the peers
   // at `edited_` (changed by EditDesired since): no SetDesired, failure or reset since that apply.
   bool aligned_ = false;
   std::vector<size_t> edited_;
