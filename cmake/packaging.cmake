@@ -1,10 +1,10 @@
 # The Debian package for bare-metal nodes: `cmake --build BUILD --target package` (or scripts/build-deb) writes
 # BUILD/semaphore-wireguard_<version>_amd64.deb with
-#   /usr/bin/semaphore-wireguard, /lib/systemd/system/semaphore-wireguard.service (ExecStart=/usr/bin/...),
+#   /usr/bin/semaphore-wireguard{,-worker}, /lib/systemd/system/semaphore-wireguard.service (ExecStart=/usr/bin/...),
 #   /usr/share/dbus-1/system.d/io.uw.SemaphoreWireguard.conf, the conffile /etc/default/semaphore-wireguard,
 #   /usr/share/doc/semaphore-wireguard/{copyright,changelog.gz}, the manual page semaphore-wireguard(8) and the
 #   maintainer scripts of packaging/debian.
-# Depends is computed from the binary's libraries by dpkg-shlibdeps.
+# Depends is computed from the programs' libraries by dpkg-shlibdeps.
 #
 # Install components: the package takes the default one (binary, D-Bus policy) and `deb`, which holds what only a
 # package installs (the unit in Debian's unit directory, /etc/default, the documentation). `cmake --install`

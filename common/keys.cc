@@ -147,12 +147,6 @@ std::string PeerKeyProblem(std::string_view text) {
   return "";
 }
 
-std::string KeyFilePath(const std::string& dir, const std::string& remote) {
-  std::string d = dir;
-  while (d.size() > 1 && d.back() == '/') d.pop_back();
-  return d + "/wireguard." + remote + ".key";
-}
-
 Result<Key> LoadKeyFile(const std::string& path) {
   auto data = ReadFile(path, 4096);
   if (!data.ok()) return std::move(data).error();

@@ -45,7 +45,12 @@ Result<Key> PublicKeyOf(const Key& private_key);  // X25519
 // Why a remote peer's key text is not acceptable, or "" when it is.
 std::string PeerKeyProblem(std::string_view text);
 
-std::string KeyFilePath(const std::string& dir, const std::string& remote);
+// Inline: the supervisor watches key files by this name without linking the key code (and libcrypto).
+inline std::string KeyFilePath(const std::string& dir, const std::string& remote) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d + "/wireguard." + remote + ".key";
+}
 
 // Reads a key file. Errors name the path; a corrupt file is an error, never replaced.
 Result<Key> LoadKeyFile(const std::string& path);

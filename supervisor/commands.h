@@ -18,14 +18,11 @@ std::optional<int> ParseClientFlags(FlagSet& fs, const std::vector<std::string>&
                                     const std::string& command, const std::string& usage);
 
 int RunCheckConfig(const std::vector<std::string>& args, const GetEnv& getenv);
-int RunDiagnose(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunRotateKey(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunStatus(const std::vector<std::string>& args, const GetEnv& getenv);
-int RunMesh(const std::vector<std::string>& args, const GetEnv& getenv);
 int RunDaemon(const Options& options);
 int RunMirror(const std::vector<std::string>& args, const GetEnv& getenv);
 // What the mirror refuses in a configuration the agents accept (a remote with "peerSource": "mirror").
 std::vector<std::string> MirrorConfigErrors(const Config& config);
-int RunWireguardGoKeeper(const std::vector<std::string>& args, const GetEnv& getenv);
 
 }  // namespace swg

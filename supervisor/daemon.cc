@@ -22,6 +22,7 @@
 #include "supervisor/executor.h"
 #include "supervisor/http_server.h"
 #include "supervisor/reaper.h"
+#include "supervisor/worker_program.h"
 #include "supervisor/workers.h"
 #include "systemd/bus.h"
 #include "systemd/journal.h"
@@ -29,14 +30,6 @@
 
 namespace swg {
 namespace {
-
-std::string SelfExe() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "semaphore-wireguard";
-  buf[n] = '\0';
-  return buf;
-}
 
 class Signals {
  public:
@@ -119,8 +112,15 @@ int RunDaemon(const Options& o) {
   view.local_cluster = config.local.name;
   view.version = SWG_VERSION;
 
+  auto program = supervisor::OpenedProgram::Open(o.worker_binary.empty() ? supervisor::WorkerProgramPath()
+                                                                         : o.worker_binary);
+  if (!program.ok()) {
+    log::Error(program.error().message);
+    return kExitFailure;
+  }
   supervisor::WorkerOptions wo;
-  wo.executable = o.worker_binary.empty() ? SelfExe() : o.worker_binary;
+  wo.executable = program->exec_path();
+  wo.program_name = program->path();
   log::Format worker_format = o.log_format;
   if (worker_format == log::Format::kAuto) {
     worker_format = systemd::StderrIsJournal() ? log::Format::kJournal : log::Format::kText;

@@ -159,7 +159,8 @@ void WorkerTable::Spawn(Slot& slot) {
   }
   // The worker watches for this pid as its parent: in a container the supervisor is PID 1, so "reparented to
   // init" cannot be told from getppid() == 1.
-  std::vector<std::string> args = {options_.executable, options_.subcommand, "-remote",
+  const std::string& program = options_.program_name.empty() ? options_.executable : options_.program_name;
+  std::vector<std::string> args = {program,             options_.subcommand, "-remote",
                                    slot.remote.name,    "-channel-fd",     "3",
                                    "-supervisor-pid",   std::to_string(getpid())};
   args.insert(args.end(), options_.common_args.begin(), options_.common_args.end());
@@ -194,7 +195,7 @@ void WorkerTable::Spawn(Slot& slot) {
   if (rc != 0) {
     close(sv[0]);
     CloseProcHandle(h);
-    slot.note = std::string("cannot start ") + options_.executable + ": " + uv_strerror(rc);
+    slot.note = "cannot start " + program + ": " + uv_strerror(rc);
     auto delay = slot.backoff.Next();
     log::Error("cannot start worker", {{"remote", slot.remote.name}, {"error", slot.note},
                                        {"retry_in", FormatDuration(delay)}});

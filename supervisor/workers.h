@@ -23,7 +23,8 @@ struct json_t;
 namespace swg::supervisor {
 
 struct WorkerOptions {
-  std::string executable;                // what to exec: normally this binary (/proc/self/exe)
+  std::string executable;                // what to exec: the worker program, as /proc/self/fd/N
+  std::string program_name;              // its argv[0] (ps shows it): the path it was opened as
   std::string subcommand = "worker";     // its hidden mode: "worker" (agent) or "mirror-worker"
   std::vector<std::string> common_args;  // after "worker": flags every worker gets (-node-name, ...)
   // Where the workers keep their keys: a worker that failed with a configuration error (a corrupt key file)

@@ -111,6 +111,22 @@ expect "check-config without -mirror accepts it for agents" 0 '"peerSource": "mi
 expect "the mirror refuses to start with it, naming the field" 2 '' 'remotes\[0\].peerSource: "mirror" is for agents' \
   -- "$BIN" mirror -clusters-config "$TMP/mirrored.json" -identity m1 -log-format text -control-socket "$TMP/m.sock" -listen-address 127.0.0.1:0
 
+# The commands that need libcurl or netlink run in semaphore-wireguard-worker, found beside the binary.
+expect "mesh runs in the worker program beside the binary" 0 'Usage: semaphore-wireguard mesh' '' -- "$BIN" mesh -h
+mkdir "$TMP/alone" && cp "$BIN" "$TMP/alone/semaphore-wireguard"
+expect "without the worker program beside it, a command that needs it says so" 1 '' \
+  "cannot run $TMP/alone/semaphore-wireguard-worker for .mesh.: No such file or directory" \
+  -- "$TMP/alone/semaphore-wireguard" mesh -h
+expect "... and the daemon does not start, naming the program" 1 '' \
+  "cannot use $TMP/alone/semaphore-wireguard-worker as the worker program: No such file or directory" \
+  -- "$TMP/alone/semaphore-wireguard" -node-name n1 -clusters-config "$TMP/good.json" -log-format text \
+  -control-socket "$TMP/alone/c.sock" -listen-address 127.0.0.1:0 -wg-key-path "$TMP/alone"
+printf '#!/bin/sh\n' >"$TMP/alone/script" && chmod +x "$TMP/alone/script"
+expect "a worker program that is not a program is refused" 1 '' "$TMP/alone/script as the worker program: not an ELF program" \
+  -- "$BIN" -node-name n1 -clusters-config "$TMP/good.json" -log-format text -worker-binary "$TMP/alone/script" \
+  -control-socket "$TMP/alone/c.sock" -listen-address 127.0.0.1:0 -wg-key-path "$TMP/alone"
+expect "the worker program alone says what it is" 2 '' 'runs the workers of semaphore-wireguard' -- "${BIN}-worker"
+
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1

@@ -30,7 +30,7 @@ cat >"$TMP/extra/config.json" <<JSON
 JSON
 printf "K1='%s'\nSTALE='%s'\n" "$K1" "$STALE" >"$TMP/extra/expected.env"
 
-SWG_VM_NET=1 SWG_VM_EXTRA="$TMP/extra" SWG_VM_PROGRAMS="$BIN" SWG_VM_TIMEOUT=600 \
+SWG_VM_NET=1 SWG_VM_EXTRA="$TMP/extra" SWG_VM_PROGRAMS="$BIN ${BIN}-worker" SWG_VM_TIMEOUT=600 \
   "$ROOT/scripts/vm-run" "$ROOT/tests/daemon/in_vm.sh" >"$TMP/vm.log" 2>&1
 rc=$?
 grep -E '^vm (ok|FAIL)|^vm: |vm-run:' "$TMP/vm.log"

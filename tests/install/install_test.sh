@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `cmake --install` puts the binary, the systemd unit and the D-Bus policy where a bare-metal host wants them,
+# `cmake --install` puts the two programs, the systemd unit and the D-Bus policy where a bare-metal host wants them,
 # and `systemd-analyze verify` accepts the unit as installed (no warning at all).
 BUILD="$1"
 source "$(dirname "$0")/../lib/testlib.sh"
@@ -15,6 +15,10 @@ check "the unit runs the installed binary" \
   grep -qx "ExecStart=$TMP/usr/bin/semaphore-wireguard -wg-key-path \${STATE_DIRECTORY} -control-socket /run/semaphore-wireguard/control.sock" \
   "$TMP/usr/lib/systemd/system/semaphore-wireguard.service"
 check "the installed binary runs" "$TMP/usr/bin/semaphore-wireguard" -version
+check "the worker program is installed beside it" test -x "$TMP/usr/bin/semaphore-wireguard-worker"
+# mesh runs in the worker program (the supervisor links no libcurl): the installed one finds it.
+check "the installed binary runs a command of the worker program (mesh -h)" \
+  bash -c "'$TMP/usr/bin/semaphore-wireguard' mesh -h | grep -q '^Usage: semaphore-wireguard mesh'"
 check "the D-Bus policy is well-formed XML" python3 -c "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])" \
   "$TMP/usr/share/dbus-1/system.d/io.uw.SemaphoreWireguard.conf"
 

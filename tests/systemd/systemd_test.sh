@@ -28,24 +28,24 @@ fi
 [[ -f $DEB ]] || { echo "FAIL no package ($DEB)"; exit 1; }
 echo "--- package $(basename "$DEB") ($(stat -c %s "$DEB") bytes), as dpkg-deb shows it to a user"
 field() { dpkg-deb -f "$DEB" "$1"; }
-# Depends is dpkg-shlibdeps' work: exactly the packages of the libraries the binary needs (NEEDED, looked up
-# with dpkg -S on this build host), most with a minimum version.
+# Depends is dpkg-shlibdeps' work: exactly the packages of the libraries the two programs need (NEEDED, looked
+# up with dpkg -S on this build host), most with a minimum version.
 dpkg-deb -x "$DEB" "$TMP/deb"
 needed_packages() {
   local lib multiarch
   multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-  for lib in $(readelf -d "$TMP/deb/usr/bin/semaphore-wireguard" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+  for lib in $(readelf -d "$TMP"/deb/usr/bin/semaphore-wireguard{,-worker} | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
     dpkg -S "*/$multiarch/$lib" | sed 's/:.*//' | sort -u
   done | sort -u | paste -sd' ' -
 }
 depends_packages() { field Depends | tr ',' '\n' | sed 's/^ *//; s/ .*//' | sort -u | paste -sd' ' -; }
-check "Depends names exactly the packages of the binary's libraries ($(needed_packages))" \
+check "Depends names exactly the packages of the programs' libraries ($(needed_packages))" \
   test "$(depends_packages)" = "$(needed_packages)"
 check "... with minimum versions from their symbols: $(field Depends)" grep -q 'libc6 (>= [0-9.]*)' <(field Depends)
 check "Recommends: wireguard-tools" test "$(field Recommends)" = wireguard-tools
 check "Suggests: wireguard-go" test "$(field Suggests)" = wireguard-go
 dpkg-deb -c "$DEB" | awk '{print $6}' >"$TMP/contents.txt"
-for f in ./usr/bin/semaphore-wireguard ./lib/systemd/system/semaphore-wireguard.service \
+for f in ./usr/bin/semaphore-wireguard ./usr/bin/semaphore-wireguard-worker ./lib/systemd/system/semaphore-wireguard.service \
   ./usr/share/dbus-1/system.d/io.uw.SemaphoreWireguard.conf ./etc/default/semaphore-wireguard \
   ./usr/share/man/man8/semaphore-wireguard.8.gz; do
   check "dpkg-deb -c lists $f" grep -qx -- "$f" "$TMP/contents.txt"

@@ -1,6 +1,6 @@
 // `semaphore-wireguard mesh`'s analysis on fixture nodes: every finding, the counts, the outputs.
 
-#include "supervisor/mesh.h"
+#include "supervisor/tools/mesh.h"
 
 #include <doctest/doctest.h>
 #include <jansson.h>

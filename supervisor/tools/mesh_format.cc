@@ -4,7 +4,7 @@
 
 #include "common/json.h"
 #include "common/strings.h"
-#include "supervisor/mesh.h"
+#include "supervisor/tools/mesh.h"
 
 namespace swg::mesh {
 namespace {

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "supervisor/commands.h"
+#include "supervisor/tools/tools.h"
 #include "supervisor/reaper.h"
 #include "systemd/journal.h"
 #include "worker/wg/interface.h"

@@ -1,4 +1,4 @@
-#include "supervisor/diagnose.h"
+#include "supervisor/tools/diagnose.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "supervisor/mesh.h"
+#include "supervisor/tools/mesh.h"
 
 #include <algorithm>
 #include <set>

@@ -10,7 +10,8 @@
 #include "k8s/client.h"
 #include "k8s/kubeconfig.h"
 #include "supervisor/commands.h"
-#include "supervisor/mesh.h"
+#include "supervisor/tools/tools.h"
+#include "supervisor/tools/mesh.h"
 
 namespace swg {
 namespace {

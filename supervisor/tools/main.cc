@@ -1,0 +1,3 @@
+#include "supervisor/tools/tools.h"
+
+int main(int argc, char** argv) { return swg::tools::Main(argc, argv); }
