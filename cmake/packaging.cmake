@@ -2,8 +2,8 @@
 # BUILD/semaphore-wireguard_<version>_amd64.deb with
 #   /usr/bin/semaphore-wireguard{,-worker}, /lib/systemd/system/semaphore-wireguard.service (ExecStart=/usr/bin/...),
 #   /usr/share/dbus-1/system.d/io.uw.SemaphoreWireguard.conf, the conffile /etc/default/semaphore-wireguard,
-#   /usr/share/doc/semaphore-wireguard/{copyright,changelog.gz}, the manual page semaphore-wireguard(8) and the
-#   maintainer scripts of packaging/debian.
+#   /usr/share/doc/semaphore-wireguard/{copyright,changelog.gz}, the manual pages semaphore-wireguard(8) and
+#   semaphore-wireguard-worker(8), and the maintainer scripts of packaging/debian.
 # Depends is computed from the programs' libraries by dpkg-shlibdeps.
 #
 # Install components: the package takes the default one (binary, D-Bus policy) and `deb`, which holds what only a
@@ -21,10 +21,12 @@ configure_file(${SWG_PACKAGING_DIR}/debian/changelog.in ${PROJECT_BINARY_DIR}/de
 execute_process(COMMAND gzip -9nf ${PROJECT_BINARY_DIR}/deb/changelog COMMAND_ERROR_IS_FATAL ANY)
 install(FILES ${SWG_PACKAGING_DIR}/debian/copyright ${PROJECT_BINARY_DIR}/deb/changelog.gz
         DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/semaphore-wireguard COMPONENT deb EXCLUDE_FROM_ALL)
-configure_file(${SWG_PACKAGING_DIR}/semaphore-wireguard.8 ${PROJECT_BINARY_DIR}/deb/semaphore-wireguard.8 COPYONLY)
-execute_process(COMMAND gzip -9nf ${PROJECT_BINARY_DIR}/deb/semaphore-wireguard.8 COMMAND_ERROR_IS_FATAL ANY)
-install(FILES ${PROJECT_BINARY_DIR}/deb/semaphore-wireguard.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8
-        COMPONENT deb EXCLUDE_FROM_ALL)
+foreach(page semaphore-wireguard semaphore-wireguard-worker)
+  configure_file(${SWG_PACKAGING_DIR}/${page}.8 ${PROJECT_BINARY_DIR}/deb/${page}.8 COPYONLY)
+  execute_process(COMMAND gzip -9nf ${PROJECT_BINARY_DIR}/deb/${page}.8 COMMAND_ERROR_IS_FATAL ANY)
+  install(FILES ${PROJECT_BINARY_DIR}/deb/${page}.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8
+          COMPONENT deb EXCLUDE_FROM_ALL)
+endforeach()
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME semaphore-wireguard)

@@ -47,7 +47,7 @@ check "Suggests: wireguard-go" test "$(field Suggests)" = wireguard-go
 dpkg-deb -c "$DEB" | awk '{print $6}' >"$TMP/contents.txt"
 for f in ./usr/bin/semaphore-wireguard ./usr/bin/semaphore-wireguard-worker ./lib/systemd/system/semaphore-wireguard.service \
   ./usr/share/dbus-1/system.d/io.uw.SemaphoreWireguard.conf ./etc/default/semaphore-wireguard \
-  ./usr/share/man/man8/semaphore-wireguard.8.gz; do
+  ./usr/share/man/man8/semaphore-wireguard.8.gz ./usr/share/man/man8/semaphore-wireguard-worker.8.gz; do
   check "dpkg-deb -c lists $f" grep -qx -- "$f" "$TMP/contents.txt"
 done
 # The machine's tree has the package's dependencies pre-installed: the lab has no route to a mirror.
