@@ -8,7 +8,6 @@
 #include <climits>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
 
 #include "common/config.h"
@@ -19,7 +18,6 @@
 #include "common/memory.h"
 #include "supervisor/commands.h"
 #include "supervisor/control.h"
-#include "supervisor/executor.h"
 #include "supervisor/http_server.h"
 #include "supervisor/reaper.h"
 #include "supervisor/worker_program.h"
@@ -166,70 +164,57 @@ int RunDaemon(const Options& o) {
   supervisor::OrphanReaper reaper(loop, [&](pid_t pid) { return table->OwnsPid(pid); });
   reaper.Start();
 
-  supervisor::LoopExecutor executor(loop);
+  // /metrics: a text served again within a second, and the scrapes that arrive while a collection is in
+  // flight wait for it: each collection makes every worker read its whole device.
   struct {
-    std::mutex mutex;
     std::optional<std::string> text;
     std::chrono::steady_clock::time_point at;
+    std::vector<supervisor::HttpServer::Respond> waiting;  // non-empty while a collection is in flight
   } metrics_cache;
+  const std::string kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
+  // The handler runs on the loop: every answer is itself proof that the loop turns.
   auto http = supervisor::HttpServer::Start(
-      o.listen_address, [&](const std::string& method, const std::string& path) -> supervisor::HttpResponse {
+      loop, o.listen_address,
+      [&](const std::string& method, const std::string& path, supervisor::HttpServer::Respond respond) {
         if (method != "GET" && method != "HEAD")
-          return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+          return respond({405, "text/plain; charset=utf-8", "method not allowed\n"});
         if (path == "/livez") {
-          // Liveness is only "the supervisor's loop answers": one remote's trouble must never get the whole
-          // agent (and every other remote's pairing) restarted.
-          auto alive = executor.Call<bool>([](const std::function<void(bool)>& reply) { reply(true); },
-                                           std::chrono::milliseconds(3000));
-          if (!alive)
-            return {503, "text/plain; charset=utf-8", "not alive: the event loop does not respond\n"};
-          return {200, "text/plain; charset=utf-8", "ok\n"};
+          // Liveness is only "the supervisor's loop answers" (a hung loop times the probe out): one remote's
+          // trouble must never get the whole agent (and every other remote's pairing) restarted.
+          return respond({200, "text/plain; charset=utf-8", "ok\n"});
         }
         if (path == "/healthz" || path == "/readyz") {
-          auto v = executor.Call<NodeView>(
-              [&](const std::function<void(NodeView)>& reply) {
-                view.remotes = table->View();
-                reply(view);
-              },
-              std::chrono::milliseconds(3000));
-          if (!v) return {503, "text/plain; charset=utf-8", "not healthy: the event loop does not respond\n"};
-          auto bad = path == "/healthz" ? v->Unhealthy() : v->Unready();
+          view.remotes = table->View();
+          auto bad = path == "/healthz" ? view.Unhealthy() : view.Unready();
           if (bad.empty()) {
             std::string body = "ok\n";
-            for (const auto& d : v->Degraded()) body += "degraded: " + d + "\n";
-            return {200, "text/plain; charset=utf-8", body};
+            for (const auto& d : view.Degraded()) body += "degraded: " + d + "\n";
+            return respond({200, "text/plain; charset=utf-8", body});
           }
           std::string body = path == "/healthz" ? "not healthy: " : "not ready: ";
           for (size_t i = 0; i < bad.size(); ++i) body += (i ? ", " : "") + bad[i];
-          return {503, "text/plain; charset=utf-8", body + "\n"};
+          return respond({503, "text/plain; charset=utf-8", body + "\n"});
         }
         if (path == "/metrics") {
-          // Overlapping scrapes share one collection: each makes every worker read its whole device.
-          std::lock_guard<std::mutex> lock(metrics_cache.mutex);
           if (metrics_cache.text &&
-              std::chrono::steady_clock::now() - metrics_cache.at < std::chrono::seconds(1)) {
-            return {200, "text/plain; version=0.0.4; charset=utf-8", *metrics_cache.text};
-          }
-          auto text = executor.Call<std::string>(
-              [&](const std::function<void(std::string)>& reply) {
-                table->CollectMetrics(
-                    std::chrono::milliseconds(2000), [&, reply](std::vector<metrics::Family> f) {
-                      metrics::Registry own;
-                      table->AddMetrics(own);
-                      metrics::Merge(f, own.Snapshot());
-                      reply(metrics::RenderText(std::move(f)));
-                      malloc_trim(0);  // the merged snapshot of thousands of peers was large and is gone now
-                    });
-              },
-              std::chrono::milliseconds(5000));
-          if (!text)
-            return {503, "text/plain; charset=utf-8",
-                    "metrics unavailable: the event loop does not respond\n"};
-          metrics_cache.text = *text;
-          metrics_cache.at = std::chrono::steady_clock::now();
-          return {200, "text/plain; version=0.0.4; charset=utf-8", *text};
+              std::chrono::steady_clock::now() - metrics_cache.at < std::chrono::seconds(1))
+            return respond({200, kMetricsType, *metrics_cache.text});
+          metrics_cache.waiting.push_back(std::move(respond));
+          if (metrics_cache.waiting.size() > 1) return;  // joins the collection in flight
+          table->CollectMetrics(std::chrono::milliseconds(2000), [&](std::vector<metrics::Family> f) {
+            metrics::Registry own;
+            table->AddMetrics(own);
+            metrics::Merge(f, own.Snapshot());
+            metrics_cache.text = metrics::RenderText(std::move(f));
+            metrics_cache.at = std::chrono::steady_clock::now();
+            auto waiting = std::move(metrics_cache.waiting);
+            metrics_cache.waiting.clear();
+            for (auto& r : waiting) r({200, kMetricsType, *metrics_cache.text});
+            malloc_trim(0);  // the merged snapshot of thousands of peers was large and is gone now
+          });
+          return;
         }
-        return {404, "text/plain; charset=utf-8", "not found; try /livez, /healthz, /readyz or /metrics\n"};
+        respond({404, "text/plain; charset=utf-8", "not found; try /livez, /healthz, /readyz or /metrics\n"});
       });
   if (!http.ok()) {
     log::Error(http.error().message, {{"listen_address", o.listen_address}});
@@ -288,7 +273,6 @@ int RunDaemon(const Options& o) {
   // common/memory.h); the scrape's own malloc_trim runs while its text is still held. The text is only
   // served again within a second: it is not kept until the next scrape (3.6 MB at 5,000 peers).
   memory::ReleaseTimer releaser(loop, 1024 * 1024, std::chrono::seconds(10), [&metrics_cache] {
-    std::lock_guard<std::mutex> lock(metrics_cache.mutex);
     if (metrics_cache.text &&
         std::chrono::steady_clock::now() - metrics_cache.at >= std::chrono::seconds(1)) {
       metrics_cache.text.reset();
