@@ -2,6 +2,8 @@
 // The small HTTP/1.1 server for /livez, /healthz, /readyz and /metrics, on the supervisor's loop thread.
 // Requests on a connection are handled one at a time, in order (keep-alive and pipelining); a request body is
 // read and discarded. The limits keep idle or slow clients from starving the probes: see HttpLimits.
+// The process must ignore SIGPIPE (the daemon does): libuv writes to sockets with writev, and a client may reset
+// its connection before the answer is written.
 
 #include <chrono>
 #include <cstddef>
