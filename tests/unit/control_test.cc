@@ -8,7 +8,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "tests/unit/testutil.h"
 
 using namespace std::chrono_literals;
+using swg::test::ReadSome;
 
 namespace {
 
@@ -31,19 +31,6 @@ int Connect(const std::string& path) {
 }
 
 void Write(int fd, const std::string& s) { REQUIRE(write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size())); }
-
-// Reads what is there; returns false once the server has closed the connection (EOF or reset).
-bool ReadSome(int fd, std::string* out) {
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n > 0) {
-      out->append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    return n < 0 && errno == EAGAIN;
-  }
-}
 
 struct Server {
   swg::Loop loop;

@@ -10,15 +10,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <csignal>
 #include <string>
 #include <vector>
+
+#include "tests/unit/testutil.h"
 
 using namespace std::chrono_literals;
 using swg::supervisor::HttpLimits;
 using swg::supervisor::HttpResponse;
 using swg::supervisor::HttpServer;
+using swg::test::ReadSome;
 
 namespace {
 
@@ -61,19 +63,6 @@ struct Fixture {
 
 void Send(int fd, const std::string& s) {
   REQUIRE(write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size()));
-}
-
-// Reads what is there; false once the server has closed the connection (end of file or reset).
-bool ReadSome(int fd, std::string* out) {
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n > 0) {
-      out->append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    return n < 0 && errno == EAGAIN;
-  }
 }
 
 // The length of the first complete answer in `s` (a HEAD answer has no body), or 0.

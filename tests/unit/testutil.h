@@ -1,5 +1,5 @@
 #pragma once
-// Helpers for unit tests: a temporary directory removed afterwards, and running a shell command.
+// Helpers for unit tests: a temporary directory removed afterwards, reading a socket, running a shell command.
 
 #include <string>
 
@@ -16,6 +16,9 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// Reads what a non-blocking socket holds into `out`; false once the peer has closed it (end of file or reset).
+bool ReadSome(int fd, std::string* out);
 
 // Runs `command` with /bin/sh, returns its stdout; a non-zero exit fails the current test.
 std::string Shell(const std::string& command);
