@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -108,7 +109,7 @@ Error UapiFailure(const std::string& what, const std::string& detail, int err) {
 }
 
 Result<SecretString> UapiExchange(const std::string& what, const std::string& path, std::string_view request,
-                                  std::chrono::milliseconds idle, pid_t* server) {
+                                  std::chrono::milliseconds idle, pid_t* server, size_t expect_bytes) {
   if (server) *server = 0;
   Fd s;
   // EAGAIN here means a full backlog: the server does not accept connections any more.
@@ -127,6 +128,7 @@ Result<SecretString> UapiExchange(const std::string& what, const std::string& pa
     }
   }
   SecretString reply;
+  reply.reserve(std::min(expect_bytes, kMaxReplyBytes));
   char buf[65536];
   while (!uapi::ReplyComplete(reply)) {
     ssize_t n = recv(s.fd, buf, sizeof buf, 0);

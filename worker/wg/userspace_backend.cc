@@ -81,7 +81,7 @@ class UserspaceBackend final : public WgBackend {
 
   // UapiExchange, unless the same link timed out less than kStallHold ago (see kStallHold).
   Result<SecretString> Exchange(const std::string& what, const std::string& ifname, int ifindex,
-                                std::string_view request) {
+                                std::string_view request, size_t expect_bytes = 0) {
     if (auto it = stalls_.find(ifname); it != stalls_.end()) {
       auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - it->second.since);
       if (it->second.ifindex == ifindex && ago < kStallHold) {
@@ -91,7 +91,7 @@ class UserspaceBackend final : public WgBackend {
       }
       stalls_.erase(it);
     }
-    auto reply = UapiExchange(what, SocketPath(ifname), request, kUapiIdleTimeout);
+    auto reply = UapiExchange(what, SocketPath(ifname), request, kUapiIdleTimeout, nullptr, expect_bytes);
     // A full backlog (EAGAIN at connect) is a server that stopped accepting: as hung as one that stopped answering.
     if (!reply && (reply.error().code == ETIMEDOUT || reply.error().code == EAGAIN)) {
       stalls_[ifname] = Stall{ifindex, Clock::now()};
@@ -103,8 +103,11 @@ class UserspaceBackend final : public WgBackend {
   template <typename T>
   Result<T> Get(const std::string& what, const std::string& ifname, int ifindex,
                 Result<T> (*parse)(std::string_view)) {
-    auto reply = Exchange(what, ifname, ifindex, uapi::kGetRequest);
+    // Room for the reply as large as the last one and a little more (peers come and go).
+    size_t& last = get_bytes_[ifname];
+    auto reply = Exchange(what, ifname, ifindex, uapi::kGetRequest, last + last / 8 + 4096);
     if (!reply) return std::move(reply).error();
+    last = reply->size();
     auto parsed = parse(*reply);
     if (!parsed) {
       const Error& e = parsed.error();  // a malformed reply, or the errno wireguard-go answered with
@@ -125,6 +128,7 @@ class UserspaceBackend final : public WgBackend {
   std::string dir_;
   std::map<std::string, KnownPort> ports_;  // a new wireguard-go means a new TUN, so a new ifindex
   std::map<std::string, Stall> stalls_;
+  std::map<std::string, size_t> get_bytes_;  // the size of the last get reply from each device
 };
 
 }  // namespace

@@ -39,9 +39,10 @@ Error UapiFailure(const std::string& what, const std::string& detail, int err);
 
 // One request on a new connection to the UAPI socket at `path`, as wireguard-tools does, and the whole reply.
 // Fails with ETIMEDOUT when no byte moves for `idle`. `server`, when given, receives the pid of the process that
-// listens on the socket (SO_PEERCRED; 0 when unknown).
+// listens on the socket (SO_PEERCRED; 0 when unknown). `expect_bytes`: room made for the reply at once (a get of
+// thousands of peers is megabytes: growing the buffer step by step copied and wiped it again at each step).
 Result<SecretString> UapiExchange(const std::string& what, const std::string& path, std::string_view request,
-                                  std::chrono::milliseconds idle, pid_t* server = nullptr);
+                                  std::chrono::milliseconds idle, pid_t* server = nullptr, size_t expect_bytes = 0);
 
 struct UapiProbe {
   bool answers = false;
