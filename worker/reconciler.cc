@@ -38,8 +38,13 @@ void Reconciler::SetDesired(PeerSet desired) {
   desired_ = std::move(desired);
   aligned_ = false;
   edited_.clear();
-  desired_nodes_.clear();
-  for (const auto& p : desired_.peers) desired_nodes_[p.peer.public_key] = p.node;
+  std::map<Key, std::string> nodes;
+  for (const auto& p : desired_.peers) nodes[p.peer.public_key] = p.node;
+  // A peer that leaves the desired set keeps its name until an apply removed it (NodeOf names removed peers).
+  for (auto& [key, node] : desired_nodes_) {
+    if (!nodes.count(key)) leaving_nodes_.insert_or_assign(key, std::move(node));
+  }
+  desired_nodes_ = std::move(nodes);
   Changed();
 }
 
@@ -80,8 +85,8 @@ void Reconciler::Schedule(milliseconds delay) {
 
 std::string Reconciler::NodeOf(const Key& key) const {
   if (auto it = desired_nodes_.find(key); it != desired_nodes_.end()) return it->second;
-  auto it = applied_nodes_.find(key);
-  return it == applied_nodes_.end() ? "" : it->second;
+  auto it = leaving_nodes_.find(key);
+  return it == leaving_nodes_.end() ? "" : it->second;
 }
 
 void Reconciler::Run() {
@@ -147,7 +152,7 @@ void Reconciler::Run() {
   applied_known_ = true;
   aligned_ = true;
   edited_.clear();
-  applied_nodes_ = desired_nodes_;
+  leaving_nodes_.clear();  // the device holds the desired peers now
   previous_known_ = true;
   if (out.full) {
     full_requested_ = false;

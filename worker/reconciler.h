@@ -84,7 +84,9 @@ class Reconciler {
   // DeviceReset, after which every desired endpoint is sent.
   std::vector<wg::Peer> applied_;
   std::map<Key, std::string> desired_nodes_;  // peer key -> node, for the desired peers
-  std::map<Key, std::string> applied_nodes_;  // the same for the peers last applied (names removed peers)
+  // Peers desired before and not now, until an apply removed them: with desired_nodes_, every peer last applied
+  // (a copy of all of them took 0.5 MB at 5,000 peers).
+  std::map<Key, std::string> leaving_nodes_;
   bool applied_known_ = false;
   bool previous_known_ = false;
   bool full_requested_ = true;

@@ -281,10 +281,16 @@ m timeout 90 systemctl start semaphore-wireguard
 check "fixed, it starts again" test "$(unit_prop ActiveState)" = active
 
 echo "--- apt remove, then purge"
+# The supervisor and its workers (semaphore-wireguard-worker), by command line: a process name is cut at 15
+# characters, so `pgrep -x` cannot tell them.
+ours() { m pgrep -f '^/usr/bin/semaphore-wireguard(-worker)? ' | wc -l; }
+all_running() { (($(ours) >= 3)); }
+check "before: the supervisor and its two workers run" wait_for 30 all_running
 m apt remove -y semaphore-wireguard </dev/null >>"$TMP/apt.log" 2>&1
 check "apt removes the package" test $? -eq 0
 gone() { ! m "$@" >/dev/null 2>&1; }
-check "the service is stopped" gone pgrep -x semaphore-wiregu
+none_left() { (($(ours) == 0)); }
+check "the service is stopped: no supervisor or worker left" wait_for 10 none_left
 check "the interfaces are gone" bash -c "! ip -n $(lab_node_ns m1) link show wireguard.c2 && ! ip -n $(lab_node_ns m1) link show wireguard.c3"
 check "no wireguard-go left" wait_for 10 gone pgrep -x wireguard-go
 check "the keys stay until purge" m test -f /var/lib/semaphore-wireguard/wireguard.c2.key

@@ -243,3 +243,19 @@ TEST_CASE("reconciler: a failed edit is retried as a full reconcile") {
   CHECK(f.backend.peers.size() == 10);
   CHECK(f.reconciler->last_error().empty());
 }
+
+TEST_CASE("reconciler: a peer that leaves the desired set is named until an apply removed it") {
+  Fixture f(2000ms);  // the change waits for the end of the first apply's window: NodeOf is asked meanwhile
+  f.reconciler->SetDesired(Peers(8, 1000));  // n8 and n9 leave
+  CHECK(f.reconciler->NodeOf(KeyOf(9)) == "n9");
+  f.reconciler->SetDesired(Peers(5, 1000));  // and n5 to n7: all still named, n8 and n9 too
+  CHECK(f.reconciler->NodeOf(KeyOf(5)) == "n5");
+  CHECK(f.reconciler->NodeOf(KeyOf(8)) == "n8");
+  f.reconciler->SetDesired(Peers(7, 1000));  // n5 and n6 come back
+  CHECK(f.reconciler->NodeOf(KeyOf(6)) == "n6");
+  REQUIRE(f.loop.RunUntil([&] { return f.backend.applies == 2; }, 10s));
+  CHECK(f.backend.peers.size() == 7);
+  CHECK(f.reconciler->NodeOf(KeyOf(6)) == "n6");
+  CHECK(f.reconciler->NodeOf(KeyOf(7)).empty());  // removed from the device: forgotten
+  CHECK(f.reconciler->NodeOf(KeyOf(9)).empty());
+}
