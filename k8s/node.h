@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "k8s/annotations.h"
+
 namespace swg::k8s {
 
 struct NodeAddress {
@@ -27,7 +29,7 @@ struct NodeInfo {
   std::string resource_version;
   int64_t creation_timestamp = 0;  // unix seconds (metadata.creationTimestamp)
   // Only the annotations the caller asked for (see NodeFilter); values verbatim.
-  std::map<std::string, std::string> annotations;
+  Annotations annotations;
   // spec.podCIDRs, or [spec.podCIDR] when podCIDRs is absent; verbatim strings (validated by the worker).
   std::vector<std::string> pod_cidrs;
   std::vector<NodeAddress> addresses;  // status.addresses in order
@@ -45,8 +47,8 @@ inline size_t ApproxBytes(const NodeInfo& n) {
   constexpr size_t kMapNode = 48;  // links, colour and malloc's header
   size_t b = kMapNode + sizeof(std::string) + sizeof(NodeInfo) + 2 * heap(n.name) + heap(n.uid) +
              heap(n.resource_version) + heap(n.refused_code) + heap(n.refused);
-  for (const auto& [key, value] : n.annotations)
-    b += kMapNode + 2 * sizeof(std::string) + heap(key) + heap(value);
+  b += 16 + n.annotations.size() * sizeof(Annotations::value_type);
+  for (const auto& [key, value] : n.annotations) b += heap(key) + heap(value);
   b += 16 + n.pod_cidrs.capacity() * sizeof(std::string);
   for (const std::string& c : n.pod_cidrs) b += heap(c);
   b += 16 + n.addresses.capacity() * sizeof(NodeAddress);

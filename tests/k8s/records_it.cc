@@ -141,7 +141,7 @@ bool Matches(const AgentView& view, const std::map<std::string, NodeInfo>& remot
     want.uid = it->second.uid;
     want.resource_version = it->second.resource_version;
     want.addresses.clear();
-    std::erase_if(want.annotations, [](const auto& kv) { return !kv.first.starts_with("a."); });
+    want.annotations.erase_if([](const auto& kv) { return !kv.first.starts_with("a."); });
     if (name == "rn-5") {
       want.refused_code = "mirror_rejected";
       want.refused = "the mirror rejected this node: the public key is not a key";
