@@ -50,7 +50,7 @@ class Annotations {
   template <typename K, typename V>
   std::pair<iterator, bool> emplace(K&& key, V&& value) {
     auto it = LowerBound(items_, key);
-    if (it != items_.end() && it->first == key) return {it, false};
+    if (it != items_.end() && std::string_view(it->first) == std::string_view(key)) return {it, false};
     return {items_.emplace(it, std::string(std::forward<K>(key)), std::string(std::forward<V>(value))), true};
   }
   template <typename K, typename V>
@@ -78,13 +78,14 @@ class Annotations {
  private:
   template <typename Items>  // std::vector<value_type>, const or not
   static auto LowerBound(Items& items, std::string_view key) -> decltype(items.begin()) {
-    return std::lower_bound(items.begin(), items.end(), key,
-                            [](const value_type& item, std::string_view k) { return item.first < k; });
+    return std::lower_bound(items.begin(), items.end(), key, [](const value_type& item, std::string_view k) {
+      return std::string_view(item.first) < k;  // as views: clang's rewritten <=> of string and view fails
+    });
   }
   template <typename Items>
   static auto Find(Items& items, std::string_view key) -> decltype(items.begin()) {
     auto it = LowerBound(items, key);
-    return it != items.end() && it->first == key ? it : items.end();
+    return it != items.end() && std::string_view(it->first) == key ? it : items.end();
   }
   std::vector<value_type> items_;
 };
