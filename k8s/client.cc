@@ -342,6 +342,7 @@ std::unique_ptr<WatchCall> Client::WatchNodes(const WatchOptions& options, const
   spec.path = path + query;
   spec.shown = "GET " + path + shown;
   spec.stream = true;
+  spec.identity = true;  // a regular watch is sent uncompressed, an event at a time
   // The server ends the watch after timeoutSeconds; the request timeout is a safety net beyond that.
   spec.timeout =
       std::chrono::seconds(std::max<int64_t>(options.timeout_seconds, 0)) + impl_->options.request_timeout;

@@ -23,6 +23,7 @@ struct RequestSpec {
   std::string content_type;
   std::string accept;  // "" = application/json
   bool stream = false;
+  bool identity = false;  // HttpRequest::identity
   std::chrono::milliseconds timeout{0};
   size_t max_body = 1u << 20;  // a buffered body: the answer, or a stream's error (a Status)
 };

@@ -1,6 +1,7 @@
 #include "k8s/http.h"
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -13,9 +14,14 @@
 
 #include "common/loop.h"
 #include "common/strings.h"
+#include "k8s/http_stream.h"
 
 namespace swg::k8s {
 namespace {
+
+constexpr size_t kKeptBuffer = 64u << 10;  // see Drain
+constexpr size_t kMaxIdle = 4;             // connections kept for streams (see Impl::idle)
+constexpr std::chrono::milliseconds kIdleFor{10000};
 
 struct EasyDeleter {
   void operator()(CURL* c) const { curl_easy_cleanup(c); }
@@ -29,16 +35,6 @@ using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
 void GlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::optional<std::chrono::seconds> ParseRetryAfter(std::string_view value) {
-  value = Trim(value);
-  if (std::optional<uint64_t> s = ParseUint(value, 86400)) return std::chrono::seconds(*s);
-  std::string date(value);
-  time_t when = curl_getdate(date.c_str(), nullptr);
-  if (when < 0) return std::nullopt;
-  time_t now = time(nullptr);
-  return std::chrono::seconds(when > now ? when - now : 0);
 }
 
 }  // namespace
@@ -57,7 +53,14 @@ struct Transfer {
   bool queued = false;  // in Impl::ready_
   bool done = false;    // finished in libcurl; on_done not yet called
   bool too_large = false;
+  std::string unasked_encoding;  // the Content-Encoding of a response to an identity request
   bool paused = false;  // a stream's write callback paused libcurl: pending is full
+  // A streamed GET with identity (a watch): libcurl connects (CURLOPT_CONNECT_ONLY), `stream` does the rest.
+  bool connect_only = false;
+  bool reused = false;  // on the connection of an earlier stream
+  std::string key;      // where it connects (see StreamKey)
+  std::unique_ptr<ConnectedStream> stream;
+  std::chrono::steady_clock::time_point started;
   std::chrono::steady_clock::time_point last_data;
   char errbuf[CURL_ERROR_SIZE] = {};
 };
@@ -79,6 +82,16 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   std::vector<uint64_t> ready;
   uint64_t next_id = 1;
   bool destroyed = false;
+  // Connections of streams that ended cleanly, kept a little for the next stream to the same server (an
+  // informer's next watch follows its last at once): a TLS handshake saved per watch, for the remote
+  // apiserver as much as for us. Their easy handles stay in the multi handle, which owns the connection.
+  struct Idle {
+    EasyPtr easy;
+    std::string key;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::vector<Idle> idle;
+  uv_timer_t* idle_timer = nullptr;
 
   void Queue(Transfer* t) {
     if (!t->queued) {
@@ -88,6 +101,12 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   }
   void Action(curl_socket_t fd, int flags);
   void Drain();
+  void Connected(Transfer* t);
+  void OnStreamProgress(uint64_t id);
+  std::string Launch(Transfer* t);
+  void KeepIdle(EasyPtr easy, std::string key);
+  EasyPtr TakeIdle(const std::string& key);
+  void PruneIdle(bool all);
   void Remove(uint64_t id);
   void CloseWatch(SocketWatch* w);
   void Shutdown();
@@ -128,6 +147,7 @@ class CallHandle : public HttpCall {
 size_t OnWrite(char* data, size_t size, size_t n, void* userp) noexcept {
   auto* t = static_cast<Transfer*>(userp);
   const size_t len = size * n;
+  if (!t->unasked_encoding.empty()) return 0;  // aborts the transfer (see Finish)
   t->response.bytes += len;
   t->last_data = std::chrono::steady_clock::now();
   long code = 0;
@@ -159,6 +179,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* userp) noexcept {
     t->response.retry_after.reset();
     t->response.warnings.clear();
     t->response.content_type.clear();
+    t->unasked_encoding.clear();
     return size * n;
   }
   size_t colon = line.find(':');
@@ -166,13 +187,8 @@ size_t OnHeader(char* data, size_t size, size_t n, void* userp) noexcept {
   std::string name(Trim(line.substr(0, colon)));
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
   std::string_view value = Trim(line.substr(colon + 1));
-  if (name == "retry-after") {
-    t->response.retry_after = ParseRetryAfter(value);
-  } else if (name == "content-type") {
-    t->response.content_type.assign(value.substr(0, 256));
-  } else if (name == "warning" && t->response.warnings.size() < 16) {
-    t->response.warnings.emplace_back(value);
-  }
+  std::string unasked = NoteHeader(t->response, name, value, t->request.identity);
+  if (!unasked.empty()) t->unasked_encoding = std::move(unasked);
   return size * n;
 }
 
@@ -181,7 +197,9 @@ void Finish(Transfer* t, CURLcode code) {
   curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &status);
   t->response.status = status;
   if (code == CURLE_OK) return;
-  if (t->too_large) {
+  if (!t->unasked_encoding.empty()) {
+    t->response.error = UnaskedEncodingError(t->unasked_encoding);
+  } else if (t->too_large) {
     t->response.error = "response body larger than " + std::to_string(t->request.max_body) + " bytes";
   } else {
     t->response.error = t->errbuf[0] ? std::string(Trim(t->errbuf)) : curl_easy_strerror(code);
@@ -269,6 +287,10 @@ void HttpClient::Impl::Drain() {
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
     auto* t = reinterpret_cast<Transfer*>(priv);
     CURLcode code = msg->data.result;
+    if (t->connect_only && code == CURLE_OK) {
+      Connected(t);
+      continue;
+    }
     Finish(t, code);
     curl_multi_remove_handle(multi, t->easy.get());
     t->done = true;
@@ -288,6 +310,13 @@ void HttpClient::Impl::Drain() {
       if (destroyed) return;
       it = transfers.find(id);
       if (it == transfers.end()) continue;
+      // The buffer back for the next bytes: a watch then appends each event without allocating. A large one
+      // (a list page's burst) is let go.
+      if (chunk.capacity() <= kKeptBuffer && t->pending.empty()) {
+        chunk.clear();
+        t->pending.swap(chunk);
+      }
+      if (t->stream) t->stream->Resume();  // if it stopped reading for room
       if (t->paused && !t->done) {
         // Room again. libcurl may hand over what it kept at once: that waits for the next turn.
         t->paused = false;
@@ -305,19 +334,122 @@ void HttpClient::Impl::Drain() {
   if (!ready.empty()) WakeSoon();  // bytes that arrived on unpausing
 }
 
+// libcurl connected a stream's transfer (it stays in the multi handle, which owns the connection): the
+// request and response are the stream's from here.
+void HttpClient::Impl::Connected(Transfer* t) {
+  const auto elapsed = std::chrono::steady_clock::now() - t->started;
+  const auto left = t->request.timeout - std::chrono::duration_cast<std::chrono::milliseconds>(elapsed);
+  uint64_t id = t->id;
+  ConnectedStream::Sink sink{&t->response, &t->pending, &t->last_data, t->errbuf,
+                             [this, id] { OnStreamProgress(id); }};
+  Result<std::unique_ptr<ConnectedStream>> stream =
+      ConnectedStream::Start(loop, t->easy.get(), t->request, left, std::move(sink));
+  if (stream.ok()) {
+    t->stream = std::move(stream).value();
+    return;
+  }
+  curl_multi_remove_handle(multi, t->easy.get());
+  std::string problem = stream.error().message;
+  if (t->reused) {  // a kept connection that cannot be used: a new one
+    t->reused = false;
+    problem = Launch(t);
+    if (problem.empty()) return;
+  }
+  t->response.error = problem;
+  t->done = true;
+  Queue(t);
+  WakeSoon();
+}
+
+void HttpClient::Impl::OnStreamProgress(uint64_t id) {
+  auto self = shared_from_this();
+  auto it = transfers.find(id);
+  if (it == transfers.end()) return;
+  Transfer* t = it->second.get();
+  if (t->stream->done()) {
+    const bool retry = t->reused && t->stream->failed_before_response();
+    const bool keep = t->stream->reusable();
+    t->stream.reset();  // stops polling before libcurl closes the socket
+    if (keep) {
+      KeepIdle(std::move(t->easy), t->key);
+    } else {
+      curl_multi_remove_handle(multi, t->easy.get());
+    }
+    if (retry) {
+      // The kept connection was closed meanwhile: a new one, as if it had never been kept.
+      t->reused = false;
+      t->response = HttpResponse{};
+      std::string problem = Launch(t);
+      if (problem.empty()) return;
+      t->response.error = problem;
+    }
+    t->done = true;
+  }
+  Queue(t);
+  Drain();
+}
+
+void HttpClient::Impl::KeepIdle(EasyPtr easy, std::string key) {
+  // Nothing of the finished transfer stays pointed at.
+  curl_easy_setopt(easy.get(), CURLOPT_PRIVATE, nullptr);
+  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, nullptr);
+  if (idle.size() >= kMaxIdle) {
+    curl_multi_remove_handle(multi, idle.front().easy.get());
+    idle.erase(idle.begin());
+  }
+  idle.push_back(Idle{std::move(easy), std::move(key), std::chrono::steady_clock::now()});
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(idle_timer))) {
+    uv_timer_start(
+        idle_timer, [](uv_timer_t* h) noexcept { static_cast<Impl*>(h->data)->PruneIdle(false); },
+        static_cast<uint64_t>(kIdleFor.count()), static_cast<uint64_t>(kIdleFor.count()));
+  }
+}
+
+EasyPtr HttpClient::Impl::TakeIdle(const std::string& key) {
+  for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
+    if (it->key != key || std::chrono::steady_clock::now() - it->since > kIdleFor) continue;
+    EasyPtr easy = std::move(it->easy);
+    idle.erase(std::next(it).base());
+    return easy;
+  }
+  return nullptr;
+}
+
+void HttpClient::Impl::PruneIdle(bool all) {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = idle.begin(); it != idle.end();) {
+    if (all || now - it->since >= kIdleFor) {
+      curl_multi_remove_handle(multi, it->easy.get());  // closes the connection
+      it = idle.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (idle.empty()) uv_timer_stop(idle_timer);
+}
+
 void HttpClient::Impl::Remove(uint64_t id) {
   auto it = transfers.find(id);
   if (it == transfers.end()) return;
-  if (!it->second->done) curl_multi_remove_handle(multi, it->second->easy.get());
+  if (!it->second->done) {
+    it->second->stream.reset();
+    curl_multi_remove_handle(multi, it->second->easy.get());
+  }
   transfers.erase(it);
 }
 
 void HttpClient::Impl::Shutdown() {
   destroyed = true;
   for (auto& [id, t] : transfers) {
-    if (!t->done) curl_multi_remove_handle(multi, t->easy.get());
+    if (t->done) continue;
+    t->stream.reset();
+    curl_multi_remove_handle(multi, t->easy.get());
   }
   transfers.clear();
+  PruneIdle(/*all=*/true);
+  uv_close(reinterpret_cast<uv_handle_t*>(idle_timer),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  idle_timer = nullptr;
   curl_multi_cleanup(multi);  // closes cached connections (their sockets are reported as removed)
   multi = nullptr;
   for (SocketWatch* w : std::set<SocketWatch*>(sockets)) CloseWatch(w);
@@ -333,6 +465,9 @@ HttpClient::HttpClient(Loop& loop) : impl_(std::make_shared<Impl>(loop)) {
   impl_->timer = new uv_timer_t;
   uv_timer_init(loop.uv(), impl_->timer);
   impl_->timer->data = impl_.get();
+  impl_->idle_timer = new uv_timer_t;
+  uv_timer_init(loop.uv(), impl_->idle_timer);
+  impl_->idle_timer->data = impl_.get();
   curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETFUNCTION, &Impl::OnSocket);
   curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETDATA, impl_.get());
   curl_multi_setopt(impl_->multi, CURLMOPT_TIMERFUNCTION, &Impl::OnCurlTimer);
@@ -344,6 +479,11 @@ HttpClient::~HttpClient() { impl_->Shutdown(); }
 size_t HttpClient::active() const { return impl_->transfers.size(); }
 
 namespace {
+
+CURLcode ReadAhead(CURL*, void* ssl_ctx, void*) noexcept {
+  SSL_CTX_set_read_ahead(static_cast<SSL_CTX*>(ssl_ctx), 1);
+  return CURLE_OK;
+}
 
 // Applies the request to a new easy handle; "" or what could not be set.
 std::string Configure(Transfer& t) {
@@ -362,8 +502,9 @@ std::string Configure(Transfer& t) {
   // HTTP/1.1: a watch then owns its connection, so a dead one affects only that watch.
   set(curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1)));
   // gzip only, what apiservers send: every other decoder libcurl has is one more way to expand a few bytes.
-  set(curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip"));
-  if (r.stream) {
+  // With identity, none: what arrives is what is kept, so reads need no bound below libcurl's default.
+  if (!r.identity) set(curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip"));
+  if (r.stream && !r.identity) {
     // While a stream is paused (see max_pending), libcurl keeps what it already read, decompressed: up to
     // 1032 times its read size with gzip, held about three times over while handed back. Reads of 2 KiB bound
     // that to about 6 MiB instead of 50 with the default 16 KiB.
@@ -378,6 +519,15 @@ std::string Configure(Transfer& t) {
   set(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http"));
   set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
   set(curl_easy_setopt(e, CURLOPT_USERAGENT, "semaphore-wireguard/" SWG_VERSION));
+  if (t.connect_only) {
+    set(curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L));
+    // Through a proxy, a tunnel to the server for http:// as well: the stream talks to the server itself.
+    set(curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L));
+    // OpenSSL reads a whole record (or more) per read(2) instead of its header and then its body: the stream
+    // asks OpenSSL whether it holds more before waiting on the socket. Other TLS libraries: not offered, and
+    // the stream reads until the socket is empty.
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &ReadAhead);
+  }
   if (r.method == "GET") {
     set(curl_easy_setopt(e, CURLOPT_HTTPGET, 1L));
   } else {
@@ -415,7 +565,26 @@ std::string Configure(Transfer& t) {
   return ok ? "" : "libcurl refused an option (is it older than 7.85?)";
 }
 
+// Where a stream connects, as far as a kept connection can serve another: scheme and authority, the address
+// connected to instead, and the TLS settings (credentials sent in headers play no part).
+std::string StreamKey(const HttpRequest& r) {
+  const size_t scheme = r.url.find("://");
+  const size_t path = scheme == std::string::npos ? std::string::npos : r.url.find_first_of("/?#", scheme + 3);
+  return r.url.substr(0, path) + '\n' + r.connect_to + '\n' + (r.tls.insecure ? "insecure" : "verify") + '\n' +
+         r.tls.ca_pem + '\n' + r.tls.cert_pem + '\n' + r.tls.key_pem;
+}
+
 }  // namespace
+
+// A new easy handle for t, configured and added to the multi handle; "" or what went wrong.
+std::string HttpClient::Impl::Launch(Transfer* t) {
+  t->easy.reset(curl_easy_init());
+  if (!t->easy) return "curl_easy_init failed";
+  std::string problem = Configure(*t);
+  if (!problem.empty()) return problem;
+  CURLMcode mc = curl_multi_add_handle(multi, t->easy.get());
+  return mc == CURLM_OK ? "" : curl_multi_strerror(mc);
+}
 
 std::unique_ptr<HttpCall> HttpClient::Start(HttpRequest request, DataCallback on_data, DoneCallback on_done) {
   auto t = std::make_unique<Transfer>();
@@ -424,17 +593,26 @@ std::unique_ptr<HttpCall> HttpClient::Start(HttpRequest request, DataCallback on
   t->request = std::move(request);
   t->on_data = std::move(on_data);
   t->on_done = std::move(on_done);
-  t->last_data = std::chrono::steady_clock::now();
-  t->easy.reset(curl_easy_init());
-  std::string problem = t->easy ? Configure(*t) : "curl_easy_init failed";
-  if (problem.empty()) {
-    CURLMcode mc = curl_multi_add_handle(impl_->multi, t->easy.get());
-    if (mc != CURLM_OK) problem = curl_multi_strerror(mc);
-  }
+  t->last_data = t->started = std::chrono::steady_clock::now();
+  t->connect_only = t->request.stream && t->request.identity && t->request.method == "GET";
   Transfer* raw = t.get();
   uint64_t id = t->id;
+  std::string problem;
+  if (t->connect_only) {
+    t->key = StreamKey(t->request);
+    t->easy = impl_->TakeIdle(t->key);
+  }
+  if (t->easy) {
+    t->reused = true;
+    curl_easy_setopt(t->easy.get(), CURLOPT_PRIVATE, reinterpret_cast<char*>(raw));
+    curl_easy_setopt(t->easy.get(), CURLOPT_ERRORBUFFER, raw->errbuf);
+  } else {
+    problem = impl_->Launch(raw);
+  }
   impl_->transfers.emplace(id, std::move(t));
-  if (!problem.empty()) {  // reported from the loop, like any other failure
+  if (raw->reused) {
+    impl_->Connected(raw);  // never calls back from here
+  } else if (!problem.empty()) {  // reported from the loop, like any other failure
     raw->response.error = problem;
     raw->done = true;
     impl_->Queue(raw);

@@ -111,6 +111,7 @@ void Client::Impl::Send(Op& op, const Connection& conn) {
   if (!op.spec.content_type.empty()) req.headers.push_back("Content-Type: " + op.spec.content_type);
   req.body = op.spec.body;
   req.stream = op.spec.stream;
+  req.identity = op.spec.identity;
   req.max_body = op.spec.max_body;
   req.timeout = op.spec.timeout;
   req.connect_timeout = options.connect_timeout;

@@ -1,5 +1,5 @@
 // A hostile remote apiserver against the node informer, configured as a worker configures it: a list that
-// never ends, a page far larger than asked for, pages dribbled out, a cache grown without end, a gzip bomb.
+// never ends, a page far larger than asked for, pages dribbled out, a cache grown without end, gzip bombs.
 // Each must end in a failure with code kErrorOverLimit that says which bound was hit, and the process's peak
 // memory must stay within the 64 MiB the README promises.
 #include "tests/k8s/hostile.h"
@@ -192,40 +192,68 @@ TEST_CASE("the nodes kept are bounded in bytes, in a list and in a watch") {
   }
 }
 
-TEST_CASE("a gzip bomb in a watch stream is read at the pace it is processed, in bounded memory") {
-  // 256 MiB of JSON whitespace (legal between events), then an event, compress to about 250 KB.
+namespace {
+
+// `body` in gzip, after 256 MiB of JSON whitespace (legal before a value): about 250 KB.
+std::string GzipBomb(std::string_view body) {
   std::string bomb;
-  {
-    z_stream z{};
-    REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, 16 + 15, 9, Z_DEFAULT_STRATEGY) == Z_OK);
-    std::string spaces(1u << 20, ' ');
-    const std::string event = R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"51"}}})";
-    char out[1 << 16];
-    for (int i = 0; i <= 257; ++i) {
-      std::string_view in = i < 256 ? std::string_view(spaces) : i == 256 ? std::string_view(event) : "";
-      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-      z.avail_in = static_cast<uInt>(in.size());
-      do {
-        z.next_out = reinterpret_cast<Bytef*>(out);
-        z.avail_out = sizeof out;
-        deflate(&z, i == 257 ? Z_FINISH : Z_NO_FLUSH);
-        bomb.append(out, sizeof out - z.avail_out);
-      } while (z.avail_out == 0);
-    }
-    deflateEnd(&z);
+  z_stream z{};
+  REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, 16 + 15, 9, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string spaces(1u << 20, ' ');
+  char out[1 << 16];
+  for (int i = 0; i <= 257; ++i) {
+    std::string_view in = i < 256 ? std::string_view(spaces) : i == 256 ? body : "";
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z.avail_in = static_cast<uInt>(in.size());
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(out);
+      z.avail_out = sizeof out;
+      deflate(&z, i == 257 ? Z_FINISH : Z_NO_FLUSH);
+      bomb.append(out, sizeof out - z.avail_out);
+    } while (z.avail_out == 0);
   }
+  deflateEnd(&z);
   MESSAGE("gzip bomb: ", bomb.size(), " bytes for 256 MiB");
+  return bomb;
+}
+
+std::string GzipResponse(const std::string& body) {
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+}  // namespace
+
+// Lists ask for gzip (apiservers compress large pages): a page that inflates a thousandfold is read at the pace
+// it is parsed, and refused at the bound on what surrounds the items.
+TEST_CASE("a gzip bomb in a list page is refused at a bound, in bounded memory") {
+  const std::string bomb = GzipBomb(R"({"kind":"NodeList","metadata":{"resourceVersion":"51"},"items":[]})");
+  FakeServer server([&](const HttpRequestSeen& req, FakeConnection& c) {
+    CHECK(req.headers.count("accept-encoding"));
+    c.Write(GzipResponse(bomb));
+  });
+  Run run = RunInformer(server, {}, Failed);
+  CHECK(run.status.lists == 0);
+  CHECK(run.status.list_failures == 1);
+  CHECK(run.status.last_error.find("more than 1 MiB outside the items") != std::string::npos);
+  swg::test::CheckGrowthBelow(run.growth, kMemoryBound);
+}
+
+// A watch asks for no encoding (apiservers send watch events as they are): one that comes compressed anyway is
+// refused with a message that says so, without inflating a byte of it.
+TEST_CASE("a watch compressed though the request did not accept it fails, saying so, in bounded memory") {
+  const std::string bomb = GzipBomb(R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"52"}}})");
   FakeServer server([&](const HttpRequestSeen& req, FakeConnection& c) {
     if (req.target.find("watch=1") == std::string::npos) return SendPage(c, "", 0, 0, nullptr);
-    c.Write(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: " +
-        std::to_string(bomb.size()) + "\r\nConnection: close\r\n\r\n" + bomb);
+    CHECK(req.headers.count("accept-encoding") == 0);
+    c.Write(GzipResponse(bomb));
     c.Sleep(20s);
   });
-  Run run = RunInformer(server, {},
-                        [](const InformerStatus& s) { return s.bookmarks > 0 || s.watch_failures > 0; });
-  CHECK(run.status.bookmarks == 1);
-  CHECK(run.status.resource_version == "51");
-  CHECK(run.status.watch_failures == 0);
+  Run run = RunInformer(server, {}, [](const InformerStatus& s) { return s.watch_failures > 0; });
+  CHECK(run.status.bookmarks == 0);
+  CHECK(run.status.watch_failures == 1);
+  CHECK(run.status.last_error.find("Content-Encoding \"gzip\", which the request did not accept") !=
+        std::string::npos);
+  CHECK(run.status.last_error.find("watch=1") != std::string::npos);
   swg::test::CheckGrowthBelow(run.growth, kMemoryBound);
 }
