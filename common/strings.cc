@@ -27,6 +27,20 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
 
 bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool IsHttpToken(std::string_view s) {
+  if (s.empty()) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
 std::optional<uint64_t> ParseUint(std::string_view s, uint64_t max) {
   if (s.empty()) return std::nullopt;
   // v * 10 + d <= max, without a division per digit (a device read parses some 30,000 numbers).
@@ -56,16 +70,11 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 }
 
 std::string ClosestMatch(std::string_view word, const std::vector<std::string_view>& candidates) {
-  auto lower = [](std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-  };
-  std::string w = lower(word);
+  std::string w = ToLower(word);
   std::string best;
   size_t best_d = SIZE_MAX;
   for (auto c : candidates) {
-    size_t d = EditDistance(w, lower(c));
+    size_t d = EditDistance(w, ToLower(c));
     if (d < best_d) {
       best_d = d;
       best = std::string(c);

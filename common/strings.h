@@ -12,6 +12,10 @@ namespace swg {
 std::string_view Trim(std::string_view s);
 std::vector<std::string_view> Split(std::string_view s, char sep);
 bool StartsWith(std::string_view s, std::string_view prefix);
+// `s` with ASCII letters lower-cased (header names, keywords).
+std::string ToLower(std::string_view s);
+// An HTTP token (RFC 9110 5.6.2): a method or a header name, never empty.
+bool IsHttpToken(std::string_view s);
 
 // Parses a whole decimal unsigned number; nullopt on anything else (sign, spaces, overflow, empty).
 std::optional<uint64_t> ParseUint(std::string_view s, uint64_t max = UINT64_MAX);

@@ -53,10 +53,8 @@ struct Transfer {
   bool queued = false;  // in Impl::ready_
   bool done = false;    // finished in libcurl; on_done not yet called
   bool too_large = false;
-  std::string unasked_encoding;  // the Content-Encoding of a response to an identity request
   bool paused = false;  // a stream's write callback paused libcurl: pending is full
-  // A streamed GET with identity (a watch): libcurl connects (CURLOPT_CONNECT_ONLY), `stream` does the rest.
-  bool connect_only = false;
+  // An identity request (a watch): libcurl connects (CURLOPT_CONNECT_ONLY), `stream` does the rest.
   bool reused = false;  // on the connection of an earlier stream
   std::string key;      // where it connects (see StreamKey)
   std::unique_ptr<ConnectedStream> stream;
@@ -147,7 +145,6 @@ class CallHandle : public HttpCall {
 size_t OnWrite(char* data, size_t size, size_t n, void* userp) noexcept {
   auto* t = static_cast<Transfer*>(userp);
   const size_t len = size * n;
-  if (!t->unasked_encoding.empty()) return 0;  // aborts the transfer (see Finish)
   t->response.bytes += len;
   t->last_data = std::chrono::steady_clock::now();
   long code = 0;
@@ -179,16 +176,13 @@ size_t OnHeader(char* data, size_t size, size_t n, void* userp) noexcept {
     t->response.retry_after.reset();
     t->response.warnings.clear();
     t->response.content_type.clear();
-    t->unasked_encoding.clear();
     return size * n;
   }
   size_t colon = line.find(':');
   if (colon == std::string_view::npos) return size * n;
-  std::string name(Trim(line.substr(0, colon)));
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string name = ToLower(Trim(line.substr(0, colon)));
   std::string_view value = Trim(line.substr(colon + 1));
-  std::string unasked = NoteHeader(t->response, name, value, t->request.identity);
-  if (!unasked.empty()) t->unasked_encoding = std::move(unasked);
+  NoteHeader(t->response, name, value, /*identity=*/false);  // identity requests are streams' (see Start)
   return size * n;
 }
 
@@ -197,10 +191,8 @@ void Finish(Transfer* t, CURLcode code) {
   curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &status);
   t->response.status = status;
   if (code == CURLE_OK) return;
-  if (!t->unasked_encoding.empty()) {
-    t->response.error = UnaskedEncodingError(t->unasked_encoding);
-  } else if (t->too_large) {
-    t->response.error = "response body larger than " + std::to_string(t->request.max_body) + " bytes";
+  if (t->too_large) {
+    t->response.error = BodyTooLargeError(t->request.max_body);
   } else {
     t->response.error = t->errbuf[0] ? std::string(Trim(t->errbuf)) : curl_easy_strerror(code);
   }
@@ -287,7 +279,7 @@ void HttpClient::Impl::Drain() {
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
     auto* t = reinterpret_cast<Transfer*>(priv);
     CURLcode code = msg->data.result;
-    if (t->connect_only && code == CURLE_OK) {
+    if (t->request.identity && code == CURLE_OK) {
       Connected(t);
       continue;
     }
@@ -502,9 +494,8 @@ std::string Configure(Transfer& t) {
   // HTTP/1.1: a watch then owns its connection, so a dead one affects only that watch.
   set(curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1)));
   // gzip only, what apiservers send: every other decoder libcurl has is one more way to expand a few bytes.
-  // With identity, none: what arrives is what is kept, so reads need no bound below libcurl's default.
   if (!r.identity) set(curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip"));
-  if (r.stream && !r.identity) {
+  if (r.stream) {
     // While a stream is paused (see max_pending), libcurl keeps what it already read, decompressed: up to
     // 1032 times its read size with gzip, held about three times over while handed back. Reads of 2 KiB bound
     // that to about 6 MiB instead of 50 with the default 16 KiB.
@@ -519,7 +510,7 @@ std::string Configure(Transfer& t) {
   set(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http"));
   set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
   set(curl_easy_setopt(e, CURLOPT_USERAGENT, "semaphore-wireguard/" SWG_VERSION));
-  if (t.connect_only) {
+  if (r.identity) {
     set(curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L));
     // Through a proxy, a tunnel to the server for http:// as well: the stream talks to the server itself.
     set(curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L));
@@ -594,19 +585,20 @@ std::unique_ptr<HttpCall> HttpClient::Start(HttpRequest request, DataCallback on
   t->on_data = std::move(on_data);
   t->on_done = std::move(on_done);
   t->last_data = t->started = std::chrono::steady_clock::now();
-  t->connect_only = t->request.stream && t->request.identity && t->request.method == "GET";
   Transfer* raw = t.get();
   uint64_t id = t->id;
   std::string problem;
-  if (t->connect_only) {
+  if (t->request.identity && !(t->request.stream && t->request.method == "GET")) {
+    problem = "an identity request must be a streamed GET";
+  } else if (t->request.identity) {
     t->key = StreamKey(t->request);
     t->easy = impl_->TakeIdle(t->key);
   }
-  if (t->easy) {
+  if (t->easy) {  // a kept connection
     t->reused = true;
     curl_easy_setopt(t->easy.get(), CURLOPT_PRIVATE, reinterpret_cast<char*>(raw));
     curl_easy_setopt(t->easy.get(), CURLOPT_ERRORBUFFER, raw->errbuf);
-  } else {
+  } else if (problem.empty()) {
     problem = impl_->Launch(raw);
   }
   impl_->transfers.emplace(id, std::move(t));

@@ -37,9 +37,9 @@ struct HttpRequest {
   std::chrono::milliseconds timeout{60000};  // the whole request; always set
   std::chrono::milliseconds connect_timeout{10000};
   bool stream = false;          // a 2xx body goes to on_data as it arrives instead of into HttpResponse::body
-  // Ask for the body as it is (no gzip): for a watch, whose events apiservers do not compress. A streamed GET
-  // with identity is read by the client itself over the connection libcurl makes (k8s/http_stream.h), and that
-  // connection is kept a little for the next one to the same server.
+  // A streamed GET (a watch) asking for the body as it is (no gzip; apiservers do not compress watch events),
+  // read by the client itself over the connection libcurl makes (k8s/http_stream.h), which is kept a little for
+  // the next one to the same server. Other requests with identity are refused.
   bool identity = false;
   size_t max_body = 64u << 20;  // larger buffered bodies fail the request
   // Stream bytes (decompressed) waiting for the loop to hand them to on_data: beyond this libcurl is paused

@@ -2,27 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include "common/strings.h"
 
 namespace swg::k8s {
-namespace {
-
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-  });
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-}  // namespace
-
 Error HttpResponseReader::Fail(std::string message) {
   phase_ = Phase::kFailed;
   head_.clear();
@@ -35,7 +19,8 @@ Result<bool> HttpResponseReader::TakeLine(std::string_view data, size_t& used, s
   size_t end = nl == std::string_view::npos ? data.size() : nl + 1;
   head_.append(data.substr(used, end - used));
   used = end;
-  if (head_.size() > kMaxLine) return Fail("a line of the chunked body is longer than " + std::to_string(kMaxLine) + " bytes");
+  if (head_.size() > kMaxLine)
+    return Fail("a line of the chunked body is longer than " + std::to_string(kMaxLine) + " bytes");
   if (nl == std::string_view::npos) return false;
   if (head_.size() < 2 || head_[head_.size() - 2] != '\r')
     return Fail("a line of the chunked body does not end with CRLF: " + Quote(head_.substr(0, 64)));
@@ -50,10 +35,11 @@ Status HttpResponseReader::ParseHead() {
   size_t eol = head.find("\r\n");
   std::string_view status_line = head.substr(0, eol);
   // HTTP/1.x SSS[ reason]
-  if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." || !std::isdigit(static_cast<unsigned char>(status_line[7])) ||
-      status_line[8] != ' ' || !std::all_of(status_line.begin() + 9, status_line.begin() + 12, [](unsigned char c) {
-        return std::isdigit(c);
-      }) || (status_line.size() > 12 && status_line[12] != ' ')) {
+  if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." ||
+      !std::isdigit(static_cast<unsigned char>(status_line[7])) || status_line[8] != ' ' ||
+      !std::all_of(status_line.begin() + 9, status_line.begin() + 12,
+                   [](unsigned char c) { return std::isdigit(c); }) ||
+      (status_line.size() > 12 && status_line[12] != ' ')) {
     return Fail("not an HTTP/1.x status line: " + Quote(status_line.substr(0, 64)));
   }
   status_ = std::stoi(std::string(status_line.substr(9, 3)));
@@ -66,9 +52,9 @@ Status HttpResponseReader::ParseHead() {
     std::string_view line = rest.substr(0, e);
     rest = e == std::string_view::npos ? std::string_view() : rest.substr(e + 2);
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos || !IsToken(line.substr(0, colon)))
+    if (colon == std::string_view::npos || !IsHttpToken(line.substr(0, colon)))
       return Fail("malformed header line " + Quote(line.substr(0, 64)));
-    headers_.emplace_back(Lower(line.substr(0, colon)), std::string(Trim(line.substr(colon + 1))));
+    headers_.emplace_back(ToLower(line.substr(0, colon)), std::string(Trim(line.substr(colon + 1))));
   }
   if (status_ < 200) {  // an interim response (100 Continue, 103 Early Hints): the real one follows
     if (status_ == 101) return Fail("the server switched protocols (101), which was not asked for");
@@ -81,7 +67,8 @@ Status HttpResponseReader::ParseHead() {
   bool has_length = false;
   for (const auto& [name, value] : headers_) {
     if (name == "transfer-encoding") {
-      transfer_encoding = transfer_encoding.empty() ? Lower(value) : transfer_encoding + "," + Lower(value);
+      transfer_encoding =
+          transfer_encoding.empty() ? ToLower(value) : transfer_encoding + "," + ToLower(value);
     } else if (name == "content-length") {
       if (has_length && value != length) return Fail("two different Content-Length headers");
       has_length = true;
@@ -95,8 +82,9 @@ Status HttpResponseReader::ParseHead() {
   } else if (!transfer_encoding.empty()) {
     std::string_view te = Trim(transfer_encoding);
     size_t comma = te.rfind(',');
-    phase_ = Trim(comma == std::string_view::npos ? te : te.substr(comma + 1)) == "chunked" ? Phase::kChunkSize
-                                                                                            : Phase::kToEnd;
+    phase_ = Trim(comma == std::string_view::npos ? te : te.substr(comma + 1)) == "chunked"
+                 ? Phase::kChunkSize
+                 : Phase::kToEnd;
   } else if (has_length) {
     std::optional<uint64_t> n = ParseUint(length, uint64_t{1} << 62);
     if (!n) return Fail("invalid Content-Length " + Quote(length.substr(0, 64)));
@@ -122,10 +110,12 @@ Result<size_t> HttpResponseReader::Feed(std::string_view data, const BodyCallbac
     switch (phase_) {
       case Phase::kHead: {
         const size_t before = head_.size();
-        head_.append(data.substr(used, std::min(data.size() - used, kMaxHead + 4 - std::min(before, kMaxHead + 4))));
+        head_.append(
+            data.substr(used, std::min(data.size() - used, kMaxHead + 4 - std::min(before, kMaxHead + 4))));
         size_t end = head_.find("\r\n\r\n", before >= 3 ? before - 3 : 0);
         if (end == std::string::npos) {
-          if (head_.size() > kMaxHead) return Fail("the status line and headers exceed " + std::to_string(kMaxHead >> 10) + " KiB");
+          if (head_.size() > kMaxHead)
+            return Fail("the status line and headers exceed " + std::to_string(kMaxHead >> 10) + " KiB");
           used += head_.size() - before;
           break;
         }
@@ -144,10 +134,9 @@ Result<size_t> HttpResponseReader::Feed(std::string_view data, const BodyCallbac
         if (!*got) break;
         std::string_view size = Trim(std::string_view(line).substr(0, line.find(';')));
         uint64_t n = 0;
-        if (size.empty() || size.size() > 15 ||
-            !std::all_of(size.begin(), size.end(), [](unsigned char c) { return std::isxdigit(c); }))
+        const char* end = size.data() + size.size();
+        if (size.empty() || size.size() > 15 || std::from_chars(size.data(), end, n, 16).ptr != end)
           return Fail("invalid chunk size line " + Quote(line.substr(0, 64)));
-        for (char c : size) n = n * 16 + static_cast<uint64_t>(std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : std::tolower(c) - 'a' + 10);
         left_ = n;
         phase_ = n == 0 ? Phase::kTrailers : Phase::kChunkData;
         break;

@@ -42,7 +42,8 @@ Result<std::string> RequestText(const HttpRequest& request) {
   const std::string_view default_port = std::string_view(scheme.get()) == "https" ? "443" : "80";
   if (port && default_port != port.get()) host_field += std::string(":") + port.get();
   std::string text = "GET " + std::string(path.get()) + (query ? std::string("?") + query.get() : "") +
-                     " HTTP/1.1\r\nHost: " + host_field + "\r\nUser-Agent: semaphore-wireguard/" SWG_VERSION "\r\n";
+                     " HTTP/1.1\r\nHost: " + host_field +
+                     "\r\nUser-Agent: semaphore-wireguard/" SWG_VERSION "\r\n";
   for (const std::string& h : request.headers) {
     if (h.find_first_of("\r\n") != std::string::npos) return Error{"a request header holds a line break"};
     text += h + "\r\n";
@@ -79,6 +80,10 @@ std::string UnaskedEncodingError(std::string_view encoding) {
   return "the response came with Content-Encoding " + Quote(encoding) + ", which the request did not accept";
 }
 
+std::string BodyTooLargeError(size_t max_body) {
+  return "response body larger than " + std::to_string(max_body) + " bytes";
+}
+
 ConnectedStream::ConnectedStream(Loop& loop, CURL* easy, const HttpRequest& request, Sink sink)
     : easy_(easy), request_(request), sink_(std::move(sink)), started_(std::chrono::steady_clock::now()) {
   timer_ = new uv_timer_t;
@@ -92,16 +97,20 @@ ConnectedStream::ConnectedStream(Loop& loop, CURL* easy, const HttpRequest& requ
 ConnectedStream::~ConnectedStream() {
   if (poll_) {
     uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
   }
   for (uv_timer_t* t : {timer_, kick_}) {
     uv_timer_stop(t);
-    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(t),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   }
 }
 
-Result<std::unique_ptr<ConnectedStream>> ConnectedStream::Start(Loop& loop, CURL* easy, const HttpRequest& request,
-                                                                std::chrono::milliseconds time_left, Sink sink) {
+Result<std::unique_ptr<ConnectedStream>> ConnectedStream::Start(Loop& loop, CURL* easy,
+                                                                const HttpRequest& request,
+                                                                std::chrono::milliseconds time_left,
+                                                                Sink sink) {
   std::unique_ptr<ConnectedStream> s(new ConnectedStream(loop, easy, request, std::move(sink)));
   curl_socket_t fd = CURL_SOCKET_BAD;
   if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD)
@@ -148,13 +157,16 @@ void ConnectedStream::OnPoll(uv_poll_t* handle, int status, int events) noexcept
 
 void ConnectedStream::OnTimeout(uv_timer_t* timer) noexcept {
   auto* s = static_cast<ConnectedStream*>(timer->data);
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - s->started_);
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - s->started_);
   s->Finish("Operation timed out after " + std::to_string(took.count()) + " milliseconds with " +
                 std::to_string(s->sink_.response->bytes) + " bytes received",
             /*timed_out=*/true);
 }
 
-void ConnectedStream::OnKick(uv_timer_t* timer) noexcept { static_cast<ConnectedStream*>(timer->data)->Read(); }
+void ConnectedStream::OnKick(uv_timer_t* timer) noexcept {
+  static_cast<ConnectedStream*>(timer->data)->Read();
+}
 
 void ConnectedStream::Notify() {
   std::function<void()> notify = sink_.notify;  // the call may destroy this stream, sink_ with it
@@ -202,8 +214,7 @@ void ConnectedStream::Read() {
   HttpResponse& r = *sink_.response;
   bool grew = false;
   for (int round = 0; round < kReadsPerWake; ++round) {
-    const bool streaming = reader_.head_done() && r.status >= 200 && r.status < 300;
-    if (streaming && sink_.pending->size() >= request_.max_pending) {
+    if (Streaming() && sink_.pending->size() >= request_.max_pending) {
       Watch(0);  // Resume reads on
       break;
     }
@@ -221,7 +232,7 @@ void ConnectedStream::Read() {
     bool too_large = false;
     auto on_body = [&](std::string_view body) {
       r.bytes += body.size();
-      if (reader_.status() >= 200 && reader_.status() < 300) {
+      if (Streaming()) {
         sink_.pending->append(body);
         grew = true;
       } else if (r.body.size() + body.size() > request_.max_body) {
@@ -243,7 +254,7 @@ void ConnectedStream::Read() {
     *sink_.last_data = std::chrono::steady_clock::now();
     if (too_large) {
       r.too_large = true;
-      return Finish("response body larger than " + std::to_string(request_.max_body) + " bytes");
+      return Finish(BodyTooLargeError(request_.max_body));
     }
     if (reader_.done()) {
       // Bytes after the response, or held by TLS, would be read as the start of the next one.
@@ -258,7 +269,8 @@ void ConnectedStream::Read() {
 }
 
 std::string ConnectedStream::CurlError(std::string_view doing, CURLcode rc) const {
-  return std::string(doing) + ": " + (sink_.errbuf[0] ? std::string(Trim(sink_.errbuf)) : curl_easy_strerror(rc));
+  return std::string(doing) + ": " +
+         (sink_.errbuf[0] ? std::string(Trim(sink_.errbuf)) : curl_easy_strerror(rc));
 }
 
 void ConnectedStream::Finish(std::string error, bool timed_out) {

@@ -29,6 +29,7 @@ std::optional<std::chrono::seconds> ParseRetryAfter(std::string_view value);
 // did not accept ("" otherwise).
 std::string NoteHeader(HttpResponse& response, std::string_view name, std::string_view value, bool identity);
 std::string UnaskedEncodingError(std::string_view encoding);
+std::string BodyTooLargeError(size_t max_body);
 
 class ConnectedStream {
  public:
@@ -37,7 +38,7 @@ class ConnectedStream {
     HttpResponse* response = nullptr;
     std::string* pending = nullptr;  // 2xx body bytes not yet handed to on_data
     std::chrono::steady_clock::time_point* last_data = nullptr;
-    char* errbuf = nullptr;  // the easy handle's CURLOPT_ERRORBUFFER
+    char* errbuf = nullptr;        // the easy handle's CURLOPT_ERRORBUFFER
     std::function<void()> notify;  // pending grew, or the stream ended: never called from Start or Resume
   };
   // Sends the request on easy's connection and starts reading; `time_left` bounds the whole exchange.
@@ -65,20 +66,22 @@ class ConnectedStream {
   bool OnHead();
   void Finish(std::string error, bool timed_out = false);
   void Notify();
+  bool Streaming() const { return reader_.head_done() && reader_.status() / 100 == 2; }  // body to pending
   std::string CurlError(std::string_view doing, CURLcode rc) const;
   void Watch(int events);
 
   CURL* easy_;
   const HttpRequest& request_;
   Sink sink_;
-  void* ssl_ = nullptr;  // OpenSSL's SSL, to tell whether it holds decrypted bytes; null for other TLS or none
+  void* ssl_ =
+      nullptr;  // OpenSSL's SSL, to tell whether it holds decrypted bytes; null for other TLS or none
   uv_poll_t* poll_ = nullptr;
   uv_timer_t* timer_ = nullptr;  // the request's time bound
   uv_timer_t* kick_ = nullptr;   // a read from the loop, for bytes no poll event announces
-  std::string out_;  // request bytes not yet sent
+  std::string out_;              // request bytes not yet sent
   HttpResponseReader reader_;
   std::chrono::steady_clock::time_point started_;
-  int events_ = 0;  // what poll_ waits for
+  int events_ = 0;         // what poll_ waits for
   uint64_t bytes_in_ = 0;  // received, head included
   bool done_ = false;
   bool failed_ = false;

@@ -2,22 +2,12 @@
 
 #include <algorithm>
 
+#include "common/strings.h"
+
 namespace swg::supervisor {
 namespace {
 
 constexpr size_t kNone = std::string_view::npos;
-
-bool IsTchar(char c) {  // RFC 9110 5.6.2: the characters of a method or a header name
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != kNone;
-}
-
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!IsTchar(c)) return false;
-  return true;
-}
 
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -168,7 +158,7 @@ HttpParse ParseRequestHead(std::string_view data, size_t searched) {
   std::string_view method = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   int minor = MinorVersion(line.substr(sp2 + 1));
   if (minor < 0) return Fail(-minor);
-  if (!IsToken(method) || target.empty()) return Fail(400);
+  if (!IsHttpToken(method) || target.empty()) return Fail(400);
   for (char c : target)
     if (c <= ' ' || c == 0x7f) return Fail(400);  // (control characters are refused by NextLine already)
   if (!PathOf(target, &r.path)) return Fail(400);
@@ -183,8 +173,8 @@ HttpParse ParseRequestHead(std::string_view data, size_t searched) {
     if (line.front() == ' ' || line.front() == '\t')
       return Fail(400);  // obsolete line folding (RFC 9112 5.2)
     size_t colon = line.find(':');
-    // No whitespace between the name and the colon (RFC 9112 5.1): IsToken refuses it.
-    if (colon == kNone || !IsToken(line.substr(0, colon))) return Fail(400);
+    // No whitespace between the name and the colon (RFC 9112 5.1): IsHttpToken refuses it.
+    if (colon == kNone || !IsHttpToken(line.substr(0, colon))) return Fail(400);
     std::string_view name = line.substr(0, colon), value = TrimBlanks(line.substr(colon + 1));
     if (EqualsNoCase(name, "content-length")) {
       // One value, or a list of equal values (RFC 9112 6.3); a second header must agree as well.

@@ -1,6 +1,6 @@
-// libFuzzer target: the HTTP/1.1 response reader that watches use (a remote apiserver, or anything in the way,
-// sends it bytes) must never crash, and must give the same outcome however the bytes are split: all at once, or
-// in pieces of a size taken from the first byte.
+// libFuzzer target: the HTTP/1.1 response reader that watches use (a remote apiserver, or anything in the
+// way, sends it bytes) must never crash, and must give the same outcome however the bytes are split: all at
+// once, or in pieces of a size taken from the first byte.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -57,6 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   Outcome whole = ReadIn(data, data.size() + 1);
   Outcome split = ReadIn(data, piece);
   if (whole.failed != split.failed || whole.done != split.done) abort();
-  if (!whole.failed && (whole.status != split.status || whole.body != split.body || whole.used != split.used)) abort();
+  if (!whole.failed && (whole.status != split.status || whole.body != split.body || whole.used != split.used))
+    abort();
   return 0;
 }

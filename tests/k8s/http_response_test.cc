@@ -105,15 +105,17 @@ TEST_CASE("Content-Length, no length (to the connection's end), no body, and int
     CHECK(r.body == "{\"type\":\"ADDED\"}");
     CHECK(r.done);
   }
-  for (std::string head : {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}) {
+  for (std::string head :
+       {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}) {
     Read r;
     ReadIn(r, head + "next", 0, false);
     CHECK(r.done);
     CHECK(r.used == head.size());
     CHECK(r.body.empty());
   }
-  const std::string interim = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
-                              "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  const std::string interim =
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   for (size_t piece = 0; piece <= interim.size(); ++piece) {
     Read r;
     ReadIn(r, interim, piece, false);
@@ -125,7 +127,9 @@ TEST_CASE("Content-Length, no length (to the connection's end), no body, and int
   }
   // Transfer-Encoding wins over Content-Length; a coding other than chunked last runs to the end.
   Read both;
-  ReadIn(both, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", 0, false);
+  ReadIn(both,
+         "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+         0, false);
   CHECK(both.body == "ab");
   CHECK(both.done);
   Read gzip;
@@ -146,19 +150,27 @@ TEST_CASE("a malformed or cut response is an error that says what is wrong") {
       {"SSH-2.0-OpenSSH_9.2\r\n\r\n", false, "not an HTTP/1.x status line: \"SSH-2.0-OpenSSH_9.2\""},
       {"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", false, "malformed header line \"no colon here\""},
       {"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n", false, "malformed header line"},
-      {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", false, "two different Content-Length"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", false,
+       "two different Content-Length"},
       {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false, "invalid Content-Length \"-1\""},
       {"HTTP/1.1 101 Switching Protocols\r\n\r\n", false, "switched protocols (101)"},
-      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, "invalid chunk size line \"zz\""},
-      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", false, "invalid chunk size"},
-      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", false, "a chunk is longer than its size says: \"c\""},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false,
+       "invalid chunk size line \"zz\""},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", false,
+       "invalid chunk size"},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", false,
+       "a chunk is longer than its size says: \"c\""},
       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n", false, "does not end with CRLF"},
-      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(5000, '1'), false, "longer than 4096 bytes"},
-      {"HTTP/1.1 200 OK\r\nX: " + std::string(70000, 'x'), false, "the status line and headers exceed 64 KiB"},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(5000, '1'), false,
+       "longer than 4096 bytes"},
+      {"HTTP/1.1 200 OK\r\nX: " + std::string(70000, 'x'), false,
+       "the status line and headers exceed 64 KiB"},
       {"", true, "the connection closed before a response arrived"},
       {"HTTP/1.1 200 OK\r\nContent-", true, "the connection closed in the middle of the response's headers"},
-      {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true, "before the response ended (3 body bytes read)"},
-      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", true, "before the response ended (2 body bytes read)"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true,
+       "before the response ended (3 body bytes read)"},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", true,
+       "before the response ended (2 body bytes read)"},
   };
   for (const Case& c : cases) {
     for (size_t piece : {size_t{0}, size_t{1}, size_t{7}}) {
